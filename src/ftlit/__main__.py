@@ -1,0 +1,3 @@
+from ftlit.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""What every ftlit data module shares: the tokenizer, seeded subsampling and dynamically padded batches."""
+
+from functools import cached_property
+
+import torch
+from datasets import Dataset
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader
+from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
+
+from ftlit.errors import FtlitError
+from ftlit.pretrained import load_pretrained
+
+# Tensor cores want sequence lengths that are multiples of 8
+PAD_TO_MULTIPLE_OF = 8
+
+
+class TransformerDataModule(LightningDataModule):
+    """Base for task data modules. ``model_name_or_path`` is linked by the CLI from ``--model.model_name_or_path``
+    so that data is always tokenised by the model's own tokenizer."""
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        max_length: int,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        seed: int = 42,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if max_length < 8:
+            raise FtlitError(f"--data.max_length must be at least 8 tokens, got {max_length}.")
+        self.model_name_or_path = model_name_or_path
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.max_train_samples = max_train_samples
+        self.max_eval_samples = max_eval_samples
+        self.seed = seed
+        self.num_workers = num_workers
+
+    @cached_property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name_or_path, "tokenizer")
+        if not tokenizer.is_fast:
+            raise FtlitError(f"The tokenizer of '{self.model_name_or_path}' is not a fast (Rust) tokenizer.")
+        model_limit = tokenizer.model_max_length
+        if model_limit < 1_000_000 and self.max_length > model_limit:
+            raise FtlitError(
+                f"--data.max_length {self.max_length} is above the model's limit of {model_limit} positions."
+            )
+        return tokenizer
+
+    @cached_property
+    def collate(self) -> DataCollatorWithPadding:
+        # Pads each batch to its longest member, not to max_length
+        return DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
+
+    def subsample(self, dataset: Dataset, limit: int | None) -> Dataset:
+        """A seeded random subset of at most ``limit`` rows (all rows when ``limit`` is None)."""
+        if limit is None or limit >= len(dataset):
+            return dataset
+        return dataset.shuffle(seed=self.seed).select(range(limit))
+
+    def loader(self, dataset: Dataset, train: bool = False) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )

@@ -1,0 +1,247 @@
+"""ClassificationDataModule: GLUE, IMDb, SNLI or local files → tokenised, dynamically padded batches."""
+
+import logging
+from collections.abc import Callable
+
+from datasets import Dataset
+from transformers import AutoConfig
+
+from ftlit.data.base import TransformerDataModule
+from ftlit.data.loading import load_hub_dataset, load_local_file
+from ftlit.data.tasks import TaskSpec, get_task
+from ftlit.errors import FtlitError
+from ftlit.pretrained import load_pretrained
+
+log = logging.getLogger(__name__)
+
+# How datasets mark a row without a gold label (SNLI: -1 on the Hub, "-" in the original files)
+_UNLABELED = (None, -1, "-1", "", "-")
+
+
+def label_names_from_values(values: list) -> list[str]:
+    """Sorted distinct labels as names; integer labels sort as numbers (so 2 comes before 10)."""
+    distinct = set(values) - set(_UNLABELED)
+    if all(isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit()) for v in distinct):
+        return [str(v) for v in sorted(distinct, key=int)]
+    return sorted(str(v) for v in distinct)
+
+
+def label_encoder(label_names: list[str]) -> Callable[[object], int]:
+    """Maps a raw label to its id: by name first ("positive", or "3" for integer-named labels), else as an index."""
+    index = {name: i for i, name in enumerate(label_names)}
+
+    def encode(value: object) -> int:
+        if str(value) in index:
+            return index[str(value)]
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            if 0 <= int(value) < len(label_names):
+                return int(value)
+        raise FtlitError(f"Label {value!r} is not one of the task's labels {label_names} (or their ids).")
+
+    return encode
+
+
+class ClassificationDataModule(TransformerDataModule):
+    """Sentence and sentence-pair classification (or regression) data.
+
+    Args:
+        task: a GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli), imdb, snli, or custom.
+        dataset_name: a Hub dataset to load instead of the task's own (e.g. ``scikit-learn/imdb``).
+        dataset_config: the Hub dataset's configuration name, if it has several.
+        train_file: local csv/tsv/json/jsonl/parquet file (gz allowed); when local files are given nothing is fetched.
+        validation_file: one file, or a list (MNLI: matched then mismatched); each is evaluated and reported.
+        test_file: local file for ``ftlit test``.
+        predict_file: local file for ``ftlit predict`` (labels not needed).
+        text_fields: one column (single sentence) or two (pair); default: the task's.
+        label_field: the label column.
+        validation_split: fraction of train held out (seeded) when there is no validation set (IMDb, a lone file).
+        max_length: tokens per example after truncation.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        task: str = "custom",
+        dataset_name: str | None = None,
+        dataset_config: str | None = None,
+        train_file: str | None = None,
+        validation_file: str | list[str] | None = None,
+        test_file: str | None = None,
+        predict_file: str | None = None,
+        text_fields: list[str] | None = None,
+        label_field: str = "label",
+        validation_split: float = 0.1,
+        max_length: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        seed: int = 42,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(
+            model_name_or_path, max_length, batch_size, eval_batch_size, max_train_samples, max_eval_samples, seed,
+            num_workers,
+        )  # fmt: skip
+        self.spec: TaskSpec = get_task(task)
+        self.text_fields = tuple(text_fields or self.spec.text_fields)
+        if not 1 <= len(self.text_fields) <= 2:
+            raise FtlitError(f"--data.text_fields needs one or two columns, got {list(self.text_fields)}.")
+        if not 0 < validation_split < 1:
+            raise FtlitError(f"--data.validation_split must be between 0 and 1, got {validation_split}.")
+        self.label_field = label_field
+        self.hub = (dataset_name, dataset_config) if dataset_name else self.spec.hub
+        self.local_files = {
+            "train": train_file,
+            "test": test_file,
+            "predict": predict_file,
+            **self._validation_files(validation_file),
+        }
+        self.validation_split = validation_split
+        self.label_names: list[str] | None = None
+        self.datasets: dict[str, Dataset] = {}
+        self.predict_rows: Dataset | None = None
+
+    # ----------------------------------------------------------------------------------------------- splits
+    def _validation_files(self, validation_file: str | list[str] | None) -> dict[str, str]:
+        files = [validation_file] if isinstance(validation_file, str) else list(validation_file or [])
+        names = self.spec.validation_splits if len(files) == len(self.spec.validation_splits) else ()
+        names = names or ["validation"] + [f"validation_{i}" for i in range(1, len(files))]
+        return dict(zip(names, files))
+
+    @property
+    def validation_names(self) -> list[str]:
+        """Names of the validation sets, in dataloader order."""
+        local = [split for split in self.local_files if split.startswith("validation") and self.local_files[split]]
+        if local:
+            return local
+        if self.hub and not self._uses_local_files and self.spec.validation_splits:
+            return list(self.spec.validation_splits)
+        return ["validation"]  # carved out of train
+
+    @property
+    def _uses_local_files(self) -> bool:
+        return any(self.local_files.values())
+
+    def _raw_split(self, split: str) -> Dataset:
+        if self.local_files.get(split):
+            return load_local_file(self.local_files[split], self.spec.tsv)
+        if self._uses_local_files or not self.hub:
+            flag = "validation_file" if split.startswith("validation") else f"{split}_file"
+            raise FtlitError(f"No {split} data: give --data.{flag} (or a Hub dataset with that split).")
+        if split == "test" and self.spec.test_split is None and self.hub == self.spec.hub:
+            raise FtlitError(
+                f"The {self.spec.name} test labels on the Hub are hidden: use `ftlit validate`, "
+                "or give a labelled --data.test_file."
+            )
+        return load_hub_dataset(self.hub[0], self.hub[1], split)
+
+    def _carves_validation(self) -> bool:
+        if any(self.local_files[name] for name in self.local_files if name.startswith("validation")):
+            return False
+        return self._uses_local_files or not self.hub or not self.spec.validation_splits
+
+    def _raw_splits(self, splits: list[str]) -> dict[str, Dataset]:
+        """Raw rows of the wanted splits; a missing validation set is carved (seeded) out of train."""
+        wanted = set(splits)
+        carve = self._carves_validation() and bool(wanted & {"train", "validation"})
+        if carve:
+            wanted = (wanted - {"validation"}) | {"train"}
+        raw = {split: self._raw_split(split) for split in sorted(wanted)}
+        if carve:
+            parts = raw["train"].train_test_split(test_size=self.validation_split, seed=self.seed)
+            raw["train"], raw["validation"] = parts["train"], parts["test"]
+        return {split: raw[split] for split in splits}
+
+    # ----------------------------------------------------------------------------------------------- labels
+    def _resolve_label_names(self, raw: dict[str, Dataset]) -> list[str] | None:
+        if self.spec.regression:
+            return None
+        if self.spec.label_names:
+            return list(self.spec.label_names)
+        if self.label_names is not None:  # resolved by an earlier stage (fit, then validate of the best checkpoint)
+            return self.label_names
+        if "train" in raw or self.local_files["train"] or (self.hub and not self._uses_local_files):
+            train = raw["train"] if "train" in raw else self._raw_splits(["train"])["train"]
+            return label_names_from_values(train[self.label_field])
+        # No training data (validate/test/predict of a custom task): the labels the model was trained with
+        config = load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
+        names = [config.id2label[i] for i in range(config.num_labels)]
+        if names == [f"LABEL_{i}" for i in range(config.num_labels)]:
+            raise FtlitError(
+                "A custom task needs its label names: give --data.train_file, or a fine-tuned model (an ftlit "
+                "export) as --model.model_name_or_path."
+            )
+        return names
+
+    def _check_columns(self, split: str, dataset: Dataset, labelled: bool) -> None:
+        needed = list(self.text_fields) + ([self.label_field] if labelled else [])
+        missing = [column for column in needed if column not in dataset.column_names]
+        if missing:
+            source = self.local_files.get(split) or f"{self.hub[0]} ({split})"
+            raise FtlitError(
+                f"Column(s) {missing} not found in {source}. It has: {dataset.column_names}. "
+                "Set --data.text_fields / --data.label_field to the right names."
+            )
+
+    # ----------------------------------------------------------------------------------------------- stages
+    def _splits_for(self, stage: str) -> list[str]:
+        return {
+            "fit": ["train", *self.validation_names],
+            "validate": self.validation_names,
+            "test": ["test"],
+            "predict": ["predict"],
+        }[stage]
+
+    def prepare_data(self) -> None:
+        # Runs on one process: loads (downloads) and tokenises once; datasets caches the result for setup()
+        for stage in ("fit",) if self.trainer is None else (self.trainer.state.fn.value,):
+            self._build(stage)
+
+    def setup(self, stage: str) -> None:
+        self._build(stage)
+
+    def _build(self, stage: str) -> None:
+        splits = self._splits_for(stage)
+        raw = self._raw_splits(splits)
+        self.label_names = self._resolve_label_names(raw)
+        for split, rows in raw.items():
+            labelled = split != "predict"
+            self._check_columns(split, rows, labelled)
+            if labelled:
+                before = len(rows)
+                rows = rows.filter(lambda label: label not in _UNLABELED, input_columns=self.label_field)
+                if len(rows) < before:
+                    log.info("%s: dropped %d rows without a gold label", split, before - len(rows))
+                if len(rows) == 0:
+                    raise FtlitError(f"The {split} data has no labelled rows.")
+            rows = self.subsample(rows, self.max_train_samples if split == "train" else self.max_eval_samples)
+            if split == "predict":
+                self.predict_rows = rows
+            self.datasets[split] = self._tokenize(rows, labelled)
+
+    def _tokenize(self, rows: Dataset, labelled: bool) -> Dataset:
+        tokenizer, fields, max_length = self.tokenizer, self.text_fields, self.max_length
+        encode_label = float if self.spec.regression else label_encoder(self.label_names)
+        label_field = self.label_field
+
+        def tokenize(batch: dict) -> dict:
+            features = tokenizer(*(batch[f] for f in fields), truncation=True, max_length=max_length)
+            if labelled:
+                features["labels"] = [encode_label(value) for value in batch[label_field]]
+            return features
+
+        return rows.map(tokenize, batched=True, remove_columns=rows.column_names, desc="Tokenising")
+
+    # ----------------------------------------------------------------------------------------------- loaders
+    def train_dataloader(self):
+        return self.loader(self.datasets["train"], train=True)
+
+    def val_dataloader(self):
+        return [self.loader(self.datasets[name]) for name in self.validation_names]
+
+    def test_dataloader(self):
+        return self.loader(self.datasets["test"])
+
+    def predict_dataloader(self):
+        return self.loader(self.datasets["predict"])

@@ -1,0 +1,17 @@
+"""Writing run outputs (results, predictions) so that a crash never leaves a half-written file behind."""
+
+import json
+import os
+from pathlib import Path
+
+
+def write_json(path: Path, content: object, lines: bool = False) -> None:
+    """Write ``content`` as JSON (or JSON lines, one per item, when ``lines``) atomically: temp file + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + ".partial")
+    with open(staging, "w", encoding="utf-8") as f:
+        if lines:
+            f.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in content)
+        else:
+            json.dump(content, f, indent=2, ensure_ascii=False, default=str)
+    os.replace(staging, path)

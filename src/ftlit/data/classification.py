@@ -33,9 +33,9 @@ def label_encoder(label_names: list[str]) -> Callable[[object], int]:
     def encode(value: object) -> int:
         if str(value) in index:
             return index[str(value)]
-        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-            if 0 <= int(value) < len(label_names):
-                return int(value)
+        is_index = isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+        if is_index and 0 <= int(value) < len(label_names):
+            return int(value)
         raise FtlitError(f"Label {value!r} is not one of the task's labels {label_names} (or their ids).")
 
     return encode

@@ -1,4 +1,4 @@
-"""TransformerModule: what every ftlit task module shares — the optimizer and schedule, clipping, checkpoints, export."""
+"""TransformerModule: what every task module shares — optimizer, schedule, clipping, checkpoints, export."""
 
 import math
 import shutil

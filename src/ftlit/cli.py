@@ -89,11 +89,19 @@ def main(args: list[str] | None = None) -> None:
             save_config_kwargs={"overwrite": True},
             args=args,
         )
-    except FtlitError as err:
-        if os.environ.get("FTLIT_DEBUG") == "1":
+    except Exception as err:
+        user_error = _find_user_error(err)
+        if user_error is None or os.environ.get("FTLIT_DEBUG") == "1":
             raise
-        print(f"ftlit: error: {err}", file=sys.stderr)
+        print(f"ftlit: error: {user_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def _find_user_error(err: BaseException | None) -> FtlitError | None:
+    """The FtlitError behind ``err``: jsonargparse wraps errors raised while instantiating classes in a ValueError."""
+    while err is not None and not isinstance(err, FtlitError):
+        err = err.__cause__ or err.__context__
+    return err
 
 
 if __name__ == "__main__":

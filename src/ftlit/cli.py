@@ -67,7 +67,7 @@ class FtlitCLI(LightningCLI):
         results = {
             **metrics,
             **extra,
-            **self.model.parameter_counts(),
+            **self.model.summary(),
             "config": self.config[self.subcommand].as_dict(),
         }
         for name, content in self.model.output_files().items():

@@ -29,17 +29,18 @@ def file_format(path: str) -> str:
     return suffixes[-1][1:]
 
 
-def _first_line(path: str) -> str:
+def read_head(path: str, size: int = 4096) -> str:
+    """The first ``size`` characters of a (possibly gzipped) text file."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8-sig") as f:
-        return f.readline().rstrip("\n")
+        return f.read(size)
 
 
 def _tsv_options(path: str, layout: TsvLayout) -> dict:
     # GLUE's TSVs use no quoting at all: a '"' inside a sentence is text, not a quote
     options = {"sep": "\t", "quoting": csv.QUOTE_NONE, "encoding": "utf-8-sig"}
     # Headerless files (CoLA train/dev) get their column names; CoLA's test file has a header starting "index"
-    if layout.names and not _first_line(path).startswith("index\t"):
+    if layout.names and not read_head(path).startswith("index\t"):
         options.update(header=None, names=list(layout.names))
     return options
 

@@ -119,6 +119,14 @@ class TransformerModule(LightningModule):
         return callbacks
 
     # ---------------------------------------------------------------------------------------------- outputs
+    def summary(self) -> dict:
+        """What results.json records of the model (and of its last evaluation) besides the metrics."""
+        return self.parameter_counts()
+
     def output_files(self) -> dict[str, object]:
         """Files (name → JSON-serialisable content) that the last validation/test produced, e.g. predictions."""
         return {}
+
+    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> list[dict]:
+        """``predict_step`` outputs (per batch, with the rows each batch held) → one record per input row."""
+        raise NotImplementedError

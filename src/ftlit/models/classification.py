@@ -114,3 +114,12 @@ class SequenceClassificationModule(TransformerModule):
             }
             for row in probabilities
         ]
+
+    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> list[dict]:
+        """Each input row with its prediction added."""
+        rows = self.trainer.datamodule.predict_rows
+        return [
+            {**rows[index], **prediction}
+            for indices, batch in zip(batch_indices, predictions)
+            for index, prediction in zip(indices, batch)
+        ]

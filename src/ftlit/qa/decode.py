@@ -26,6 +26,20 @@ class EvalWindows:
     def context_mask(self) -> np.ndarray:
         return self.offsets[:, :, 0] >= 0
 
+    @classmethod
+    def from_flat(cls, example_index, pairs: np.ndarray, lengths: np.ndarray) -> "EvalWindows":
+        """From all windows' (start, end) offset pairs laid end to end, and the number of tokens of each window."""
+        offsets = np.full((len(lengths), int(lengths.max(initial=0)), 2), -1, dtype=np.int64)
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        positions = np.arange(len(pairs)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        offsets[rows, positions] = pairs
+        return cls(np.asarray(example_index), offsets)
+
+    @classmethod
+    def from_lists(cls, example_index: list[int], offsets: list[list[tuple[int, int]]]) -> "EvalWindows":
+        pairs = np.array([pair for window in offsets for pair in window], dtype=np.int64).reshape(-1, 2)
+        return cls.from_flat(example_index, pairs, np.array([len(window) for window in offsets]))
+
 
 @dataclass
 class Candidates:

@@ -1,0 +1,264 @@
+"""SquadDataModule: SQuAD v1.1/v2.0 (Hub, official nested JSON, or flat files) → QA windows and what decoding needs."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from datasets import Dataset
+
+from ftlit.data.base import TransformerDataModule
+from ftlit.data.loading import file_format, load_hub_dataset, load_local_file, read_head
+from ftlit.errors import FtlitError
+from ftlit.qa.decode import EvalWindows
+from ftlit.qa.features import check_window_settings, eval_features, train_features
+
+HUB_DATASETS = {"squad": "rajpurkar/squad", "squad_v2": "rajpurkar/squad_v2"}
+COLUMNS = ("id", "question", "context", "answers")
+
+
+@dataclass
+class QAEvalSet:
+    """An evaluated split: its questions, their windows for the model, and what decoding and scoring need."""
+
+    ids: list[str]
+    questions: list[str]
+    contexts: list[str]
+    answers: list[list[str]] | None  # gold answer texts; None for predict
+    windows: EvalWindows
+    features: Dataset  # model inputs + feature_index, for the dataloader
+
+    @property
+    def references(self) -> dict[str, list[str]]:
+        return dict(zip(self.ids, self.answers))
+
+
+def is_nested_squad(path: str) -> bool:
+    """The official layout, ``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}], "version"}``."""
+    return file_format(path) == "json" and re.match(r'\s*\{\s*"(data|version)"', read_head(path)) is not None
+
+
+def flatten_articles(batch: dict[str, list]) -> dict[str, list]:
+    """Official nested articles → one row per question with HF's flat columns (answers as {text, answer_start})."""
+    rows = {"id": [], "title": [], "context": [], "question": [], "answers": []}
+    for title, paragraphs in zip(batch["title"], batch["paragraphs"]):
+        for paragraph in paragraphs:
+            for qa in paragraph["qas"]:
+                rows["id"].append(qa["id"])
+                rows["title"].append(title)
+                rows["context"].append(paragraph["context"])
+                rows["question"].append(qa["question"])
+                answers = qa.get("answers") or []
+                rows["answers"].append(
+                    {"text": [a["text"] for a in answers], "answer_start": [a["answer_start"] for a in answers]}
+                )
+    return rows
+
+
+def load_squad_file(path: str) -> Dataset:
+    if not Path(path).is_file():
+        return load_local_file(path)  # raises the not-found error
+    if is_nested_squad(path):
+        articles = load_local_file(path, field="data")
+        return articles.map(flatten_articles, batched=True, remove_columns=articles.column_names, desc="Flattening")
+    return load_local_file(path)
+
+
+def misaligned_answers(rows: Dataset) -> list[str]:
+    """Ids of questions whose ``answer_start`` does not point at their answer text in the context."""
+    return [
+        qid
+        for qid, context, answers in zip(rows["id"], rows["context"], rows["answers"])
+        for text, start in zip(answers["text"], answers["answer_start"])
+        if context[start : start + len(text)] != text
+    ]
+
+
+def windows_from_features(features: Dataset) -> EvalWindows:
+    """Offsets of every window as one padded (W, L, 2) array, read straight from the Arrow column."""
+    column = pa.chunked_array(features.data.column("offset_mapping")).combine_chunks()
+    pairs = column.flatten().flatten().to_numpy().reshape(-1, 2)
+    return EvalWindows.from_flat(features["example_index"], pairs, column.value_lengths().to_numpy())
+
+
+class SquadDataModule(TransformerDataModule):
+    """Extractive QA data in the SQuAD format.
+
+    Args:
+        dataset: ``squad`` or ``squad_v2`` (the Hub's), or another Hub dataset with SQuAD columns.
+        train_file: local official nested JSON, or flat JSON/JSONL/Parquet with id, question, context,
+            answers {text, answer_start} (gzip allowed); when local files are given nothing is fetched.
+        validation_file / test_file: the same layouts, scored against their answers.
+        predict_file: JSON/JSONL with id, question, context.
+        version_2_with_negative: SQuAD v2.0 rules (unanswerable questions); default: on for ``squad_v2`` and for
+            data that holds unanswerable questions.
+        columns: the data's column names for id/question/context/answers, e.g. ``{question: query}``.
+        validation_split: fraction of the training articles held out when there is no validation set (whole
+            articles, grouped by title, so no context is shared between training and evaluation).
+        max_length: tokens per window; doc_stride: tokens shared by consecutive windows; max_query_length: the
+            question is cut after this many tokens.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        dataset: str | None = "squad",
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        predict_file: str | None = None,
+        version_2_with_negative: bool | None = None,
+        columns: dict[str, str] | None = None,
+        validation_split: float = 0.1,
+        max_length: int = 384,
+        doc_stride: int = 128,
+        max_query_length: int = 64,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        seed: int = 42,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(
+            model_name_or_path, max_length, batch_size, eval_batch_size, max_train_samples, max_eval_samples, seed,
+            num_workers,
+        )  # fmt: skip
+        unknown = set(columns or {}) - set(COLUMNS)
+        if unknown:
+            raise FtlitError(f"--data.columns maps unknown field(s) {sorted(unknown)}; the fields are {COLUMNS}.")
+        if not 0 < validation_split < 1:
+            raise FtlitError(f"--data.validation_split must be between 0 and 1, got {validation_split}.")
+        self.hub = HUB_DATASETS.get(dataset, dataset) if dataset else None
+        self.local_files = {"train": train_file, "validation": validation_file, "test": test_file,
+                            "predict": predict_file}  # fmt: skip
+        self.version_2_with_negative = version_2_with_negative
+        self.columns = columns or {}
+        self.validation_split = validation_split
+        self.doc_stride = doc_stride
+        self.max_query_length = max_query_length
+        self._has_unanswerable = False
+        self.train_features: Dataset | None = None
+        self.eval_sets: dict[str, QAEvalSet] = {}
+
+    @property
+    def version_2(self) -> bool:
+        if self.version_2_with_negative is not None:
+            return self.version_2_with_negative
+        return self.hub == HUB_DATASETS["squad_v2"] or self._has_unanswerable
+
+    # ------------------------------------------------------------------------------------------------- rows
+    def _raw_split(self, split: str) -> Dataset:
+        if self.local_files[split]:
+            rows = load_squad_file(self.local_files[split])
+        elif any(self.local_files.values()) or not self.hub:
+            raise FtlitError(f"No {split} data: give --data.{split}_file (or a Hub dataset with that split).")
+        else:
+            rows = load_hub_dataset(self.hub, None, split)
+        rows = rows.rename_columns({theirs: ours for ours, theirs in self.columns.items() if theirs != ours})
+        needed = COLUMNS[:3] if split == "predict" else COLUMNS
+        missing = [column for column in needed if column not in rows.column_names]
+        if missing:
+            source = self.local_files[split] or self.hub
+            raise FtlitError(
+                f"Column(s) {missing} not found in {source} ({split}). It has: {rows.column_names}. Map them with "
+                "--data.columns, e.g. '{question: query}'."
+            )
+        return rows
+
+    def _split_by_article(self, rows: Dataset) -> tuple[Dataset, Dataset]:
+        """Hold out whole articles (by title, else by context), seeded."""
+        key = "title" if "title" in rows.column_names else "context"
+        groups = sorted(set(rows[key]))
+        count = max(1, round(len(groups) * self.validation_split))
+        held_out = set(np.random.default_rng(self.seed).permutation(groups)[:count])
+        mask = np.array([value in held_out for value in rows[key]])
+        return rows.select(np.flatnonzero(~mask)), rows.select(np.flatnonzero(mask))
+
+    def _raw_splits(self, splits: list[str]) -> dict[str, Dataset]:
+        carve = (
+            "validation" in splits
+            and not self.local_files["validation"]
+            and (any(self.local_files.values()) or not self.hub)
+        )
+        wanted = sorted((set(splits) - {"validation"}) | {"train"}) if carve else splits
+        raw = {split: self._raw_split(split) for split in wanted}
+        if carve:
+            raw["train"], raw["validation"] = self._split_by_article(raw["train"])
+        return {split: raw[split] for split in splits}
+
+    # ------------------------------------------------------------------------------------------------- build
+    def prepare_data(self) -> None:
+        self._build("fit" if self.trainer is None else self.trainer.state.fn.value)
+
+    def setup(self, stage: str) -> None:
+        self._build(stage)
+
+    def _build(self, stage: str) -> None:
+        check_window_settings(self.tokenizer, self.max_length, self.doc_stride, self.max_query_length)
+        splits = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"],
+                  "predict": ["predict"]}[stage]  # fmt: skip
+        raw = self._raw_splits(splits)
+        self._has_unanswerable = any(
+            len(answers["text"]) == 0
+            for split, rows in raw.items()
+            if split != "predict"
+            for answers in rows["answers"]
+        )
+        for split, rows in raw.items():
+            if len(rows) == 0:
+                raise FtlitError(f"The {split} data has no questions.")
+            if split != "predict":
+                self._check_answers(split, rows)
+            limit = self.max_train_samples if split == "train" else self.max_eval_samples
+            rows = self.subsample(rows, limit)
+            if split == "train":
+                self.train_features = self._map(rows, train_features, "Building training windows")
+            else:
+                self.eval_sets[split] = self._eval_set(rows, labelled=split != "predict")
+
+    def _check_answers(self, split: str, rows: Dataset) -> None:
+        wrong = misaligned_answers(rows)
+        if wrong:
+            raise FtlitError(
+                f"{len(wrong)} answer(s) in the {split} data do not occur at their answer_start in the context "
+                f"(first ids: {wrong[:5]}). Fix the offsets: answers must be context[answer_start:answer_start + "
+                "len(text)]."
+            )
+
+    def _map(self, rows: Dataset, build, desc: str, **kwargs) -> Dataset:
+        settings = {"tokenizer": self.tokenizer, "max_length": self.max_length, "doc_stride": self.doc_stride,
+                    "max_query_length": self.max_query_length}  # fmt: skip
+        return rows.map(build, batched=True, remove_columns=rows.column_names, fn_kwargs=settings, desc=desc, **kwargs)
+
+    def _eval_set(self, rows: Dataset, labelled: bool) -> QAEvalSet:
+        features = self._map(rows, _eval_features_at, "Building evaluation windows", with_indices=True)
+        inputs = features.remove_columns(["offset_mapping", "example_index"])
+        inputs = inputs.add_column("feature_index", np.arange(len(inputs)))
+        return QAEvalSet(
+            ids=[str(qid) for qid in rows["id"]],
+            questions=list(rows["question"]),
+            contexts=list(rows["context"]),
+            answers=[answers["text"] for answers in rows["answers"]] if labelled else None,
+            windows=windows_from_features(features),
+            features=inputs,
+        )
+
+    # ------------------------------------------------------------------------------------------------- loaders
+    def train_dataloader(self):
+        return self.loader(self.train_features, train=True)
+
+    def val_dataloader(self):
+        return self.loader(self.eval_sets["validation"].features)
+
+    def test_dataloader(self):
+        return self.loader(self.eval_sets["test"].features)
+
+    def predict_dataloader(self):
+        return self.loader(self.eval_sets["predict"].features)
+
+
+def _eval_features_at(examples: dict[str, list], indices: list[int], **settings) -> dict[str, list]:
+    # datasets maps in batches: the batch's first index turns window → example positions into split positions
+    return eval_features(examples, example_offset=indices[0], **settings)

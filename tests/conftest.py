@@ -78,7 +78,8 @@ def nested_squad(rows: list[dict]) -> dict:
     """Flat rows → the official nested layout (one paragraph per row, grouped by title)."""
     articles: dict[str, list] = {}
     for row in rows:
-        answers = [{"text": t, "answer_start": s} for t, s in zip(row["answers"]["text"], row["answers"]["answer_start"])]
+        gold = row["answers"]
+        answers = [{"text": t, "answer_start": s} for t, s in zip(gold["text"], gold["answer_start"])]
         qa = {"id": row["id"], "question": row["question"], "answers": answers}
         articles.setdefault(row["title"], []).append({"context": row["context"], "qas": [qa]})
     return {"version": "1.1", "data": [{"title": t, "paragraphs": p} for t, p in articles.items()]}

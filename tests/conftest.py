@@ -57,7 +57,7 @@ def squad_rows(n: int, seed: int, unanswerable: float = 0.0) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        words = [rng.choice(FILLER) for _ in range(rng.randint(10, 40))]
+        words = [rng.choice(FILLER) for _ in range(rng.randint(10, 70))]  # up to two 64-token windows
         answer = rng.choice(ANIMALS)
         answerable = rng.random() >= unanswerable
         position = rng.randint(0, len(words))

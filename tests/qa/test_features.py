@@ -61,20 +61,24 @@ def test_answers_at_the_very_start_and_end_of_the_context(tokenizer, answer):
     assert span_text(tokenizer, batch, features, 0) == answer
 
 
-def test_long_context_gets_the_exact_number_of_windows_ending_at_its_last_token(tokenizer):
-    context = long_context(150)  # far longer than 2 × 64 tokens
+@pytest.mark.parametrize(("max_length", "doc_stride", "words"), [(64, 16, 150), (384, 128, 400)])
+def test_long_context_gets_the_exact_number_of_windows_ending_at_its_last_token(
+    tokenizer, max_length, doc_stride, words
+):
+    context = long_context(words)  # more than 2 × max_length tokens
     question = "what?"
-    features = build(tokenizer, examples(question, context, None), train=False)
+    batch = examples(question, context, None)
+    features = build(tokenizer, batch, max_length, doc_stride, max_query_length=16, train=False)
     context_tokens = len(tokenizer(context, add_special_tokens=False)["input_ids"])
-    room = 64 - len(tokenizer(question, add_special_tokens=False)["input_ids"]) - 3
-    expected = 1 + math.ceil((context_tokens - room) / (room - 16))
-    assert context_tokens > 2 * 64
+    room = max_length - len(tokenizer(question, add_special_tokens=False)["input_ids"]) - 3
+    expected = 1 + math.ceil((context_tokens - room) / (room - doc_stride))
+    assert context_tokens > 2 * max_length
     assert len(features["input_ids"]) == expected
     last_offsets = [o for o in features["offset_mapping"][-1] if o != NOT_CONTEXT]
     assert last_offsets[-1][1] == len(context)
     # consecutive windows overlap by doc_stride tokens
     first, second = ([o for o in offsets if o != NOT_CONTEXT] for offsets in features["offset_mapping"][:2])
-    assert first[-16:] == second[:16]
+    assert first[-doc_stride:] == second[:doc_stride]
 
 
 def test_answer_straddling_a_window_boundary_is_cls_where_cut_and_exact_where_whole(tokenizer):

@@ -172,6 +172,11 @@ class SquadDataModule(TransformerDataModule):
         key = "title" if "title" in rows.column_names else "context"
         groups = sorted(set(rows[key]))
         count = max(1, round(len(groups) * self.validation_split))
+        if count >= len(groups):
+            raise FtlitError(
+                f"The training data has {len(groups)} article(s) ({key}s): too few to hold out whole articles for "
+                "validation. Give --data.validation_file."
+            )
         held_out = set(np.random.default_rng(self.seed).permutation(groups)[:count])
         mask = np.array([value in held_out for value in rows[key]])
         return rows.select(np.flatnonzero(~mask)), rows.select(np.flatnonzero(mask))

@@ -52,6 +52,19 @@ def test_fit_learns_the_task_and_records_results(fitted):
         assert checkpoint.read(2) == b"PK"  # a torch zip archive
 
 
+def test_tensorboard_gets_losses_learning_rate_metrics_and_a_confusion_matrix(fitted):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = {"scalars": set(), "images": set()}
+    for events in fitted.glob("lightning_logs/version_*/events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events), size_guidance={"images": 1})
+        accumulator.Reload()
+        for kind in tags:
+            tags[kind] |= set(accumulator.Tags()[kind])
+    assert {"train/loss", "train/grad_norm", "lr-AdamW/pg1", "val/accuracy", "val/f1", "val/loss"} <= tags["scalars"]
+    assert "val/confusion_matrix" in tags["images"]
+
+
 def test_export_loads_in_a_transformers_pipeline_with_label_names(fitted, sentiment_files):
     classifier = pipeline("text-classification", model=str(fitted / "export"))
     dev = read_jsonl(sentiment_files["dev"])

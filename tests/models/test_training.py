@@ -56,3 +56,16 @@ def test_gradients_are_clipped_to_max_grad_norm(short_run):
     _, module, _ = short_run
     assert len(module.clipped_norms) == 10
     assert max(module.clipped_norms) == pytest.approx(0.01, rel=1e-3)
+
+
+def test_best_checkpoint_by_the_task_metric_and_optional_early_stopping(tiny_bert, sentiment_files):
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    module = SequenceClassificationModule(tiny_bert, early_stopping_patience=2)
+    dm = ClassificationDataModule(tiny_bert, task="cola", train_file=str(sentiment_files["train"]))
+    trainer = Trainer(logger=False)
+    trainer.datamodule = dm  # what Trainer.fit attaches before asking the module for callbacks
+    module.trainer = trainer
+    callbacks = {type(c): c for c in module.configure_callbacks()}
+    assert callbacks[ModelCheckpoint].monitor == "val/matthews_corrcoef" and callbacks[ModelCheckpoint].mode == "max"
+    assert callbacks[EarlyStopping].monitor == "val/matthews_corrcoef" and callbacks[EarlyStopping].patience == 2

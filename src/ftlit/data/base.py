@@ -17,7 +17,16 @@ PAD_TO_MULTIPLE_OF = 8
 
 class TransformerDataModule(LightningDataModule):
     """Base for task data modules. ``model_name_or_path`` is linked by the CLI from ``--model.model_name_or_path``
-    so that data is always tokenised by the model's own tokenizer."""
+    so that data is always tokenised by the model's own tokenizer.
+
+    Args:
+        max_length: tokens per sequence (window) after truncation.
+        batch_size: training batch size per device.
+        eval_batch_size: evaluation batch size per device (default: batch_size).
+        max_train_samples / max_eval_samples: seeded random subsets, for quick runs.
+        seed: seed of subsampling and held-out splits.
+        num_workers: DataLoader worker processes.
+    """
 
     def __init__(
         self,

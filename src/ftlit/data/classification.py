@@ -56,6 +56,7 @@ class ClassificationDataModule(TransformerDataModule):
         label_field: the label column.
         validation_split: fraction of train held out (seeded) when there is no validation set (IMDb, a lone file).
         max_length: tokens per example after truncation.
+        Batching, subsampling and seed: see TransformerDataModule.
     """
 
     def __init__(
@@ -72,17 +73,9 @@ class ClassificationDataModule(TransformerDataModule):
         label_field: str = "label",
         validation_split: float = 0.1,
         max_length: int = 128,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        max_train_samples: int | None = None,
-        max_eval_samples: int | None = None,
-        seed: int = 42,
-        num_workers: int = 0,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            model_name_or_path, max_length, batch_size, eval_batch_size, max_train_samples, max_eval_samples, seed,
-            num_workers,
-        )  # fmt: skip
+        super().__init__(model_name_or_path, max_length, **kwargs)
         self.spec: TaskSpec = get_task(task)
         self.text_fields = tuple(text_fields or self.spec.text_fields)
         if not 1 <= len(self.text_fields) <= 2:

@@ -98,6 +98,7 @@ class SquadDataModule(TransformerDataModule):
             articles, grouped by title, so no context is shared between training and evaluation).
         max_length: tokens per window; doc_stride: tokens shared by consecutive windows; max_query_length: the
             question is cut after this many tokens.
+        Batching, subsampling and seed: see TransformerDataModule.
     """
 
     def __init__(
@@ -114,17 +115,9 @@ class SquadDataModule(TransformerDataModule):
         max_length: int = 384,
         doc_stride: int = 128,
         max_query_length: int = 64,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        max_train_samples: int | None = None,
-        max_eval_samples: int | None = None,
-        seed: int = 42,
-        num_workers: int = 0,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            model_name_or_path, max_length, batch_size, eval_batch_size, max_train_samples, max_eval_samples, seed,
-            num_workers,
-        )  # fmt: skip
+        super().__init__(model_name_or_path, max_length, **kwargs)
         unknown = set(columns or {}) - set(COLUMNS)
         if unknown:
             raise FtlitError(f"--data.columns maps unknown field(s) {sorted(unknown)}; the fields are {COLUMNS}.")

@@ -35,20 +35,14 @@ class QuestionAnsweringModule(TransformerModule):
         self,
         model_name_or_path: str,
         learning_rate: float = 3e-5,
-        weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
-        warmup_steps: int | None = None,
-        adam_epsilon: float = 1e-8,
-        max_grad_norm: float | None = 1.0,
-        early_stopping_patience: int | None = None,
         n_best: int = 20,
         max_answer_length: int = 30,
         null_score_diff_threshold: float = 0.0,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            model_name_or_path, learning_rate, weight_decay, warmup_ratio, warmup_steps, adam_epsilon, max_grad_norm,
-            early_stopping_patience,
-        )  # fmt: skip
+        """Other arguments: see TransformerModule."""
+        super().__init__(model_name_or_path, learning_rate=learning_rate, warmup_ratio=warmup_ratio, **kwargs)
         self._logits: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._last_eval: dict | None = None
 

@@ -1,13 +1,21 @@
 """TransformerModule: what every task module shares — optimizer, schedule, clipping, checkpoints, export."""
 
+import copy
 import math
 import shutil
 from pathlib import Path
+from typing import Literal
 
 import torch
 from lightning import Callback, LightningModule
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
+from peft import TaskType
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from ftlit.errors import FtlitError
+from ftlit.peft import LoraSettings, apply_lora
+from ftlit.pretrained import load_pretrained
 
 
 class TransformerModule(LightningModule):
@@ -22,10 +30,15 @@ class TransformerModule(LightningModule):
         adam_epsilon: AdamW's epsilon.
         max_grad_norm: clip the global gradient norm to this (0 or None: no clipping).
         early_stopping_patience: stop after this many validations without improvement (None: never).
+        peft: LoRA settings; when set, only the adapters and the task head train (see ftlit.peft.LoraSettings).
+        gradient_checkpointing: recompute activations in the backward pass: less memory, about a third slower.
+        quantization: ``4bit`` loads the frozen base in 4-bit NF4 through bitsandbytes (QLoRA; CUDA only).
     """
 
     #: The validation metric (under ``val/``) that picks the best checkpoint; higher is better.
     monitor: str
+    #: peft's name for the task, which decides how the adapted model is wrapped.
+    task_type: TaskType
 
     def __init__(
         self,
@@ -37,21 +50,73 @@ class TransformerModule(LightningModule):
         adam_epsilon: float = 1e-8,
         max_grad_norm: float | None = 1.0,
         early_stopping_patience: int | None = None,
+        peft: LoraSettings | None = None,
+        gradient_checkpointing: bool = False,
+        quantization: Literal["4bit"] | None = None,
     ) -> None:
         super().__init__()
+        if quantization and not torch.cuda.is_available():
+            raise FtlitError("--model.quantization 4bit (QLoRA) needs a CUDA GPU; this machine has none.")
+        if quantization and peft is None:
+            raise FtlitError(
+                "--model.quantization 4bit trains LoRA adapters on a frozen 4-bit base: add a peft section."
+            )
         self.save_hyperparameters()
+        # hparams may hold the config's plain dicts (LightningCLI records the parsed config there)
+        self.lora = LoraSettings(**peft) if isinstance(peft, dict) else peft
         self.model: PreTrainedModel | None = None
+        # LoRA checkpoints hold only what trains; the frozen base comes from model_name_or_path
+        self.strict_loading = peft is None
 
     # ---------------------------------------------------------------------------------------------- model
     def build_model(self) -> PreTrainedModel:
-        """Load the task's Hugging Face model; called once, when the trainer and its data module are known."""
+        """Load the task's Hugging Face model (with ``load_model``); called once, when the trainer and its data
+        module are known."""
         raise NotImplementedError
+
+    def load_model(self, auto_class, **kwargs) -> PreTrainedModel:
+        """``auto_class.from_pretrained(model_name_or_path)``, in 4-bit when asked."""
+        if self.hparams.quantization == "4bit":
+            try:
+                import bitsandbytes  # noqa: F401
+                from transformers import BitsAndBytesConfig
+            except ImportError:
+                raise FtlitError("--model.quantization 4bit needs bitsandbytes: `pip install bitsandbytes`.") from None
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+            )
+        model = load_pretrained(auto_class.from_pretrained, self.hparams.model_name_or_path, "model", **kwargs)
+        if self.hparams.quantization:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        return model
 
     def configure_model(self) -> None:
         # Built lazily: the head's shape (number of labels) comes from the data module
-        if self.model is None:
-            # from_pretrained returns the model in eval mode; Lightning keeps module modes as they are
-            self.model = self.build_model().train()
+        if self.model is not None:
+            return
+        model = self.build_model()
+        if self.hparams.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if self.lora is not None:
+            model = apply_lora(model, self.lora, self.task_type)
+        # from_pretrained returns the model in eval mode; Lightning keeps module modes as they are
+        self.model = model.train()
+
+    def on_fit_start(self) -> None:
+        counts = self.parameter_counts()
+        trainable, total = counts["trainable_params"], counts["total_params"]
+        lora = sum(p.numel() for name, p in self.model.named_parameters() if p.requires_grad and "lora_" in name)
+        detail = f" ({lora:,} LoRA + {trainable - lora:,} task head)" if self.lora else ""
+        rank_zero_info(f"Trainable parameters: {trainable:,}{detail} of {total:,} ({100 * trainable / total:.2f} %)")
+        if self.logger is not None:
+            self.logger.log_metrics({"params/trainable": trainable, "params/total": total}, step=0)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.lora is not None:  # adapters + head (+ optimizer state): small checkpoints
+            trainable = {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     def parameter_counts(self) -> dict[str, int]:
         params = list(self.model.parameters())
@@ -63,11 +128,16 @@ class TransformerModule(LightningModule):
     def export(self, directory: Path, tokenizer: PreTrainedTokenizerBase) -> None:
         """Write model and tokenizer in Hugging Face format, so ``transformers.pipeline(model=directory)`` loads it.
 
-        Written to a temporary folder first and then moved into place: a crash never leaves half an export.
+        With LoRA, the adapters are merged into the base weights (a plain model, no peft needed), or with
+        ``peft.merge: false`` the adapter folder is written (``peft.PeftModel.from_pretrained``). Written to a
+        temporary folder first and then moved into place: a crash never leaves half an export.
         """
         staging = directory.with_name(directory.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        self.model.save_pretrained(staging)
+        model = self.model
+        if self.lora is not None and self.lora.merge:
+            model = copy.deepcopy(model).merge_and_unload()  # a copy: the live module keeps its adapters
+        model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         shutil.rmtree(directory, ignore_errors=True)
         staging.rename(directory)

@@ -3,6 +3,7 @@
 import matplotlib
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from peft import TaskType
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassConfusionMatrix
@@ -10,7 +11,6 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from ftlit.data.tasks import build_metrics
 from ftlit.models.base import TransformerModule
-from ftlit.pretrained import load_pretrained
 
 matplotlib.use("Agg")  # figures are rendered for TensorBoard only, never shown
 
@@ -22,6 +22,8 @@ def metric_suffix(split: str, first: bool) -> str:
 
 class SequenceClassificationModule(TransformerModule):
     """Fine-tunes ``AutoModelForSequenceClassification``; the task, labels and metrics come from the data module."""
+
+    task_type = TaskType.SEQ_CLS
 
     def build_model(self) -> PreTrainedModel:
         datamodule = self.trainer.datamodule
@@ -48,9 +50,7 @@ class SequenceClassificationModule(TransformerModule):
         )
         if not self.spec.regression:
             self.confusion = nn.ModuleDict({key: MulticlassConfusionMatrix(num_classes) for key in self.metrics})
-        return load_pretrained(
-            AutoModelForSequenceClassification.from_pretrained, self.hparams.model_name_or_path, "model", **head
-        )
+        return self.load_model(AutoModelForSequenceClassification, **head)
 
     @property
     def monitor(self) -> str:

@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 import torch
+from peft import TaskType
 from transformers import AutoModelForQuestionAnswering, PreTrainedModel
 
 from ftlit.models.base import TransformerModule
-from ftlit.pretrained import load_pretrained
 from ftlit.qa.decode import Candidates, best_answers, candidate_answers, decode_candidates
 from ftlit.qa.metrics import squad_evaluate
 
@@ -30,6 +30,7 @@ class QuestionAnsweringModule(TransformerModule):
     """
 
     monitor = "f1"
+    task_type = TaskType.QUESTION_ANS
 
     def __init__(
         self,
@@ -47,7 +48,7 @@ class QuestionAnsweringModule(TransformerModule):
         self._last_eval: dict | None = None
 
     def build_model(self) -> PreTrainedModel:
-        return load_pretrained(AutoModelForQuestionAnswering.from_pretrained, self.hparams.model_name_or_path, "model")
+        return self.load_model(AutoModelForQuestionAnswering)
 
     # ---------------------------------------------------------------------------------------------- evaluation
     def _collect(self, batch: dict[str, torch.Tensor]) -> None:

@@ -1,0 +1,78 @@
+"""LoRA through peft: settings, target-module detection, and a model whose task head stays fully trainable."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from transformers import PreTrainedModel
+
+from ftlit.errors import FtlitError
+
+# Attention projections by naming family: DistilBERT, then BERT/RoBERTa/MiniLM/ELECTRA/…
+ATTENTION_PROJECTIONS = (("q_lin", "k_lin", "v_lin"), ("query", "key", "value"))
+
+# Task heads a fresh fine-tuning initialises: they must train in full, not stay frozen at random weights
+HEAD_MODULES = ("pre_classifier", "classifier", "score", "qa_outputs")
+
+
+@dataclass
+class LoraSettings:
+    """``model.peft`` in a config.
+
+    Attributes:
+        method: only ``lora`` for now.
+        r: rank of the update matrices.
+        alpha: scaling numerator (the update is scaled by alpha / r).
+        dropout: dropout on the LoRA input.
+        target_modules: module names to adapt; default: the attention query/key/value projections.
+        bias: ``none``, ``all`` or ``lora_only``: which biases train.
+        merge: export a plain model with the adapters merged (default), or the adapter folder.
+    """
+
+    method: Literal["lora"] = "lora"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: list[str] | None = None
+    bias: Literal["none", "all", "lora_only"] = "none"
+    merge: bool = True
+
+
+def _leaf_names(model: torch.nn.Module) -> set[str]:
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+
+
+def target_modules(model: torch.nn.Module, requested: list[str] | None) -> list[str]:
+    """The requested module names, checked; by default the attention projections of the architecture."""
+    present = _leaf_names(model)
+    if requested is None:
+        for family in ATTENTION_PROJECTIONS:
+            if set(family) <= present:
+                return list(family)
+        raise FtlitError(
+            f"Could not find attention projections to adapt in {type(model).__name__}; set "
+            f"--model.peft.target_modules to some of its linear modules: {sorted(present)}."
+        )
+    unknown = sorted(set(requested) - present)
+    if unknown:
+        raise FtlitError(
+            f"LoRA target module(s) {unknown} do not exist in {type(model).__name__}. Its linear modules are: "
+            f"{sorted(present)}."
+        )
+    return list(requested)
+
+
+def apply_lora(model: PreTrainedModel, settings: LoraSettings, task_type: TaskType) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters; the task head (``HEAD_MODULES`` present) trains in full."""
+    heads = [name for name in HEAD_MODULES if isinstance(getattr(model, name, None), torch.nn.Module)]
+    config = LoraConfig(
+        task_type=task_type,
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=target_modules(model, settings.target_modules),
+        bias=settings.bias,
+        modules_to_save=heads,
+    )
+    return get_peft_model(model, config)

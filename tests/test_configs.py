@@ -21,4 +21,4 @@ def test_config_parses_with_print_config(config, capsys):
     assert exit_info.value.code == 0
     parsed = yaml.safe_load(capsys.readouterr().out)
     assert parsed["model"]["init_args"]["model_name_or_path"]
-    assert f"ftlit fit --config configs/{config.name}" in config.read_text().splitlines()[1]
+    assert f"#   ftlit fit --config configs/{config.name}" in config.read_text().splitlines()

@@ -143,3 +143,16 @@ def test_gradient_checkpointing_trains_with_and_without_lora(tiny_bert, sentimen
 def test_qlora_without_cuda_stops_before_any_work(tiny_bert):
     with pytest.raises(FtlitError, match="quantization 4bit \\(QLoRA\\) needs a CUDA GPU"):
         QuestionAnsweringModule(tiny_bert, peft=LoraSettings(), quantization="4bit")
+
+
+def test_recipe_r2_counts_221184_lora_parameters_on_distilbert():
+    from peft import TaskType
+    from transformers import DistilBertForQuestionAnswering
+
+    from ftlit.peft import apply_lora
+
+    model = apply_lora(DistilBertForQuestionAnswering(DistilBertConfig()), LoraSettings(r=8, alpha=32),
+                       TaskType.QUESTION_ANS)  # fmt: skip
+    trainable = {name: p.numel() for name, p in model.named_parameters() if p.requires_grad}
+    assert sum(n for name, n in trainable.items() if "lora_" in name) == 221_184
+    assert sum(n for name, n in trainable.items() if "qa_outputs" in name) == 768 * 2 + 2

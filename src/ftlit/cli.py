@@ -49,8 +49,7 @@ class FtlitCLI(LightningCLI):
             self._write_results("val", train_time_s=round(train_time, 2), best_checkpoint=best or None)
 
     def after_validate(self) -> None:
-        if self.subcommand == "validate":
-            self._write_results("val")
+        self._write_results("val")
 
     def after_test(self) -> None:
         self._write_results("test")

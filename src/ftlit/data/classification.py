@@ -103,18 +103,25 @@ class ClassificationDataModule(TransformerDataModule):
         return dict(zip(names, files))
 
     @property
-    def validation_names(self) -> list[str]:
-        """Names of the validation sets, in dataloader order."""
-        local = [split for split in self.local_files if split.startswith("validation") and self.local_files[split]]
-        if local:
-            return local
-        if self.hub and not self._uses_local_files and self.spec.validation_splits:
-            return list(self.spec.validation_splits)
-        return ["validation"]  # carved out of train
+    def _local_validation_names(self) -> list[str]:
+        return [split for split, path in self.local_files.items() if split.startswith("validation") and path]
 
     @property
     def _uses_local_files(self) -> bool:
         return any(self.local_files.values())
+
+    def _carves_validation(self) -> bool:
+        """No validation set given or on the Hub: one is held out of train."""
+        if self._local_validation_names:
+            return False
+        return self._uses_local_files or not self.hub or not self.spec.validation_splits
+
+    @property
+    def validation_names(self) -> list[str]:
+        """Names of the validation sets, in dataloader order."""
+        if self._local_validation_names:
+            return self._local_validation_names
+        return ["validation"] if self._carves_validation() else list(self.spec.validation_splits)
 
     def _raw_split(self, split: str) -> Dataset:
         if self.local_files.get(split):
@@ -128,11 +135,6 @@ class ClassificationDataModule(TransformerDataModule):
                 "or give a labelled --data.test_file."
             )
         return load_hub_dataset(self.hub[0], self.hub[1], split)
-
-    def _carves_validation(self) -> bool:
-        if any(self.local_files[name] for name in self.local_files if name.startswith("validation")):
-            return False
-        return self._uses_local_files or not self.hub or not self.spec.validation_splits
 
     def _raw_splits(self, splits: list[str]) -> dict[str, Dataset]:
         """Raw rows of the wanted splits; a missing validation set is carved (seeded) out of train."""

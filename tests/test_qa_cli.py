@@ -106,3 +106,12 @@ def test_v2_data_reports_has_and_no_answer_scores_and_the_best_threshold(fitted,
     assert (tmp_path / "null_odds.json").is_file()
     nbest = json.loads((tmp_path / "nbest_predictions.json").read_text())
     assert all(any(entry["text"] == "" for entry in entries) for entries in nbest.values())
+
+
+def test_test_scores_a_labelled_test_file(fitted, squad_files, tmp_path):
+    run("test", *qa_args(str(fitted / "export"), tmp_path, "--data.test_file", str(squad_files["dev"])))
+    scores = results(tmp_path)
+    assert scores["f1"] == pytest.approx(results(fitted)["f1"], abs=1e-6)  # same data, same model
+    assert json.loads((tmp_path / "predictions.json").read_text()) == json.loads(
+        (fitted / "predictions.json").read_text()
+    )

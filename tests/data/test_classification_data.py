@@ -110,3 +110,22 @@ def test_max_length_above_the_model_limit_is_refused(tiny_bert, sentiment_files)
     dm = _datamodule(tiny_bert, sentiment_files, max_length=1024)
     with pytest.raises(FtlitError, match="max_length 1024 is above the model's limit of 512"):
         dm.setup("fit")
+
+
+def test_pad_to_max_length_is_there_for_parity_runs(tiny_bert, sentiment_files):
+    dm = _datamodule(tiny_bert, sentiment_files, validation_file=str(sentiment_files["dev"]), pad_to_max_length=True)
+    dm.setup("fit")
+    assert next(iter(dm.train_dataloader()))["input_ids"].shape[1] == 64
+
+
+def test_training_batches_are_length_grouped_and_evaluation_runs_longest_first(tiny_bert, sentiment_files):
+    from ftlit.data.sampler import LengthGroupedSampler
+
+    dm = _datamodule(tiny_bert, sentiment_files, validation_file=str(sentiment_files["dev"]))
+    dm.setup("fit")
+    assert isinstance(dm.train_dataloader().sampler, LengthGroupedSampler)
+    widths = [batch["attention_mask"].sum(1).tolist() for batch in dm.val_dataloader()[0]]
+    assert [max(w) for w in widths] == sorted((max(w) for w in widths), reverse=True)
+    plain = _datamodule(tiny_bert, sentiment_files, validation_file=str(sentiment_files["dev"]), group_by_length=False)
+    plain.setup("fit")
+    assert not isinstance(plain.train_dataloader().sampler, LengthGroupedSampler)

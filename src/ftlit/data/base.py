@@ -2,12 +2,15 @@
 
 from functools import cached_property
 
+import numpy as np
+import pyarrow.compute as pc
 import torch
 from datasets import Dataset
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from ftlit.data.sampler import LengthGroupedSampler, longest_first
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 
@@ -26,6 +29,8 @@ class TransformerDataModule(LightningDataModule):
         max_train_samples / max_eval_samples: seeded random subsets, for quick runs.
         seed: seed of subsampling and held-out splits.
         num_workers: DataLoader worker processes.
+        group_by_length: training batches of similar lengths (shuffled, seeded), so dynamic padding pads little.
+        pad_to_max_length: pad every batch to max_length, as reference recipes do (for parity runs only).
     """
 
     def __init__(
@@ -38,6 +43,8 @@ class TransformerDataModule(LightningDataModule):
         max_eval_samples: int | None = None,
         seed: int = 42,
         num_workers: int = 0,
+        group_by_length: bool = True,
+        pad_to_max_length: bool = False,
     ) -> None:
         super().__init__()
         if max_length < 8:
@@ -50,6 +57,8 @@ class TransformerDataModule(LightningDataModule):
         self.max_eval_samples = max_eval_samples
         self.seed = seed
         self.num_workers = num_workers
+        self.group_by_length = group_by_length
+        self.pad_to_max_length = pad_to_max_length
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -65,6 +74,8 @@ class TransformerDataModule(LightningDataModule):
 
     @cached_property
     def collate(self) -> DataCollatorWithPadding:
+        if self.pad_to_max_length:
+            return DataCollatorWithPadding(self.tokenizer, padding="max_length", max_length=self.max_length)
         # Pads each batch to its longest member, not to max_length
         return DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
 
@@ -75,12 +86,30 @@ class TransformerDataModule(LightningDataModule):
         return dataset.shuffle(seed=self.seed).select(range(limit))
 
     def loader(self, dataset: Dataset, train: bool = False) -> DataLoader:
+        """Training: length-grouped (or plainly shuffled) batches; evaluation: longest first, so batches pad little
+        (results are matched to their rows by index, never by position)."""
+        lengths = sequence_lengths(dataset)
+        if not train:
+            sampler = longest_first(lengths)
+        elif self.group_by_length:
+            devices = self.trainer.world_size if self.trainer is not None else 1
+            sampler = LengthGroupedSampler(lengths, self.batch_size * devices, self.seed)
+        else:
+            sampler = None
         return DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
+            shuffle=train and sampler is None,
+            sampler=sampler,
             collate_fn=self.collate,
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
         )
+
+
+def sequence_lengths(dataset: Dataset) -> np.ndarray:
+    """Tokens per row, read from the Arrow column without materialising the token ids."""
+    if dataset._indices is not None:  # a selection: the Arrow table still holds every row
+        dataset = dataset.flatten_indices()
+    return pc.list_value_length(dataset.data.column("input_ids")).to_numpy()

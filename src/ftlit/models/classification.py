@@ -116,10 +116,11 @@ class SequenceClassificationModule(TransformerModule):
         ]
 
     def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> list[dict]:
-        """Each input row with its prediction added."""
+        """Each input row with its prediction added, in input order (batches come longest first)."""
         rows = self.trainer.datamodule.predict_rows
-        return [
-            {**rows[index], **prediction}
+        by_index = {
+            index: prediction
             for indices, batch in zip(batch_indices, predictions)
             for index, prediction in zip(indices, batch)
-        ]
+        }
+        return [{**rows[index], **by_index[index]} for index in sorted(by_index)]

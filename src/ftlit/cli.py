@@ -5,9 +5,10 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ftlit.callbacks import PredictionWriter
+from ftlit.callbacks import PredictionWriter, TrainingThroughput
 from ftlit.data.base import TransformerDataModule
 from ftlit.errors import FtlitError
 from ftlit.models.base import TransformerModule
@@ -30,7 +31,8 @@ class FtlitCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         configured = self._get(self.config, "output_dir")
         self.output_dir = Path(configured or self.trainer.log_dir or ".")
-        self.trainer.callbacks.append(PredictionWriter(self.output_dir))
+        self.throughput = TrainingThroughput()
+        self.trainer.callbacks += [PredictionWriter(self.output_dir), self.throughput]
 
     # ------------------------------------------------------------------------------------------------- hooks
     def before_fit(self) -> None:
@@ -46,7 +48,10 @@ class FtlitCLI(LightningCLI):
             self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best or None)
         if self.trainer.is_global_zero:
             self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
-            self._write_results("val", train_time_s=round(train_time, 2), best_checkpoint=best or None)
+            self._write_results(
+                "val", train_time_s=round(train_time, 2), best_checkpoint=best or None,
+                train_throughput=self.throughput.summary,
+            )  # fmt: skip
 
     def after_validate(self) -> None:
         self._write_results("val")
@@ -75,8 +80,19 @@ class FtlitCLI(LightningCLI):
         print(f"Results written to {self.output_dir / 'results.json'}")
 
 
+def default_precision() -> str:
+    """bf16 mixed precision where the GPU has it, fp16 mixed on older GPUs, fp32 on CPU."""
+    if not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point. Problems the user can fix end with one clear message and exit code 2."""
+    if torch.cuda.is_available():
+        # TF32 matmuls for whatever stays in fp32. Not torch.backends.cuda.matmul.fp32_precision: with that API set,
+        # torch.get_float32_matmul_precision() raises, and Lightning's Trainer.fit calls it.
+        torch.set_float32_matmul_precision("high")
     try:
         FtlitCLI(
             TransformerModule,
@@ -86,6 +102,7 @@ def main(args: list[str] | None = None) -> None:
             seed_everything_default=42,
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
+            trainer_defaults={"precision": default_precision()},
             args=args,
         )
     except Exception as err:

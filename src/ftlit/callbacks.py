@@ -12,17 +12,22 @@ from ftlit.outputs import write_json
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes ``predictions.jsonl`` at the end of ``ftlit predict``: one record per input row (or question)."""
+    """Writes ``predictions.jsonl`` at the end of ``ftlit predict``: one record per input row (or question), in
+    input order, gathered from all devices and written once."""
 
     def __init__(self, output_dir: Path) -> None:
         super().__init__(write_interval="epoch")
         self.output_dir = output_dir
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
-        # batch_indices: dataloader → batch → the input rows it held (under DDP a rank holds a shard); one dataloader
+        # batch_indices: dataloader → batch → the input rows it held (a device holds a share); one dataloader
         records = pl_module.prediction_records(predictions, batch_indices[0])
-        name = "predictions.jsonl" if trainer.world_size == 1 else f"predictions.rank{trainer.global_rank}.jsonl"
-        write_json(self.output_dir / name, records, lines=True)
+        if trainer.world_size > 1:
+            shares = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shares, records)
+            records = {index: record for share in shares for index, record in share.items()}
+        if trainer.is_global_zero:
+            write_json(self.output_dir / "predictions.jsonl", [records[i] for i in sorted(records)], lines=True)
 
 
 def flops_per_token(non_embedding_params: int, layers: int, hidden: int, sequence_length: float) -> float:

@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 import torch
 from datasets import Dataset
 from lightning import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
@@ -21,7 +22,8 @@ class TransformerDataModule(LightningDataModule):
 
     Args:
         max_length: tokens per sequence (window) after truncation.
-        batch_size: training batch size per device.
+        batch_size: the global training batch size, split evenly over the devices (so a config trains the same
+            way on any number of devices; must divide by the device count).
         eval_batch_size: evaluation batch size per device (default: batch_size).
         max_train_samples / max_eval_samples: seeded random subsets, for quick runs.
         seed: seed of subsampling and held-out splits.
@@ -86,20 +88,38 @@ class TransformerDataModule(LightningDataModule):
             return dataset
         return dataset.shuffle(seed=self.seed).select(range(limit))
 
+    def _devices(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def train_batch_size(self) -> int:
+        """Per-device share of the global ``batch_size``."""
+        devices, _ = self._devices()
+        if self.batch_size % devices:
+            raise FtlitError(
+                f"--data.batch_size {self.batch_size} is the global batch and must divide evenly over {devices} "
+                f"devices; use a multiple of {devices} (or --trainer.accumulate_grad_batches for a larger batch)."
+            )
+        return self.batch_size // devices
+
     def loader(self, dataset: Dataset, train: bool = False) -> DataLoader:
         """Training: length-grouped (or plainly shuffled) batches; evaluation: longest first, so batches pad little
         (results are matched to their rows by index, never by position)."""
         lengths = sequence_lengths(dataset)
+        devices, rank = self._devices()
         if not train:
             sampler = longest_first(lengths)
+            if devices > 1:
+                # Each row on exactly one device. Lightning's DistributedSampler would repeat rows to even out the
+                # devices, and metrics would count them twice; a DistributedSampler of our own is left as it is.
+                sampler = UnrepeatedDistributedSamplerWrapper(sampler, num_replicas=devices, rank=rank, shuffle=False)
         elif self.group_by_length:
-            devices = self.trainer.world_size if self.trainer is not None else 1
-            sampler = LengthGroupedSampler(lengths, self.batch_size * devices, self.seed)
+            sampler = LengthGroupedSampler(lengths, self.batch_size, self.seed)  # one group per global batch
         else:
             sampler = None
         return DataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
+            batch_size=self.train_batch_size() if train else self.eval_batch_size,
             shuffle=train and sampler is None,
             sampler=sampler,
             collate_fn=self.collate,

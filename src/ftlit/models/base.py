@@ -202,6 +202,6 @@ class TransformerModule(LightningModule):
         """Files (name → JSON-serialisable content) that the last validation/test produced, e.g. predictions."""
         return {}
 
-    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> list[dict]:
-        """``predict_step`` outputs (per batch, with the rows each batch held) → one record per input row."""
+    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> dict[int, dict]:
+        """``predict_step`` outputs (per batch, with the rows each batch held) → a record per input row, by index."""
         raise NotImplementedError

@@ -76,16 +76,18 @@ class SequenceClassificationModule(TransformerModule):
             key = f"{stage}_{split}"
             suffix = metric_suffix(split, index == 0)
             collection: MetricCollection = self.metrics[key]
-            for name, value in collection.compute().items():
-                self.log(f"{stage}/{name}{suffix}", value)
+            for name, value in collection.compute().items():  # synced across devices by torchmetrics
+                self.log(f"{stage}/{name}{suffix}", value, sync_dist=True)
             collection.reset()
             if not self.spec.regression:
                 self._log_confusion_matrix(f"{stage}/confusion_matrix{suffix}", self.confusion[key])
 
     def _log_confusion_matrix(self, tag: str, confusion: MulticlassConfusionMatrix) -> None:
-        if confusion.update_count and isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:
-            figure, _ = confusion.plot(labels=self.label_names)
-            self.logger.experiment.add_figure(tag, figure, global_step=self.global_step)
+        if confusion.update_count and isinstance(self.logger, TensorBoardLogger):
+            matrix = confusion.compute()  # on every device: computing syncs them
+            if self.trainer.is_global_zero:
+                figure, _ = confusion.plot(val=matrix, labels=self.label_names)
+                self.logger.experiment.add_figure(tag, figure, global_step=self.global_step)
         confusion.reset()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -115,12 +117,11 @@ class SequenceClassificationModule(TransformerModule):
             for row in probabilities
         ]
 
-    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> list[dict]:
-        """Each input row with its prediction added, in input order (batches come longest first)."""
+    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> dict[int, dict]:
+        """Each input row (of this device's share) with its prediction added, by row index."""
         rows = self.trainer.datamodule.predict_rows
-        by_index = {
-            index: prediction
+        return {
+            index: {**rows[index], **prediction}
             for indices, batch in zip(batch_indices, predictions)
             for index, prediction in zip(indices, batch)
         }
-        return [{**rows[index], **by_index[index]} for index in sorted(by_index)]

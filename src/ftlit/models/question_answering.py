@@ -56,30 +56,42 @@ class QuestionAnsweringModule(TransformerModule):
         output = self.model(**batch)
         self._logits.append((feature_index, output.start_logits.float(), output.end_logits.float()))
 
-    def _gathered_logits(self, num_windows: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """Logits of every window in window order, gathered from all devices, each window counted once.
+    def _gather_rows(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Rows of ``tensor`` from every device, concatenated; devices may hold different numbers of rows."""
+        if self.trainer.world_size == 1:
+            return tensor
+        sizes = self.all_gather(torch.tensor(len(tensor), device=self.device)).flatten().tolist()
+        padding = [0, 0] * (tensor.ndim - 1) + [0, max(sizes) - len(tensor)]
+        gathered = self.all_gather(torch.nn.functional.pad(tensor, padding))
+        return torch.cat([gathered[rank, :size] for rank, size in enumerate(sizes)])
 
-        Batches are padded to different lengths (dynamic padding), so they are padded to ``length`` first; under DDP
-        the sampler repeats windows to even out the ranks, which the window index undoes.
+    def _gathered_logits(self, num_windows: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of every window in window order, gathered from all devices.
+
+        Batches are padded to different lengths (dynamic padding), so each is padded to ``length`` first. Every
+        window is evaluated on exactly one device (the data module's unrepeated sampler); windows never evaluated
+        (``limit_val_batches``) keep a very low logit.
         """
+        index = torch.cat([i for i, _, _ in self._logits]) if self._logits else torch.empty(0, dtype=torch.long)
+        empty = torch.empty(0, length)
+        local_starts = _pad_and_stack([t for _, t, _ in self._logits], length) if self._logits else empty
+        local_ends = _pad_and_stack([t for _, _, t in self._logits], length) if self._logits else empty
+        self._logits.clear()
+        index = self._gather_rows(index.to(self.device))
+        local_starts = self._gather_rows(local_starts.to(self.device))
+        local_ends = self._gather_rows(local_ends.to(self.device))
         starts = torch.full((num_windows, length), _UNSEEN, device=self.device)
         ends = torch.full((num_windows, length), _UNSEEN, device=self.device)
-        if self._logits:
-            index = torch.cat([i for i, _, _ in self._logits])
-            local_starts = _pad_and_stack([t for _, t, _ in self._logits], length)
-            local_ends = _pad_and_stack([t for _, _, t in self._logits], length)
-            if self.trainer.world_size > 1:
-                index = self.all_gather(index).flatten()
-                local_starts = self.all_gather(local_starts).reshape(-1, length)
-                local_ends = self.all_gather(local_ends).reshape(-1, length)
-            starts[index], ends[index] = local_starts, local_ends
-        self._logits.clear()
+        starts[index], ends[index] = local_starts, local_ends
         return starts.cpu().numpy(), ends.cpu().numpy()
 
-    def _decode(self, split: str) -> tuple[Candidates, list, np.ndarray]:
+    def _decode(self, split: str) -> tuple[Candidates, list, np.ndarray] | None:
+        """Answers of every question of ``split``, on the first device (None on the others)."""
         eval_set = self.trainer.datamodule.eval_sets[split]
         windows = eval_set.windows
         starts, ends = self._gathered_logits(len(windows.example_index), self.trainer.datamodule.max_length)
+        if not self.trainer.is_global_zero:
+            return None
         length = windows.offsets.shape[1]
         candidates = decode_candidates(
             starts[:, :length], ends[:, :length], windows, len(eval_set.ids),
@@ -99,7 +111,15 @@ class QuestionAnsweringModule(TransformerModule):
         if self.trainer.sanity_checking:
             self._logits.clear()
             return
-        candidates, answers, null_diffs = self._decode(split)
+        decoded = self._decode(split)  # gathers on every device; only the first one decodes
+        scores = self._score(split, *decoded) if decoded else None
+        scores = self.trainer.strategy.broadcast(scores, src=0)
+        for name, value in scores.items():
+            if not name.endswith("total"):
+                # the same number on every device; sync_dist keeps Lightning's epoch-level checks satisfied
+                self.log(f"{stage}/{name}", float(value), sync_dist=True)
+
+    def _score(self, split: str, candidates: Candidates, answers: list, null_diffs: np.ndarray) -> dict:
         eval_set = self.trainer.datamodule.eval_sets[split]
         version_2 = self.trainer.datamodule.version_2
         predictions = {qid: answer.text for qid, answer in zip(eval_set.ids, answers)}
@@ -109,12 +129,10 @@ class QuestionAnsweringModule(TransformerModule):
             span_predictions = {qid: span.text for qid, span in zip(eval_set.ids, spans)}
             null = dict(zip(eval_set.ids, null_diffs.tolist()))
         scores = squad_evaluate(predictions, eval_set.references, version_2, null, span_predictions)
-        for name, value in scores.items():
-            if not name.endswith("total"):
-                self.log(f"{stage}/{name}", float(value))
         elapsed = time.perf_counter() - self._eval_started
         self._last_eval = {"split": split, "candidates": candidates, "answers": answers, "null_diffs": null_diffs,
                            "eval_time_s": elapsed}  # fmt: skip
+        return scores
 
     def on_validation_epoch_start(self) -> None:
         self._eval_epoch_start()
@@ -187,11 +205,13 @@ class QuestionAnsweringModule(TransformerModule):
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._collect(batch)
 
-    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> list[dict]:
-        """One record per question of the predict file: its id, the answer, its character offsets and score."""
-        _, answers, _ = self._decode("predict")
+    def prediction_records(self, predictions: list, batch_indices: list[list[int]]) -> dict[int, dict]:
+        """One record per question of the predict file (on the first device): id, answer, offsets and score."""
+        decoded = self._decode("predict")
+        if decoded is None:
+            return {}
         eval_set = self.trainer.datamodule.eval_sets["predict"]
-        return [
-            {"id": qid, "question": question, "answer": a.text, "start": a.start, "end": a.end, "score": a.score}
-            for qid, question, a in zip(eval_set.ids, eval_set.questions, answers)
-        ]
+        return {
+            i: {"id": qid, "question": question, "answer": a.text, "start": a.start, "end": a.end, "score": a.score}
+            for i, (qid, question, a) in enumerate(zip(eval_set.ids, eval_set.questions, decoded[1]))
+        }

@@ -1,0 +1,96 @@
+"""Two CPU processes (DDP over gloo) evaluate exactly like one, write one set of outputs, and can train."""
+
+import json
+import os
+import subprocess
+
+import pytest
+from transformers import pipeline
+
+from conftest import sentiment_rows, squad_rows, write_jsonl
+
+TWO_PROCESSES = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+
+
+def ftlit(*args: str) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(["ftlit", *args, "--trainer.enable_progress_bar", "false"], capture_output=True,
+                            text=True, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def qa(model: str, out, *extra: str) -> list[str]:
+    return ["--model", "ftlit.QuestionAnsweringModule", "--model.model_name_or_path", model, "--data",
+            "ftlit.SquadDataModule", "--data.dataset", "null", "--data.max_length", "64", "--data.doc_stride", "16",
+            "--data.max_query_length", "16", "--data.eval_batch_size", "7", "--output_dir", str(out),
+            "--trainer.default_root_dir", str(out), *extra]  # fmt: skip
+
+
+def classifier(model: str, out, *extra: str) -> list[str]:
+    return ["--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", model, "--data",
+            "ftlit.ClassificationDataModule", "--data.text_fields", "[text]", "--data.max_length", "32",
+            "--data.eval_batch_size", "7", "--output_dir", str(out), "--trainer.default_root_dir", str(out),
+            *extra]  # fmt: skip
+
+
+def outputs(directory) -> set[str]:
+    return {path.name for path in directory.iterdir() if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def qa_model(tiny_bert, squad_files, tmp_path_factory) -> str:
+    """Trained briefly: its answers are often right and sometimes wrong."""
+    out = tmp_path_factory.mktemp("qa-model")
+    ftlit("fit", *qa(tiny_bert, out, "--data.train_file", str(squad_files["train"]), "--data.validation_file",
+                     str(squad_files["dev"]), "--model.learning_rate", "1e-3", "--data.batch_size", "16",
+                     "--trainer.max_steps", "25"))  # fmt: skip
+    return str(out / "export")
+
+
+def test_qa_validation_on_two_processes_equals_one(qa_model, tmp_path):
+    dev = write_jsonl(tmp_path / "dev.jsonl", squad_rows(101, seed=21))  # odd: the ranks get unequal shares
+    for name, extra in (("one", []), ("two", TWO_PROCESSES)):
+        ftlit("validate", *qa(qa_model, tmp_path / name, "--data.validation_file", str(dev), *extra))
+    one, two = tmp_path / "one", tmp_path / "two"
+    first, second = (json.loads((d / "results.json").read_text()) for d in (one, two))
+    assert 20 < first["f1"] < 100  # a model that makes mistakes, so agreement means something
+    assert (second["exact_match"], second["f1"]) == (first["exact_match"], first["f1"])
+    assert json.loads((two / "predictions.json").read_text()) == json.loads((one / "predictions.json").read_text())
+    assert second["num_examples"] == 101 and second["num_features"] == first["num_features"] > 101
+    assert outputs(two) == outputs(one) == {"results.json", "predictions.json", "nbest_predictions.json"}
+
+
+def test_classification_metrics_on_two_processes_equal_one(tiny_bert, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(200, seed=5))
+    dev = write_jsonl(tmp_path / "dev.jsonl", sentiment_rows(121, seed=6))
+    ftlit("fit", *classifier(tiny_bert, tmp_path / "model", "--data.train_file", str(train), "--data.validation_file",
+                             str(dev), "--model.learning_rate", "1e-3", "--trainer.max_epochs", "1"))  # fmt: skip
+    model = str(tmp_path / "model" / "export")
+    for name, extra in (("one", []), ("two", TWO_PROCESSES)):
+        ftlit("validate", *classifier(model, tmp_path / name, "--data.validation_file", str(dev), *extra))
+    first, second = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
+    assert (second["accuracy"], second["f1"]) == (first["accuracy"], first["f1"])
+    # and predict: one file, every row once, in input order
+    ftlit("predict", *classifier(model, tmp_path / "predicted", "--data.predict_file", str(dev), *TWO_PROCESSES))
+    records = [json.loads(line) for line in (tmp_path / "predicted" / "predictions.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == [json.loads(line)["text"] for line in dev.read_text().splitlines()]
+
+
+def test_training_on_two_processes_exports_a_working_model(tiny_bert, sentiment_files, tmp_path):
+    ftlit("fit", *classifier(tiny_bert, tmp_path, "--data.train_file", str(sentiment_files["train"]),
+                             "--data.validation_file", str(sentiment_files["dev"]), "--data.batch_size", "16",
+                             "--model.learning_rate", "3e-3", "--trainer.max_epochs", "4", *TWO_PROCESSES))  # fmt: skip
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["accuracy"] > 0.9
+    predictions = pipeline("text-classification", model=str(tmp_path / "export"))(["a superb film", "dreadful"])
+    assert [p["label"] for p in predictions] == ["positive", "negative"]
+    assert outputs(tmp_path) == {"results.json"}
+
+
+def test_global_batch_must_divide_over_the_devices(tiny_bert, sentiment_files, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(["ftlit", "fit", *classifier(tiny_bert, tmp_path, "--data.train_file",
+                             str(sentiment_files["train"]), "--data.batch_size", "15", *TWO_PROCESSES)],
+                            capture_output=True, text=True, env=env)  # fmt: skip
+    assert result.returncode == 2
+    assert "--data.batch_size 15 is the global batch and must divide evenly over 2 devices" in result.stderr

@@ -1,5 +1,6 @@
 """Two CPU processes (DDP over gloo) evaluate exactly like one, write one set of outputs, and can train."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -94,3 +95,36 @@ def test_global_batch_must_divide_over_the_devices(tiny_bert, sentiment_files, t
                             capture_output=True, text=True, env=env)  # fmt: skip
     assert result.returncode == 2
     assert "--data.batch_size 15 is the global batch and must divide evenly over 2 devices" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        pytest.param(
+            "deepspeed",
+            "you must have DeepSpeed installed",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("deepspeed") is not None, reason="deepspeed is installed"
+            ),
+        ),
+        ("fsdp", "The strategy `fsdp` requires a GPU accelerator"),
+    ],
+)
+def test_strategies_that_cannot_run_here_say_why_in_one_line(tiny_bert, sentiment_files, tmp_path, strategy, message):
+    arguments = classifier(
+        tiny_bert,
+        tmp_path,
+        "--data.train_file",
+        str(sentiment_files["train"]),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        strategy,
+    )
+    result = subprocess.run(["ftlit", "fit", *arguments], capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ftlit: error: Trainer settings rejected:") and message in last_line

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from ftlit.callbacks import PredictionWriter, TrainingThroughput
@@ -27,6 +28,14 @@ class FtlitCLI(LightningCLI):
         )
         # Data is always tokenised by the model's own tokenizer
         parser.link_arguments("model.init_args.model_name_or_path", "data.init_args.model_name_or_path")
+
+    def instantiate_trainer(self, **kwargs):
+        # The Trainer refuses impossible settings (an uninstalled strategy, fsdp without a GPU, …) with clear
+        # messages: they are the user's to fix, so they end as one line, not a traceback
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (ValueError, ImportError, MisconfigurationException) as err:
+            raise FtlitError(f"Trainer settings rejected: {err}") from err
 
     def after_instantiate_classes(self) -> None:
         configured = self._get(self.config, "output_dir")

@@ -69,3 +69,18 @@ def test_best_checkpoint_by_the_task_metric_and_optional_early_stopping(tiny_ber
     callbacks = {type(c): c for c in module.configure_callbacks()}
     assert callbacks[ModelCheckpoint].monitor == "val/matthews_corrcoef" and callbacks[ModelCheckpoint].mode == "max"
     assert callbacks[EarlyStopping].monitor == "val/matthews_corrcoef" and callbacks[EarlyStopping].patience == 2
+
+
+def test_gradient_accumulation_halves_the_optimizer_steps_and_the_schedule_follows(tiny_bert, sentiment_files):
+    module = SequenceClassificationModule(tiny_bert, learning_rate=1e-3, warmup_ratio=0.25)
+    dm = ClassificationDataModule(tiny_bert, train_file=str(sentiment_files["train"]), text_fields=["text"],
+                                  batch_size=16)  # fmt: skip
+    rates = RecordLearningRate()
+    trainer = Trainer(max_epochs=1, accumulate_grad_batches=2, limit_val_batches=0, logger=False,
+                      enable_checkpointing=False, callbacks=[rates], enable_progress_bar=False,
+                      enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    batches = len(dm.train_dataloader())  # 432 held-in rows / 16
+    assert trainer.global_step == trainer.estimated_stepping_batches == -(-batches // 2)
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.last_epoch == trainer.global_step and scheduler.get_last_lr()[0] == pytest.approx(0.0)

@@ -84,3 +84,12 @@ def test_gradient_accumulation_halves_the_optimizer_steps_and_the_schedule_follo
     assert trainer.global_step == trainer.estimated_stepping_batches == -(-batches // 2)
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.last_epoch == trainer.global_step and scheduler.get_last_lr()[0] == pytest.approx(0.0)
+
+
+def test_no_checkpoints_when_the_trainer_has_checkpointing_off(tiny_bert, sentiment_files, tmp_path):
+    module = SequenceClassificationModule(tiny_bert)
+    dm = ClassificationDataModule(tiny_bert, train_file=str(sentiment_files["train"]), text_fields=["text"])
+    trainer = Trainer(max_steps=2, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                      default_root_dir=tmp_path, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    assert trainer.checkpoint_callback is None and not list(tmp_path.rglob("*.ckpt"))

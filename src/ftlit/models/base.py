@@ -178,15 +178,17 @@ class TransformerModule(LightningModule):
 
     def configure_callbacks(self) -> list[Callback]:
         monitor = f"val/{self.monitor}"
-        callbacks: list[Callback] = [
-            ModelCheckpoint(
-                monitor=monitor,
-                mode="max",
-                filename="best-epoch{epoch}-step{step}",
-                auto_insert_metric_name=False,
-                save_last=True,
+        callbacks: list[Callback] = []
+        if self.trainer.checkpoint_callback is not None:  # unless Trainer(enable_checkpointing=False)
+            callbacks.append(
+                ModelCheckpoint(
+                    monitor=monitor,
+                    mode="max",
+                    filename="best-epoch{epoch}-step{step}",
+                    auto_insert_metric_name=False,
+                    save_last=True,
+                )
             )
-        ]
         if self.trainer.logger is not None:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         if self.hparams.early_stopping_patience is not None:

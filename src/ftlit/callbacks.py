@@ -73,8 +73,8 @@ class TrainingThroughput(Callback):
         step = trainer.global_step
         if step <= self.warmup_steps:
             if step == self.warmup_steps:
-                self.warmup_time = self._now(trainer) - self.started
                 self.window_started = self._now(trainer)
+                self.warmup_time = self.window_started - self.started
             return
         mask = batch["attention_mask"]
         tokens = int(mask.sum())

@@ -62,6 +62,26 @@ class TransformerDataModule(LightningDataModule):
         self.pad_to_multiple_of = pad_to_multiple_of
         self.group_by_length = group_by_length
         self.pad_to_max_length = pad_to_max_length
+        self._built_stage: str | None = None
+
+    # ------------------------------------------------------------------------------------------------- stages
+    def _build(self, stage: str) -> None:
+        """Load, check and tokenise the splits that ``stage`` (fit, validate, test, predict) needs."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        # One process per machine loads (downloads) and tokenises; datasets caches the result for the others
+        self._build_once("fit" if self.trainer is None else self.trainer.state.fn.value)
+
+    def setup(self, stage: str) -> None:
+        self._build_once(stage)
+
+    def _build_once(self, stage: str) -> None:
+        # The process that ran prepare_data already holds this stage's data; building it again would only repeat
+        # the loading and the checks
+        if stage != self._built_stage:
+            self._build(stage)
+            self._built_stage = stage
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:

@@ -188,14 +188,6 @@ class ClassificationDataModule(TransformerDataModule):
             "predict": ["predict"],
         }[stage]
 
-    def prepare_data(self) -> None:
-        # Runs on one process: loads (downloads) and tokenises once; datasets caches the result for setup()
-        for stage in ("fit",) if self.trainer is None else (self.trainer.state.fn.value,):
-            self._build(stage)
-
-    def setup(self, stage: str) -> None:
-        self._build(stage)
-
     def _build(self, stage: str) -> None:
         splits = self._splits_for(stage)
         raw = self._raw_splits(splits)

@@ -187,12 +187,6 @@ class SquadDataModule(TransformerDataModule):
         return {split: raw[split] for split in splits}
 
     # ------------------------------------------------------------------------------------------------- build
-    def prepare_data(self) -> None:
-        self._build("fit" if self.trainer is None else self.trainer.state.fn.value)
-
-    def setup(self, stage: str) -> None:
-        self._build(stage)
-
     def _build(self, stage: str) -> None:
         check_window_settings(self.tokenizer, self.max_length, self.doc_stride, self.max_query_length)
         splits = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"],

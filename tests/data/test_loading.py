@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -43,11 +44,46 @@ def test_csv_jsonl_gz_and_parquet_read_the_same_rows(tmp_path):
         assert load_local_file(str(tmp_path / name)).to_list() == rows, name  # "NA" stays text
 
 
-def test_malformed_json_is_reported_with_the_file(tmp_path):
-    path = tmp_path / "bad.jsonl"
-    path.write_text('{"text": "ok", "label": 1}\n{"text": broken\n')
-    with pytest.raises(FtlitError, match="Could not read '.*bad.jsonl' as jsonl"):
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("bad.jsonl", '{"text": "ok", "label": 1}\n\n{"text": "ok", "label": 0}\n{"text": broken\n',
+         "line 4, column 10: Expecting value"),
+        ("bad.jsonl", '{"text": "ok"}\n["a", "list"]\n', "line 2: not a JSON object"),
+        ("bad.json", '{"data": [\n  {"a": 1},\n  {"a": 2,,}\n]}', "line 3, column 11: Expecting property name"),
+    ],
+)  # fmt: skip
+def test_malformed_json_is_reported_with_the_file_and_line(tmp_path, name, content, where):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(FtlitError, match=rf"Could not read '.*{name}' as json.*: malformed JSON at {where}"):
         load_local_file(str(path))
+
+
+@pytest.mark.parametrize(("name", "content"), [("empty.jsonl", "\n\n"), ("header_only.csv", "text,label\n")])
+def test_a_file_without_rows_is_refused(tmp_path, name, content):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(FtlitError, match=f"Data file '.*{name}' has no rows"):
+        load_local_file(str(tmp_path / name))
+
+
+def test_an_unreadable_file_is_named_with_the_reason(tmp_path):
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(b"this is not gzip data")
+    with pytest.raises(
+        FtlitError, match=r"Could not read '.*rows\.jsonl\.gz' as jsonl: BadGzipFile: Not a gzipped file"
+    ):
+        load_local_file(str(path))
+
+
+def test_a_rewritten_file_is_read_anew_even_with_its_old_modification_time(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "first", "label": 1}\n')
+    assert load_local_file(str(path))["text"] == ["first"]
+    stat = path.stat()
+    path.write_text('{"text": "other", "label": 0}\n')  # same size, and the old time put back
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert load_local_file(str(path))["text"] == ["other"]
 
 
 @needs_shared_data

@@ -6,6 +6,9 @@ Everything goes through ``datasets.load_dataset`` so that rows live in memory-ma
 
 import csv
 import gzip
+import hashlib
+import json
+import os
 from pathlib import Path
 
 import datasets
@@ -45,23 +48,102 @@ def _tsv_options(path: str, layout: TsvLayout) -> dict:
     return options
 
 
+def content_hash(path: str) -> str:
+    """SHA-256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def first_json_error(path: str) -> str | None:
+    """Where a JSON or JSON-lines file stops parsing, as "line N: reason" (None when it parses)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig") as f:
+        text = f.read()
+    try:
+        json.loads(text)
+        return None
+    except json.JSONDecodeError as whole:
+        lines = text.splitlines()
+        if not _is_json_object(next((line for line in lines if line.strip()), "")):
+            return f"line {whole.lineno}, column {whole.colno}: {whole.msg}"  # one document over several lines
+        for number, line in enumerate(lines, start=1):  # JSON lines: one document per line
+            if line.strip() and not _is_json_object(line):
+                try:
+                    json.loads(line)
+                    return f"line {number}: not a JSON object"
+                except json.JSONDecodeError as err:
+                    return f"line {number}, column {err.colno}: {err.msg}"
+    return None
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def _has_no_rows(path: str, fmt: str, header: bool) -> bool:
+    """A text file holding nothing but blank lines (and, for csv/tsv with a header, that header)."""
+    if fmt == "parquet":
+        return False
+    limit = 1 << 16
+    head = read_head(path, limit)
+    if len(head) == limit:  # a file this long holds rows
+        return False
+    lines = [line for line in head.splitlines() if line.strip()]
+    return len(lines) <= (1 if header and fmt in ("csv", "tsv") else 0)
+
+
 def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) -> Dataset:
-    """Read one local file into a Dataset; GLUE TSV files are read with the task's ``layout``."""
+    """Read one local file into a Dataset; GLUE TSV files are read with the task's ``layout``.
+
+    The rows are cached by the file's content hash (datasets alone keys its cache by path and modification time,
+    so a file rewritten within the same second, or copied with its old time, would be read stale).
+    """
     if not Path(path).is_file():
         raise FtlitError(f"Data file not found: '{path}'. Check the path (relative paths start from {Path.cwd()}).")
+    if not os.access(path, os.R_OK):
+        raise FtlitError(f"Data file '{path}' is not readable (permission denied): check its permissions.")
     fmt = file_format(path)
     options: dict = {"keep_default_na": False} if fmt in ("csv", "tsv") else dict(json_options)
     if fmt == "tsv":
         options.update(_tsv_options(path, layout or TsvLayout()))
     try:
-        dataset = datasets.load_dataset(_BUILDERS["." + fmt], data_files={"rows": path}, split="rows", **options)
+        empty = _has_no_rows(path, fmt, header=options.get("header", "infer") is not None)
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise FtlitError(f"Could not read '{path}' as {fmt}: {type(err).__name__}: {err}") from err
+    if empty:
+        raise FtlitError(f"Data file '{path}' has no rows.")
+    cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / "ftlit" / content_hash(path)[:32]
+    try:
+        dataset = datasets.load_dataset(
+            _BUILDERS["." + fmt], data_files={"rows": path}, split="rows", cache_dir=str(cache_dir), **options
+        )
     except Exception as err:  # datasets wraps parser errors in several exception types
-        cause = err.__cause__ or err
-        raise FtlitError(f"Could not read '{path}' as {fmt}: {cause}") from err
+        raise FtlitError(f"Could not read '{path}' as {fmt}: {_read_error(path, fmt, err)}") from err
+    if len(dataset) == 0:  # e.g. a parquet file without rows
+        raise FtlitError(f"Data file '{path}' has no rows.")
     if layout and layout.rename:
         present = {old: new for old, new in layout.rename.items() if old in dataset.column_names}
         dataset = dataset.rename_columns(present)
     return dataset
+
+
+def _read_error(path: str, fmt: str, err: Exception) -> str:
+    """The most useful reason a file could not be read: the malformed JSON line, else the parser's message."""
+    if fmt in ("json", "jsonl"):
+        try:
+            located = first_json_error(path)
+        except (OSError, UnicodeDecodeError, EOFError) as unreadable:
+            return f"{type(unreadable).__name__}: {unreadable}"
+        if located:
+            return f"malformed JSON at {located}"
+    cause = err.__cause__ or err
+    return f"{type(cause).__name__}: {cause}"
 
 
 def load_hub_dataset(path: str, name: str | None, split: str) -> Dataset:

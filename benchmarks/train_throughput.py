@@ -109,6 +109,7 @@ def main() -> None:
     features = rows.map(train_features, batched=True, remove_columns=rows.column_names,
                         fn_kwargs={"tokenizer": tokenizer, "max_length": 384, "doc_stride": 128,
                                    "max_query_length": 64})  # fmt: skip
+    features = features.remove_columns(["example_index", "answer_in_window"])
 
     config = AutoModelForQuestionAnswering.from_pretrained(folder).config
     model = AutoModelForQuestionAnswering.from_pretrained(folder)

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import sentiment_rows, write_jsonl
-from ftlit.data.classification import ClassificationDataModule, label_encoder, label_names_from_values
+from ftlit.data.classification import ClassificationDataModule, label_id, label_names_from_values
 from ftlit.errors import FtlitError
 
 
@@ -13,14 +13,11 @@ def test_integer_labels_sort_as_numbers_and_names_sort_alphabetically():
 
 
 def test_labels_encode_by_name_first_then_as_index():
-    encode = label_encoder(["negative", "positive"])
-    assert [encode("positive"), encode(0), encode("1")] == [1, 0, 1]
-    numeric = label_encoder(["1", "2", "10"])  # integer-named labels map by name, not position
-    assert [numeric(1), numeric(10), numeric("2")] == [0, 2, 1]
-    with pytest.raises(FtlitError, match="Label 'neutral' is not one of the task's labels"):
-        encode("neutral")
-    with pytest.raises(FtlitError, match="Label 2 is not one"):
-        encode(2)
+    names = ["negative", "positive"]
+    assert [label_id("positive", names), label_id(0, names), label_id("1", names)] == [1, 0, 1]
+    numeric = ["1", "2", "10"]  # integer-named labels map by name, not position
+    assert [label_id(1, numeric), label_id(10, numeric), label_id("2", numeric)] == [0, 2, 1]
+    assert label_id("neutral", names) is None and label_id(2, names) is None and label_id(-1, names) is None
 
 
 def _datamodule(tiny_bert, files, **kwargs) -> ClassificationDataModule:
@@ -88,7 +85,7 @@ def test_sentence_pairs_are_tokenised_as_pairs(tiny_bert, tmp_path):
 
 def test_missing_text_column_lists_the_columns_that_exist(tiny_bert, sentiment_files):
     dm = _datamodule(tiny_bert, sentiment_files, text_fields=["review"])
-    expected = r"Column\(s\) \['review'\] not found in .*train.jsonl. It has: \['text', 'label'\]"
+    expected = r"Column\(s\) \['review'\] not found in .*train.jsonl'. It has: \['text', 'label'\]"
     with pytest.raises(FtlitError, match=expected):
         dm.setup("fit")
 
@@ -129,3 +126,72 @@ def test_training_batches_are_length_grouped_and_evaluation_runs_longest_first(t
     plain = _datamodule(tiny_bert, sentiment_files, validation_file=str(sentiment_files["dev"]), group_by_length=False)
     plain.setup("fit")
     assert not isinstance(plain.train_dataloader().sampler, LengthGroupedSampler)
+
+
+def _rows_file(tmp_path, name, rows):
+    return str(write_jsonl(tmp_path / name, rows))
+
+
+def test_a_label_outside_the_tasks_labels_is_named_with_its_file_and_row(tiny_bert, tmp_path):
+    rows = [{"sentence": "fine", "label": 1}, {"sentence": "bad", "label": 0}, {"sentence": "odd", "label": 2}]
+    dm = ClassificationDataModule(tiny_bert, task="sst2", train_file=_rows_file(tmp_path, "t.jsonl", rows))
+    with pytest.raises(
+        FtlitError,
+        match=r"t\.jsonl'.* 1 label\(s\) in column 'label' are not valid \(row 3: 2\)\. "
+        r"Expected one of the sst2 labels \['negative', 'positive'\] or their ids 0-1",
+    ):
+        dm.setup("fit")
+
+
+def test_a_validation_label_never_seen_in_training_is_refused(tiny_bert, tmp_path):
+    train = [{"text": "a", "label": "pos"}, {"text": "b", "label": "neg"}]
+    dev = [{"text": "c", "label": "pos"}, {"text": "d", "label": "neutral"}, {"text": "e", "label": "neutral"}]
+    dm = ClassificationDataModule(tiny_bert, text_fields=["text"], train_file=_rows_file(tmp_path, "t.jsonl", train),
+                                  validation_file=_rows_file(tmp_path, "dev.jsonl", dev))  # fmt: skip
+    with pytest.raises(
+        FtlitError,
+        match=r"dev\.jsonl'.*\(rows 2, 3: 'neutral'\)\. Expected a label of the training "
+        r"data: \['neg', 'pos'\]",
+    ):
+        dm.setup("fit")
+
+
+def test_a_regression_label_must_be_a_number(tiny_bert, tmp_path):
+    rows = [{"sentence1": "a", "sentence2": "b", "label": "3.5"}, {"sentence1": "a", "sentence2": "b", "label": "n/a"}]
+    dm = ClassificationDataModule(tiny_bert, task="stsb", train_file=_rows_file(tmp_path, "s.jsonl", rows),
+                                  validation_file=_rows_file(tmp_path, "s2.jsonl", rows[:1]))  # fmt: skip
+    with pytest.raises(FtlitError, match=r"s\.jsonl'.*\(row 2: 'n/a'\)\. Expected a number"):
+        dm.setup("fit")
+
+
+def _with_blank_texts(tmp_path):
+    rows = sentiment_rows(20, seed=5)
+    rows[3]["text"], rows[7]["text"] = "", None
+    rows[11]["text"] = "   "
+    return _rows_file(tmp_path, "blank.jsonl", rows)
+
+
+def test_empty_texts_are_skipped_with_a_count(tiny_bert, tmp_path, caplog):
+    dm = ClassificationDataModule(tiny_bert, text_fields=["text"], train_file=_with_blank_texts(tmp_path),
+                                  validation_split=0.25)  # fmt: skip
+    dm.setup("fit")
+    assert len(dm.datasets["train"]) + len(dm.datasets["validation"]) == 17
+    assert "skipped 3 of 20 rows with an empty or missing text ('text' in rows 4, 8, 12)" in caplog.text
+
+
+def test_empty_texts_are_an_error_when_asked(tiny_bert, tmp_path):
+    dm = ClassificationDataModule(tiny_bert, text_fields=["text"], train_file=_with_blank_texts(tmp_path),
+                                  empty_text="error")  # fmt: skip
+    with pytest.raises(
+        FtlitError,
+        match=r"blank\.jsonl': empty or missing text in 'text' in rows 4, 8, 12\. Fix the "
+        "rows, or skip them with --data.empty_text skip",
+    ):
+        dm.setup("fit")
+
+
+def test_a_split_left_empty_by_skipping_is_an_error(tiny_bert, tmp_path):
+    path = _rows_file(tmp_path, "empty.jsonl", [{"text": "", "label": "a"}, {"text": " ", "label": "b"}])
+    dm = ClassificationDataModule(tiny_bert, text_fields=["text"], train_file=path)
+    with pytest.raises(FtlitError, match="every row has an empty or missing text"):
+        dm.setup("fit")

@@ -2,12 +2,21 @@
 
 import gzip
 import json
+import shutil
 
 import pytest
-from datasets import Dataset
+from transformers import AutoTokenizer
 
-from conftest import nested_squad, squad_rows, write_jsonl
-from ftlit.data.squad import SquadDataModule, flatten_articles, is_nested_squad, load_squad_file, misaligned_answers
+from conftest import ANIMALS, nested_squad, squad_rows, write_jsonl
+from ftlit.data.squad import (
+    SquadDataModule,
+    flatten_articles,
+    is_aligned,
+    is_nested_squad,
+    load_squad_file,
+    nearest_occurrence,
+    repair_answer_starts,
+)
 from ftlit.errors import FtlitError
 
 FLAT_COLUMNS = ["id", "title", "question", "context", "answers"]
@@ -36,27 +45,97 @@ def test_flattening_keeps_every_answer_of_a_question():
     assert flat["id"] == ["1", "2"] and flat["context"] == ["ab cd", "ab cd"]
 
 
-def test_misaligned_answer_offsets_are_found():
-    rows = Dataset.from_list(
-        [
-            {"id": "ok", "context": "the cat sat", "answers": {"text": ["cat"], "answer_start": [4]}},
-            {"id": "off", "context": "the cat sat", "answers": {"text": ["cat"], "answer_start": [3]}},
-        ]
-    )
-    assert misaligned_answers(rows) == ["off"]
+def test_answers_must_sit_at_their_offsets():
+    assert is_aligned("the cat sat", {"text": ["cat"], "answer_start": [4]})
+    assert not is_aligned("the cat sat", {"text": ["cat"], "answer_start": [3]})
+    assert not is_aligned("the cat sat", {"text": ["cat"], "answer_start": [-7]})  # a negative index is no offset
+    assert is_aligned("the cat sat", {"text": [], "answer_start": []})  # unanswerable
+
+
+def test_repair_moves_an_offset_to_the_nearest_occurrence_of_its_text():
+    context = "a cat, a dog, a cat"
+    assert nearest_occurrence(context, "cat", 14) == 16 and nearest_occurrence(context, "cat", 3) == 2
+    assert nearest_occurrence(context, "cow", 3) is None
+    batch = {"context": [context] * 2, "answers": [{"text": ["cat"], "answer_start": [15]},
+                                                   {"text": ["cow"], "answer_start": [4]}]}  # fmt: skip
+    repaired = repair_answer_starts(batch)["answers"]
+    assert repaired == [{"text": ["cat"], "answer_start": [16]}, {"text": ["cow"], "answer_start": [4]}]
 
 
 def _datamodule(tiny_bert, **kwargs) -> SquadDataModule:
     return SquadDataModule(tiny_bert, dataset=None, max_length=64, doc_stride=16, max_query_length=16, **kwargs)
 
 
-def test_misaligned_answers_stop_the_run_naming_them(tiny_bert, tmp_path):
+def _files(tmp_path, rows, dev_rows=None) -> dict[str, str]:
+    train = str(write_jsonl(tmp_path / "train.jsonl", rows))
+    dev = str(write_jsonl(tmp_path / "dev.jsonl", dev_rows)) if dev_rows else train
+    return {"train_file": train, "validation_file": dev}
+
+
+def test_misaligned_answers_above_the_tolerance_stop_the_run_naming_them(tiny_bert, tmp_path):
     rows = squad_rows(5, seed=2)
     rows[3]["answers"]["answer_start"] = [0]
-    train = str(write_jsonl(tmp_path / "train.jsonl", rows))
-    dm = _datamodule(tiny_bert, train_file=train, validation_file=train)
-    with pytest.raises(FtlitError, match=r"1 answer\(s\) in the train data do not occur.*'q2-3'"):
+    dm = _datamodule(tiny_bert, **_files(tmp_path, rows))
+    with pytest.raises(
+        FtlitError,
+        match=r"train\.jsonl': 1 of 5 questions \(20\.00%\) have an answer that is not at "
+        r"its answer_start in the context \(first ids: \['q2-3'\]\).*--data\.repair_answer_start true",
+    ):
         dm.setup("fit")
+
+
+def test_misaligned_answers_within_the_tolerance_are_dropped(tiny_bert, tmp_path, caplog):
+    rows = squad_rows(10, seed=2)
+    rows[3]["answers"]["answer_start"] = [0]
+    dm = _datamodule(tiny_bert, max_misaligned_answers=0.1, **_files(tmp_path, rows, squad_rows(4, seed=3)))
+    dm.setup("fit")
+    assert "dropped 1 question(s) whose answer is not at its answer_start (ids ['q2-3'])" in caplog.text
+    assert max(dm.train_features["start_positions"]) > 0  # the other nine still train
+
+
+def test_repair_finds_shifted_answers(tiny_bert, tmp_path):
+    rows = squad_rows(5, seed=2)
+    for row in rows:
+        row["answers"]["answer_start"] = [row["answers"]["answer_start"][0] + 3]  # all off by three characters
+    dm = _datamodule(tiny_bert, repair_answer_start=True, **_files(tmp_path, rows, squad_rows(4, seed=3)))
+    dm.setup("fit")
+    (tmp_path / "aligned").mkdir()
+    reference = _datamodule(tiny_bert, **_files(tmp_path / "aligned", squad_rows(5, seed=2), squad_rows(4, seed=3)))
+    reference.setup("fit")
+    assert dm.train_features["start_positions"] == reference.train_features["start_positions"]
+
+
+def test_duplicate_ids_are_refused(tiny_bert, tmp_path):
+    rows = squad_rows(5, seed=2)
+    rows[4]["id"] = rows[1]["id"]
+    with pytest.raises(FtlitError, match=r"train\.jsonl': 1 question id\(s\) occur more than once \(first: \['q2-1'\]"):
+        _datamodule(tiny_bert, **_files(tmp_path, rows)).setup("fit")
+
+
+def test_empty_questions_and_contexts_are_named(tiny_bert, tmp_path):
+    rows = squad_rows(5, seed=2)
+    rows[1]["question"], rows[2]["context"] = " ", ""
+    rows[2]["answers"] = {"text": [], "answer_start": []}
+    dm = _datamodule(tiny_bert, empty_text="error", **_files(tmp_path, rows))
+    with pytest.raises(FtlitError, match=r"empty or missing text in 'question' in row 2; 'context' in row 3"):
+        dm.setup("fit")
+
+
+def test_answers_that_truncation_loses_are_warned_about(tiny_bert, tmp_path, caplog):
+    rows = squad_rows(6, seed=2)
+    rows[0]["context"] = rows[0]["context"] + " " + " ".join(["marmot"] * 60)
+    rows[0]["answers"] = {"text": [" ".join(["marmot"] * 60)], "answer_start": [len(rows[0]["context"]) - 419]}
+    dm = _datamodule(tiny_bert, **_files(tmp_path, rows))
+    dm.setup("fit")
+    assert "1 of 6 answerable training questions (16.7 %) have an answer that no window holds whole" in caplog.text
+    assert "['q2-0']" in caplog.text
+
+
+def test_most_windows_on_cls_is_warned_about(tiny_bert, tmp_path, caplog):
+    rows = [dict(row, context=row["context"] + " " + " ".join(["the film"] * 150)) for row in squad_rows(6, seed=2)]
+    dm = _datamodule(tiny_bert, **_files(tmp_path, rows))
+    dm.setup("fit")
+    assert "of the training windows of answerable questions point at CLS" in caplog.text
 
 
 def test_too_few_articles_to_hold_out_is_refused(tiny_bert, tmp_path):
@@ -118,3 +197,25 @@ def test_impossible_stride_is_refused_before_any_work(tiny_bert, squad_files):
                          doc_stride=384)  # fmt: skip
     with pytest.raises(FtlitError, match="doc_stride 384 must be below the context room"):
         dm.setup("fit")
+
+
+def test_cached_windows_follow_the_window_settings_and_the_tokenizer(tiny_bert, tmp_path):
+    long_rows = [dict(row, context=row["context"] + " the end" * 40) for row in squad_rows(20, seed=2)]
+    files = _files(tmp_path, long_rows)
+
+    def windows(model: str = tiny_bert, **settings) -> list[list[int]]:
+        dm = SquadDataModule(model, dataset=None, max_query_length=16, **({"max_length": 64, "doc_stride": 16}
+                             | settings), **files)  # fmt: skip
+        dm.setup("fit")
+        return dm.train_features["input_ids"]
+
+    base = windows()
+    assert windows() == base
+    assert len(windows(doc_stride=32)) > len(base)
+    assert max(map(len, windows(max_length=48))) == 48 < max(map(len, base))
+    retrained = tmp_path / "tokenizer_with_animal_words"
+    shutil.copytree(tiny_bert, retrained)
+    tokenizer = AutoTokenizer.from_pretrained(retrained)
+    tokenizer.add_tokens(ANIMALS)
+    tokenizer.save_pretrained(retrained)
+    assert windows(str(retrained)) != base

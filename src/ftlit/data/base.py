@@ -11,6 +11,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from ftlit.data.checks import EmptyTextPolicy
 from ftlit.data.sampler import LengthGroupedSampler, longest_first
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
@@ -32,6 +33,8 @@ class TransformerDataModule(LightningDataModule):
             under ``--model.compile true``).
         group_by_length: training batches of similar lengths (shuffled, seeded), so dynamic padding pads little.
         pad_to_max_length: pad every batch to max_length, as reference recipes do (for parity runs only).
+        empty_text: rows whose text (or QA question/context) is empty or missing are dropped with a warning that
+            counts them (``skip``), or stop the run naming them (``error``).
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class TransformerDataModule(LightningDataModule):
         pad_to_multiple_of: int = 8,
         group_by_length: bool = True,
         pad_to_max_length: bool = False,
+        empty_text: EmptyTextPolicy = "skip",
     ) -> None:
         super().__init__()
         if max_length < 8:
@@ -62,6 +66,7 @@ class TransformerDataModule(LightningDataModule):
         self.pad_to_multiple_of = pad_to_multiple_of
         self.group_by_length = group_by_length
         self.pad_to_max_length = pad_to_max_length
+        self.empty_text = empty_text
         self._built_stage: str | None = None
 
     # ------------------------------------------------------------------------------------------------- stages

@@ -1,12 +1,13 @@
 """ClassificationDataModule: GLUE, IMDb, SNLI or local files → tokenised, dynamically padded batches."""
 
 import logging
-from collections.abc import Callable
+import math
 
 from datasets import Dataset
 from transformers import AutoConfig
 
 from ftlit.data.base import TransformerDataModule
+from ftlit.data.checks import check_labels, drop_blank_texts
 from ftlit.data.loading import load_hub_dataset, load_local_file
 from ftlit.data.tasks import TaskSpec, get_task
 from ftlit.errors import FtlitError
@@ -26,19 +27,22 @@ def label_names_from_values(values: list) -> list[str]:
     return sorted(str(v) for v in distinct)
 
 
-def label_encoder(label_names: list[str]) -> Callable[[object], int]:
-    """Maps a raw label to its id: by name first ("positive", or "3" for integer-named labels), else as an index."""
-    index = {name: i for i, name in enumerate(label_names)}
+def label_id(value: object, label_names: list[str]) -> int | None:
+    """A raw label's id: by name first ("positive", or "3" for integer-named labels), else as an index; None when
+    it is neither."""
+    if str(value) in label_names:
+        return label_names.index(str(value))
+    is_index = isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    if is_index and 0 <= int(value) < len(label_names):
+        return int(value)
+    return None
 
-    def encode(value: object) -> int:
-        if str(value) in index:
-            return index[str(value)]
-        is_index = isinstance(value, int) or (isinstance(value, str) and value.isdigit())
-        if is_index and 0 <= int(value) < len(label_names):
-            return int(value)
-        raise FtlitError(f"Label {value!r} is not one of the task's labels {label_names} (or their ids).")
 
-    return encode
+def is_number(value: object) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 class ClassificationDataModule(TransformerDataModule):
@@ -123,26 +127,51 @@ class ClassificationDataModule(TransformerDataModule):
             return self._local_validation_names
         return ["validation"] if self._carves_validation() else list(self.spec.validation_splits)
 
-    def _raw_split(self, split: str) -> Dataset:
+    def _source(self, split: str) -> str:
+        """How messages name a split: its file, or the Hub dataset and split."""
         if self.local_files.get(split):
-            return load_local_file(self.local_files[split], self.spec.tsv)
-        if self._uses_local_files or not self.hub:
+            return f"'{self.local_files[split]}'"
+        if split == "validation" and self._carves_validation():
+            return f"the part of {self._source('train')} held out for validation"
+        return f"{self.hub[0]} ({split} split)" if self.hub else f"the {split} data"
+
+    def _load_split(self, split: str) -> Dataset:
+        if self.local_files.get(split):
+            rows = load_local_file(self.local_files[split], self.spec.tsv)
+        elif self._uses_local_files or not self.hub:
             flag = "validation_file" if split.startswith("validation") else f"{split}_file"
             raise FtlitError(f"No {split} data: give --data.{flag} (or a Hub dataset with that split).")
-        if split == "test" and self.spec.test_split is None and self.hub == self.spec.hub:
+        elif split == "test" and self.spec.test_split is None and self.hub == self.spec.hub:
             raise FtlitError(
                 f"The {self.spec.name} test labels on the Hub are hidden: use `ftlit validate`, "
                 "or give a labelled --data.test_file."
             )
-        return load_hub_dataset(self.hub[0], self.hub[1], split)
+        else:
+            rows = load_hub_dataset(self.hub[0], self.hub[1], split)
+        needed = list(self.text_fields) + ([self.label_field] if split != "predict" else [])
+        missing = [column for column in needed if column not in rows.column_names]
+        if missing:
+            raise FtlitError(
+                f"Column(s) {missing} not found in {self._source(split)}. It has: {rows.column_names}. "
+                "Set --data.text_fields / --data.label_field to the right names."
+            )
+        return rows
 
     def _raw_splits(self, splits: list[str]) -> dict[str, Dataset]:
-        """Raw rows of the wanted splits; a missing validation set is carved (seeded) out of train."""
+        """Raw rows of the wanted splits, checked; a missing validation set is carved (seeded) out of train.
+
+        Every check runs on the rows as loaded, so that the rows it names are the file's rows.
+        """
         wanted = set(splits)
         carve = self._carves_validation() and bool(wanted & {"train", "validation"})
         if carve:
             wanted = (wanted - {"validation"}) | {"train"}
-        raw = {split: self._raw_split(split) for split in sorted(wanted)}
+        raw = {split: self._load_split(split) for split in sorted(wanted)}
+        self.label_names = self._resolve_label_names(raw)
+        for split, rows in raw.items():
+            if split != "predict":
+                self._check_labels(split, rows)
+            raw[split] = drop_blank_texts(rows, self.text_fields, self._source(split), self.empty_text)
         if carve:
             parts = raw["train"].train_test_split(test_size=self.validation_split, seed=self.seed)
             raw["train"], raw["validation"] = parts["train"], parts["test"]
@@ -157,7 +186,7 @@ class ClassificationDataModule(TransformerDataModule):
         if self.label_names is not None:  # resolved by an earlier stage (fit, then validate of the best checkpoint)
             return self.label_names
         if "train" in raw or self.local_files["train"] or (self.hub and not self._uses_local_files):
-            train = raw["train"] if "train" in raw else self._raw_splits(["train"])["train"]
+            train = raw["train"] if "train" in raw else self._load_split("train")
             return label_names_from_values(train[self.label_field])
         # No training data (validate/test/predict of a custom task): the labels the model was trained with
         config = load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
@@ -169,15 +198,20 @@ class ClassificationDataModule(TransformerDataModule):
             )
         return names
 
-    def _check_columns(self, split: str, dataset: Dataset, labelled: bool) -> None:
-        needed = list(self.text_fields) + ([self.label_field] if labelled else [])
-        missing = [column for column in needed if column not in dataset.column_names]
-        if missing:
-            source = self.local_files.get(split) or f"{self.hub[0]} ({split})"
-            raise FtlitError(
-                f"Column(s) {missing} not found in {source}. It has: {dataset.column_names}. "
-                "Set --data.text_fields / --data.label_field to the right names."
-            )
+    def _check_labels(self, split: str, rows: Dataset) -> None:
+        values = rows[self.label_field]
+        if self.spec.regression:
+            check_labels(values, is_number, self._source(split), self.label_field, "a number (a regression score)")
+            return
+        names = self.label_names
+        if self.spec.label_names:
+            expected = f"one of the {self.spec.name} labels {names} or their ids 0-{len(names) - 1}"
+        else:  # learnt from the training data (or from the fine-tuned model)
+            expected = f"a label of the training data: {names}"
+        check_labels(
+            values, lambda v: v in _UNLABELED or label_id(v, names) is not None, self._source(split),
+            self.label_field, expected,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------------------------------------- stages
     def _splits_for(self, stage: str) -> list[str]:
@@ -189,19 +223,15 @@ class ClassificationDataModule(TransformerDataModule):
         }[stage]
 
     def _build(self, stage: str) -> None:
-        splits = self._splits_for(stage)
-        raw = self._raw_splits(splits)
-        self.label_names = self._resolve_label_names(raw)
-        for split, rows in raw.items():
+        for split, rows in self._raw_splits(self._splits_for(stage)).items():
             labelled = split != "predict"
-            self._check_columns(split, rows, labelled)
             if labelled:
                 before = len(rows)
                 rows = rows.filter(lambda label: label not in _UNLABELED, input_columns=self.label_field)
                 if len(rows) < before:
                     log.info("%s: dropped %d rows without a gold label", split, before - len(rows))
                 if len(rows) == 0:
-                    raise FtlitError(f"The {split} data has no labelled rows.")
+                    raise FtlitError(f"The {split} data ({self._source(split)}) has no labelled rows.")
             rows = self.subsample(rows, self.max_train_samples if split == "train" else self.max_eval_samples)
             if split == "predict":
                 self.predict_rows = rows
@@ -209,8 +239,10 @@ class ClassificationDataModule(TransformerDataModule):
 
     def _tokenize(self, rows: Dataset, labelled: bool) -> Dataset:
         tokenizer, fields, max_length = self.tokenizer, self.text_fields, self.max_length
-        encode_label = float if self.spec.regression else label_encoder(self.label_names)
-        label_field = self.label_field
+        label_names, label_field = self.label_names, self.label_field
+
+        def encode_label(value: object) -> float | int:
+            return float(value) if label_names is None else label_id(value, label_names)
 
         def tokenize(batch: dict) -> dict:
             features = tokenizer(*(batch[f] for f in fields), truncation=True, max_length=max_length)

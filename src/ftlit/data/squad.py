@@ -1,5 +1,6 @@
 """SquadDataModule: SQuAD v1.1/v2.0 (Hub, official nested JSON, or flat files) → QA windows and what decoding needs."""
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,10 +10,13 @@ import pyarrow as pa
 from datasets import Dataset
 
 from ftlit.data.base import TransformerDataModule
+from ftlit.data.checks import drop_blank_texts, duplicates
 from ftlit.data.loading import file_format, load_hub_dataset, load_local_file, read_head
 from ftlit.errors import FtlitError
 from ftlit.qa.decode import EvalWindows
-from ftlit.qa.features import check_window_settings, eval_features, train_features
+from ftlit.qa.features import check_window_settings, eval_features, train_features, truncation_report
+
+log = logging.getLogger(__name__)
 
 HUB_DATASETS = {"squad": "rajpurkar/squad", "squad_v2": "rajpurkar/squad_v2"}
 COLUMNS = ("id", "question", "context", "answers")
@@ -65,14 +69,35 @@ def load_squad_file(path: str) -> Dataset:
     return load_local_file(path)
 
 
-def misaligned_answers(rows: Dataset) -> list[str]:
-    """Ids of questions whose ``answer_start`` does not point at their answer text in the context."""
-    return [
-        qid
-        for qid, context, answers in zip(rows["id"], rows["context"], rows["answers"])
+def is_aligned(context: str, answers: dict) -> bool:
+    """Every answer text occurs in the context at its ``answer_start``."""
+    return all(
+        isinstance(start, int) and start >= 0 and context[start : start + len(text)] == text
         for text, start in zip(answers["text"], answers["answer_start"])
-        if context[start : start + len(text)] != text
-    ]
+    )
+
+
+def nearest_occurrence(context: str, text: str, start: int | None) -> int | None:
+    """Start of the occurrence of ``text`` in ``context`` closest to ``start`` (None when it does not occur)."""
+    found, position = [], context.find(text)
+    while text and position != -1:
+        found.append(position)
+        position = context.find(text, position + 1)
+    return min(found, key=lambda p: abs(p - (start or 0))) if found else None
+
+
+def repair_answer_starts(batch: dict[str, list]) -> dict[str, list]:
+    """Move each misplaced ``answer_start`` to the nearest occurrence of its text; a text that does not occur in
+    the context keeps its offset (and stays misaligned)."""
+    repaired = []
+    for context, answers in zip(batch["context"], batch["answers"]):
+        starts = []
+        for text, start in zip(answers["text"], answers["answer_start"]):
+            if not is_aligned(context, {"text": [text], "answer_start": [start]}):
+                start = nearest_occurrence(context, text, start) if text in context else start
+            starts.append(start)
+        repaired.append({"text": answers["text"], "answer_start": starts})
+    return {"answers": repaired}
 
 
 def windows_from_features(features: Dataset) -> EvalWindows:
@@ -94,6 +119,10 @@ class SquadDataModule(TransformerDataModule):
         version_2_with_negative: SQuAD v2.0 rules (unanswerable questions); default: on for ``squad_v2`` and for
             data that holds unanswerable questions.
         columns: the data's column names for id/question/context/answers, e.g. ``{question: query}``.
+        repair_answer_start: move an ``answer_start`` that does not point at its answer text to the nearest
+            occurrence of that text in the context.
+        max_misaligned_answers: the fraction of questions whose answer is still not at its ``answer_start`` that
+            is dropped with a warning; above it the run stops naming them.
         validation_split: fraction of the training articles held out when there is no validation set (whole
             articles, grouped by title, so no context is shared between training and evaluation).
         max_length: tokens per window; doc_stride: tokens shared by consecutive windows; max_query_length: the
@@ -111,6 +140,8 @@ class SquadDataModule(TransformerDataModule):
         predict_file: str | None = None,
         version_2_with_negative: bool | None = None,
         columns: dict[str, str] | None = None,
+        repair_answer_start: bool = False,
+        max_misaligned_answers: float = 0.001,
         validation_split: float = 0.1,
         max_length: int = 384,
         doc_stride: int = 128,
@@ -128,6 +159,8 @@ class SquadDataModule(TransformerDataModule):
                             "predict": predict_file}  # fmt: skip
         self.version_2_with_negative = version_2_with_negative
         self.columns = columns or {}
+        self.repair_answer_start = repair_answer_start
+        self.max_misaligned_answers = max_misaligned_answers
         self.validation_split = validation_split
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
@@ -153,12 +186,48 @@ class SquadDataModule(TransformerDataModule):
         needed = COLUMNS[:3] if split == "predict" else COLUMNS
         missing = [column for column in needed if column not in rows.column_names]
         if missing:
-            source = self.local_files[split] or self.hub
             raise FtlitError(
-                f"Column(s) {missing} not found in {source} ({split}). It has: {rows.column_names}. Map them with "
-                "--data.columns, e.g. '{question: query}'."
+                f"Column(s) {missing} not found in {self._source(split)}. It has: {rows.column_names}. Map them "
+                "with --data.columns, e.g. '{question: query}'."
             )
-        return rows
+        return self._checked(split, rows)
+
+    def _source(self, split: str) -> str:
+        return f"'{self.local_files[split]}'" if self.local_files[split] else f"{self.hub} ({split} split)"
+
+    def _checked(self, split: str, rows: Dataset) -> Dataset:
+        """Rows with a question and a context, unique ids and (unless predicting) answers at their offsets."""
+        source = self._source(split)
+        rows = drop_blank_texts(rows, ["question", "context"], source, self.empty_text)
+        repeated = duplicates(rows["id"])
+        if repeated:
+            raise FtlitError(
+                f"{source}: {len(repeated)} question id(s) occur more than once (first: {repeated[:5]}). Ids must be "
+                "unique: predictions and scores are keyed by them."
+            )
+        return rows if split == "predict" else self._aligned(rows, source)
+
+    def _aligned(self, rows: Dataset, source: str) -> Dataset:
+        if self.repair_answer_start:
+            rows = rows.map(repair_answer_starts, batched=True, desc="Repairing answer offsets")
+        wrong = [i for i, (c, a) in enumerate(zip(rows["context"], rows["answers"])) if not is_aligned(c, a)]
+        if not wrong:
+            return rows
+        ids = [rows[i]["id"] for i in wrong[:5]]
+        fraction = len(wrong) / len(rows)
+        if fraction > self.max_misaligned_answers:
+            repair = "" if self.repair_answer_start else (
+                ", let ftlit look for each answer text with --data.repair_answer_start true"
+            )  # fmt: skip
+            raise FtlitError(
+                f"{source}: {len(wrong)} of {len(rows)} questions ({fraction:.2%}) have an answer that is not at its "
+                f"answer_start in the context (first ids: {ids}). Fix the offsets (an answer must be "
+                f"context[answer_start:answer_start + len(text)]){repair}, or raise --data.max_misaligned_answers "
+                f"(now {self.max_misaligned_answers}) to drop them."
+            )
+        log.warning("%s: dropped %d question(s) whose answer is not at its answer_start (ids %s).", source,
+                    len(wrong), ids)  # fmt: skip
+        return rows.select(sorted(set(range(len(rows))) - set(wrong)))
 
     def _split_by_article(self, rows: Dataset) -> tuple[Dataset, Dataset]:
         """Hold out whole articles (by title, else by context), seeded."""
@@ -201,23 +270,31 @@ class SquadDataModule(TransformerDataModule):
         for split, rows in raw.items():
             if len(rows) == 0:
                 raise FtlitError(f"The {split} data has no questions.")
-            if split != "predict":
-                self._check_answers(split, rows)
             limit = self.max_train_samples if split == "train" else self.max_eval_samples
             rows = self.subsample(rows, limit)
             if split == "train":
-                self.train_features = self._map(rows, train_features, "Building training windows")
+                features = self._map(rows, _train_features_at, "Building training windows", with_indices=True)
+                self._warn_about_truncation(rows, features)
+                self.train_features = features.remove_columns(["example_index", "answer_in_window"])
             else:
                 self.eval_sets[split] = self._eval_set(rows, labelled=split != "predict")
 
-    def _check_answers(self, split: str, rows: Dataset) -> None:
-        wrong = misaligned_answers(rows)
-        if wrong:
-            raise FtlitError(
-                f"{len(wrong)} answer(s) in the {split} data do not occur at their answer_start in the context "
-                f"(first ids: {wrong[:5]}). Fix the offsets: answers must be context[answer_start:answer_start + "
-                "len(text)]."
-            )
+    def _warn_about_truncation(self, rows: Dataset, features: Dataset) -> None:
+        answerable = [len(answers["text"]) > 0 for answers in rows["answers"]]
+        cls_fraction, lost = truncation_report(features["example_index"], features["answer_in_window"], answerable)
+        settings = f"max_length {self.max_length}, doc_stride {self.doc_stride}"
+        if lost:
+            log.warning(
+                "%d of %d answerable training questions (%.1f %%) have an answer that no window holds whole at %s "
+                "(first ids: %s): they train as unanswerable. Raise --data.max_length.", len(lost), sum(answerable),
+                100 * len(lost) / max(sum(answerable), 1), settings, [rows[i]["id"] for i in lost[:5]],
+            )  # fmt: skip
+        if cls_fraction > 0.5:
+            log.warning(
+                "%.1f %% of the training windows of answerable questions point at CLS (no answer in the window) at "
+                "%s: the model mostly learns to answer nothing. Raise --data.max_length or --data.doc_stride.",
+                100 * cls_fraction, settings,
+            )  # fmt: skip
 
     def _map(self, rows: Dataset, build, desc: str, **kwargs) -> Dataset:
         settings = {"tokenizer": self.tokenizer, "max_length": self.max_length, "doc_stride": self.doc_stride,
@@ -251,6 +328,10 @@ class SquadDataModule(TransformerDataModule):
         return self.loader(self.eval_sets["predict"].features)
 
 
+# datasets maps in batches: the batch's first index turns window → example positions into split positions
 def _eval_features_at(examples: dict[str, list], indices: list[int], **settings) -> dict[str, list]:
-    # datasets maps in batches: the batch's first index turns window → example positions into split positions
     return eval_features(examples, example_offset=indices[0], **settings)
+
+
+def _train_features_at(examples: dict[str, list], indices: list[int], **settings) -> dict[str, list]:
+    return train_features(examples, example_offset=indices[0], **settings)

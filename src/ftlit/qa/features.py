@@ -5,7 +5,9 @@ maps over its examples in batches.
 """
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 
+import numpy as np
 import tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -108,15 +110,19 @@ def answer_token_span(offsets: list[tuple[int, int]], start_char: int, end_char:
 
 def train_features(
     examples: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, doc_stride: int,
-    max_query_length: int,
+    max_query_length: int, example_offset: int = 0,
 ) -> dict[str, list]:  # fmt: skip
     """Windows with ``start_positions``/``end_positions``; a window without the whole answer, and every
-    unanswerable question, points at the CLS token."""
+    unanswerable question, points at the CLS token.
+
+    Also returns, for ``truncation_report``, each window's ``example_index`` (``example_offset`` + position in the
+    batch) and whether it holds the answer (``answer_in_window``): drop both before batching.
+    """
     encoding = _windows(examples, tokenizer, max_length, doc_stride, max_query_length)
     offsets = [_context_offsets(encoding, window) for window in range(len(encoding["input_ids"]))]
     covered = _coverage(encoding, len(examples["context"]), offsets)
     check_windows_cover_contexts(examples["context"], covered, examples["id"])
-    starts, ends = [], []
+    starts, ends, in_window = [], [], []
     for window, window_offsets in enumerate(offsets):
         answers = examples["answers"][encoding["overflow_to_sample_mapping"][window]]
         span = None
@@ -126,8 +132,25 @@ def train_features(
         cls = encoding["input_ids"][window].index(tokenizer.cls_token_id)
         starts.append(span[0] if span else cls)
         ends.append(span[1] if span else cls)
+        in_window.append(span is not None)
     features = {name: encoding[name] for name in tokenizer.model_input_names}
-    return {**features, "start_positions": starts, "end_positions": ends}
+    example_index = [example_offset + i for i in encoding["overflow_to_sample_mapping"]]
+    return {**features, "start_positions": starts, "end_positions": ends, "example_index": example_index,
+            "answer_in_window": in_window}  # fmt: skip
+
+
+def truncation_report(
+    example_index: Sequence[int], answer_in_window: Sequence[bool], answerable: Sequence[bool]
+) -> tuple[float, list[int]]:
+    """For training windows: the fraction of answerable questions' windows that point at CLS instead of the answer,
+    and the questions whose answer no window holds whole (it is longer than a window's context room)."""
+    example_index, in_window = np.asarray(example_index, dtype=int), np.asarray(answer_in_window, dtype=bool)
+    answerable = np.asarray(answerable, dtype=bool)
+    of_answerable = answerable[example_index]
+    cls_fraction = float(1 - in_window[of_answerable].mean()) if of_answerable.any() else 0.0
+    found = np.zeros(len(answerable), dtype=bool)
+    np.logical_or.at(found, example_index, in_window)
+    return cls_fraction, np.flatnonzero(answerable & ~found).tolist()
 
 
 def eval_features(

@@ -1,0 +1,78 @@
+"""Row-level checks of raw data, run before any tokenisation: each finds the offending rows so that the error (or
+warning) can name them. Rows are numbered from 1, not counting a header line: row N of a JSON-lines file is its
+line N."""
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from datasets import Dataset
+
+from ftlit.errors import FtlitError
+
+log = logging.getLogger(__name__)
+
+EmptyTextPolicy = Literal["skip", "error"]
+
+
+def rows_named(indices: Sequence[int], limit: int = 5) -> str:
+    """0-based indices → "rows 3, 8 and 12" (1-based), the first ``limit`` of them."""
+    shown = ", ".join(str(i + 1) for i in indices[:limit])
+    more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
+    return f"row{'s' if len(indices) > 1 else ''} {shown}{more}"
+
+
+def is_blank(value: object) -> bool:
+    """A missing text: None, NaN, or an empty/whitespace-only string."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def blank_text_rows(rows: Dataset, fields: Sequence[str]) -> dict[str, list[int]]:
+    """Per field, the indices of rows whose text is missing."""
+    blank = {field: [i for i, value in enumerate(rows[field]) if is_blank(value)] for field in fields}
+    return {field: indices for field, indices in blank.items() if indices}
+
+
+def drop_blank_texts(rows: Dataset, fields: Sequence[str], source: str, policy: EmptyTextPolicy) -> Dataset:
+    """Rows without text in any of ``fields`` are dropped with a warning (``skip``) or refused (``error``)."""
+    blank = blank_text_rows(rows, fields)
+    if not blank:
+        return rows
+    where = "; ".join(f"{field!r} in {rows_named(indices)}" for field, indices in blank.items())
+    if policy == "error":
+        raise FtlitError(
+            f"{source}: empty or missing text in {where}. Fix the rows, or skip them with --data.empty_text skip."
+        )
+    drop = sorted({i for indices in blank.values() for i in indices})
+    if len(drop) == len(rows):
+        raise FtlitError(f"{source}: every row has an empty or missing text ({where}); nothing is left to use.")
+    log.warning("%s: skipped %d of %d rows with an empty or missing text (%s).", source, len(drop), len(rows), where)
+    keep = sorted(set(range(len(rows))) - set(drop))
+    return rows.select(keep)
+
+
+def invalid_values(values: Sequence, is_valid: Callable[[object], bool]) -> list[int]:
+    return [i for i, value in enumerate(values) if not is_valid(value)]
+
+
+def check_labels(values: Sequence, is_valid: Callable[[object], bool], source: str, field: str, expected: str) -> None:
+    """Every label must pass ``is_valid``; the error names the rows, the values found and what was ``expected``."""
+    bad = invalid_values(values, is_valid)
+    if bad:
+        found = sorted({repr(values[i]) for i in bad})[:5]
+        raise FtlitError(
+            f"{source}: {len(bad)} label(s) in column {field!r} are not valid ({rows_named(bad)}: "
+            f"{', '.join(found)}). Expected {expected}."
+        )
+
+
+def duplicates(values: Sequence) -> list:
+    """Values that occur more than once, in order of first occurrence."""
+    counts = Counter(values)
+    return [value for value in counts if counts[value] > 1]

@@ -1,5 +1,6 @@
 """Callbacks the CLI adds to every run."""
 
+import shutil
 import time
 from pathlib import Path
 
@@ -8,7 +9,9 @@ from lightning.fabric.utilities.throughput import get_available_flops
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from lightning.pytorch.utilities import rank_zero_info
 
+from ftlit.errors import FtlitError
 from ftlit.outputs import write_json
+from ftlit.resume import last_checkpoint_path
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -65,12 +68,13 @@ class TrainingThroughput(Callback):
             model.config.hidden_size,
         )
         self.started = self._now(trainer)
+        self.first_step = trainer.global_step  # above 0 in a resumed run
         self.total = {"time": 0.0, "samples": 0, "tokens": 0, "padded": 0, "flops": 0.0}
         self.window = dict(self.total)
         self.window_started = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = trainer.global_step
+        step = trainer.global_step - self.first_step
         if step <= self.warmup_steps:
             if step == self.warmup_steps:
                 self.window_started = self._now(trainer)
@@ -119,3 +123,33 @@ class TrainingThroughput(Callback):
             "Training throughput after warm-up: "
             + ", ".join(f"{name} {value:,.4g}" for name, value in self.summary.items())
         )
+
+
+class NonFiniteLossGuard(Callback):
+    """Stops training the moment the loss becomes NaN or infinite, before any checkpoint takes the broken weights,
+    naming the step and the last good checkpoint."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None or torch.isfinite(loss).all():
+            return
+        last = last_checkpoint_path(trainer)
+        good = f"The last good checkpoint is {last}" if last and last.is_file() else "No checkpoint was saved yet"
+        raise FtlitError(
+            f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"batch {batch_idx}); training stopped rather than go on with broken weights. {good}. Usual fixes: a "
+            "lower --model.learning_rate, --model.max_grad_norm 1.0, bf16-mixed instead of 16-mixed precision, or "
+            "checking the data for extreme regression labels."
+        )
+
+
+class DiscardUnstartedRun(Callback):
+    """A run that fails before its first optimizer step (a setting its model refuses, say) leaves no log folder:
+    it would hold nothing but the config and an empty event file. A folder with a checkpoint is always kept."""
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if trainer.global_step or not trainer.is_global_zero or trainer.log_dir is None:
+            return
+        run_dir = Path(trainer.log_dir)
+        if run_dir.is_dir() and not any(run_dir.rglob("*.ckpt")):
+            shutil.rmtree(run_dir)

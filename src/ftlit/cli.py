@@ -6,14 +6,18 @@ import time
 from pathlib import Path
 
 import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 
-from ftlit.callbacks import PredictionWriter, TrainingThroughput
+from ftlit.callbacks import DiscardUnstartedRun, NonFiniteLossGuard, PredictionWriter, TrainingThroughput
+from ftlit.checkpoints import AtomicCheckpointIO, find_last_checkpoint, verify_checkpoint
 from ftlit.data.base import TransformerDataModule
-from ftlit.errors import FtlitError
+from ftlit.errors import FtlitError, TrainingInterrupted
 from ftlit.models.base import TransformerModule
 from ftlit.outputs import write_json
+from ftlit.resume import ResumableTraining
 
 
 class FtlitCLI(LightningCLI):
@@ -26,22 +30,72 @@ class FtlitCLI(LightningCLI):
             default=None,
             help="Where export/, results.json and predictions go (default: the run's TensorBoard log dir).",
         )
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="Replace the export/, results.json or predictions.jsonl that --output_dir already holds.",
+        )
         # Data is always tokenised by the model's own tokenizer
         parser.link_arguments("model.init_args.model_name_or_path", "data.init_args.model_name_or_path")
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the hyperparameters of --ckpt_path right after parsing: verify the file before that
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if path and Path(path).is_file():
+            verify_checkpoint(path)
+        super()._parse_ckpt_path()
 
     def instantiate_trainer(self, **kwargs):
         # The Trainer refuses impossible settings (an uninstalled strategy, fsdp without a GPU, …) with clear
         # messages: they are the user's to fix, so they end as one line, not a traceback
         try:
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
         except (ValueError, ImportError, MisconfigurationException) as err:
             raise FtlitError(f"Trainer settings rejected: {err}") from err
+        # the precision asked for: Lightning quietly turns 16-mixed on a CPU into bf16-mixed
+        requested = self._get(self.config_init, "trainer", default={}).get("precision")
+        check_precision(str(requested or trainer.precision), trainer.strategy.root_device)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # FSDP/DeepSpeed keep their own writers
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
     def after_instantiate_classes(self) -> None:
+        self._resolve_checkpoint()
         configured = self._get(self.config, "output_dir")
         self.output_dir = Path(configured or self.trainer.log_dir or ".")
+        check_outputs_free(self.output_dir, self.subcommand, self._get(self.config, "overwrite"))
         self.throughput = TrainingThroughput()
-        self.trainer.callbacks += [PredictionWriter(self.output_dir), self.throughput]
+        self.trainer.callbacks += [
+            PredictionWriter(self.output_dir), self.throughput, NonFiniteLossGuard(), ResumableTraining(),
+            DiscardUnstartedRun(),
+        ]  # fmt: skip
+
+    def _resolve_checkpoint(self) -> None:
+        """``--ckpt_path last`` means the newest last.ckpt of earlier runs (Lightning would look only in this new
+        run's empty folder); a fit resumed from it continues that run's log folder. Every checkpoint is verified."""
+        arguments = self.config_init[self.subcommand]
+        path = arguments.get("ckpt_path")
+        if path is None or path in ("best", "hpc") or "://" in path:
+            return
+        if path == "last":
+            logger = self.trainer.logger
+            root = Path(logger.root_dir if isinstance(logger, TensorBoardLogger) else self.trainer.default_root_dir)
+            found = find_last_checkpoint(root)
+            if found is None:
+                if self.subcommand != "fit":
+                    raise FtlitError(f"--ckpt_path last: there is no last.ckpt under {root}.")
+                # so that a requeue script can always pass --ckpt_path last
+                print(f"--ckpt_path last: no last.ckpt under {root} yet, so this is a new run.")
+                arguments["ckpt_path"] = None
+                return
+            run_dir = found.parent.parent
+            if self.subcommand == "fit" and isinstance(logger, TensorBoardLogger) and run_dir.parent == root:
+                self.trainer.logger = TensorBoardLogger(logger.save_dir, name=logger.name, version=run_dir.name)
+            print(f"Resuming from {found}")
+            path = arguments["ckpt_path"] = str(found)
+        verify_checkpoint(path)
 
     # ------------------------------------------------------------------------------------------------- hooks
     def before_fit(self) -> None:
@@ -89,6 +143,31 @@ class FtlitCLI(LightningCLI):
         print(f"Results written to {self.output_dir / 'results.json'}")
 
 
+def check_outputs_free(output_dir: Path, subcommand: str, overwrite: bool) -> None:
+    """Refuse, before any work, to replace the outputs of an earlier run unless ``--overwrite`` is given."""
+    produces = {"fit": ["export", "results.json"], "validate": ["results.json"], "test": ["results.json"],
+                "predict": ["predictions.jsonl"]}.get(subcommand, [])  # fmt: skip
+    existing = [name for name in produces if (output_dir / name).exists()]
+    if existing and not overwrite:
+        raise FtlitError(
+            f"{output_dir} already holds {', '.join(existing)} of an earlier run. Give another --output_dir, or "
+            "--overwrite true to replace them."
+        )
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse a precision the device cannot run well: fp16 on a CPU, bf16 on a GPU without bfloat16."""
+    if precision.startswith("16") and device.type == "cpu":
+        raise FtlitError(
+            f"--trainer.precision {precision} (float16) needs a CUDA GPU; on CPU use 32-true or bf16-mixed."
+        )
+    if precision.startswith("bf16") and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise FtlitError(
+            f"--trainer.precision {precision}: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
+            "use 16-mixed."
+        )
+
+
 def default_precision() -> str:
     """bf16 mixed precision where the GPU has it, fp16 mixed on older GPUs, fp32 on CPU."""
     if not torch.cuda.is_available():
@@ -118,8 +197,9 @@ def main(args: list[str] | None = None) -> None:
         user_error = _find_user_error(err)
         if user_error is None or os.environ.get("FTLIT_DEBUG") == "1":
             raise
-        print(f"ftlit: error: {user_error}", file=sys.stderr)
-        sys.exit(2)
+        kind = "stopped" if isinstance(user_error, TrainingInterrupted) else "error"
+        print(f"ftlit: {kind}: {user_error}", file=sys.stderr)
+        sys.exit(user_error.exit_code)
 
 
 def _find_user_error(err: BaseException | None) -> FtlitError | None:

@@ -1,5 +1,15 @@
-"""The one exception ftlit raises for problems a user can fix (bad input, missing files, offline)."""
+"""The exceptions ftlit raises for problems a user can fix (bad input, missing files, offline) and for a stop."""
 
 
 class FtlitError(Exception):
-    """A user-facing error: the CLI prints its message as one paragraph and exits with code 2."""
+    """A user-facing error: the CLI prints its message as one paragraph and exits with ``exit_code``."""
+
+    exit_code = 2
+
+
+class TrainingInterrupted(FtlitError):
+    """Training stopped on SIGTERM or SIGINT, after saving a checkpoint to resume from."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum  # the shell's convention for "ended by this signal": 143, 130

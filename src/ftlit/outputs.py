@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 
@@ -15,3 +16,14 @@ def write_json(path: Path, content: object, lines: bool = False) -> None:
         else:
             json.dump(content, f, indent=2, ensure_ascii=False, default=str)
     os.replace(staging, path)
+
+
+def replace_directory(staging: Path, directory: Path) -> None:
+    """Move the finished ``staging`` folder to ``directory``. An existing ``directory`` is moved aside first and
+    deleted last, so that at every moment one complete version exists."""
+    retired = directory.with_name(directory.name + ".old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if directory.exists():
+        directory.rename(retired)
+    staging.rename(directory)
+    shutil.rmtree(retired, ignore_errors=True)

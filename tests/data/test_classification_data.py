@@ -1,6 +1,9 @@
 """ClassificationDataModule: labels, splits, subsampling and dynamically padded batches."""
 
+import shutil
+
 import pytest
+from transformers import AutoTokenizer
 
 from conftest import sentiment_rows, write_jsonl
 from ftlit.data.classification import ClassificationDataModule, label_id, label_names_from_values
@@ -106,6 +109,16 @@ def test_impossible_settings_are_refused_at_construction(tiny_bert, sentiment_fi
 def test_max_length_above_the_model_limit_is_refused(tiny_bert, sentiment_files):
     dm = _datamodule(tiny_bert, sentiment_files, max_length=1024)
     with pytest.raises(FtlitError, match="max_length 1024 is above the model's limit of 512"):
+        dm.setup("fit")
+
+
+def test_without_a_tokenizer_limit_the_position_embeddings_decide(tiny_bert, sentiment_files, tmp_path):
+    unlimited = tmp_path / "model"
+    shutil.copytree(tiny_bert, unlimited)
+    tokenizer = AutoTokenizer.from_pretrained(unlimited, model_max_length=int(1e30))
+    tokenizer.save_pretrained(unlimited)
+    dm = _datamodule(str(unlimited), sentiment_files, max_length=600)
+    with pytest.raises(FtlitError, match="max_length 600 is above the model's limit of 512"):
         dm.setup("fit")
 
 

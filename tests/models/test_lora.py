@@ -117,9 +117,9 @@ def test_lora_checkpoints_are_small_and_resume(tiny_bert, sentiment_files, tmp_p
     full_weights = 4 * first["total_params"]  # bytes of a full fp32 state dict
     assert last.stat().st_size < 0.05 * full_weights
     steps_per_epoch = checkpoint["global_step"]
-    fit(2, "--ckpt_path", str(last))  # one more epoch, continuing from the first
+    fit(2, "--ckpt_path", str(last), "--overwrite", "true")  # one more epoch, continuing from the first
     resumed = torch.load(next(tmp_path.glob("lightning_logs/version_1/checkpoints/last.ckpt")), weights_only=True)
-    assert resumed["global_step"] == 2 * steps_per_epoch and resumed["epoch"] == 1
+    assert resumed["global_step"] == 2 * steps_per_epoch and resumed["epoch"] == 2  # saved at the end of epoch 2
 
 
 @pytest.mark.parametrize("lora", [None, LoraSettings(r=4)])

@@ -58,7 +58,9 @@ def test_gradients_are_clipped_to_max_grad_norm(short_run):
     assert max(module.clipped_norms) == pytest.approx(0.01, rel=1e-3)
 
 
-def test_best_checkpoint_by_the_task_metric_and_optional_early_stopping(tiny_bert, sentiment_files):
+def test_best_checkpoint_by_the_task_metric_a_last_one_to_resume_and_optional_early_stopping(
+    tiny_bert, sentiment_files
+):
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     module = SequenceClassificationModule(tiny_bert, early_stopping_patience=2)
@@ -66,9 +68,12 @@ def test_best_checkpoint_by_the_task_metric_and_optional_early_stopping(tiny_ber
     trainer = Trainer(logger=False)
     trainer.datamodule = dm  # what Trainer.fit attaches before asking the module for callbacks
     module.trainer = trainer
-    callbacks = {type(c): c for c in module.configure_callbacks()}
-    assert callbacks[ModelCheckpoint].monitor == "val/matthews_corrcoef" and callbacks[ModelCheckpoint].mode == "max"
-    assert callbacks[EarlyStopping].monitor == "val/matthews_corrcoef" and callbacks[EarlyStopping].patience == 2
+    callbacks = module.configure_callbacks()
+    best, last = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+    assert best.monitor == "val/matthews_corrcoef" and best.mode == "max" and not best.save_last
+    assert last.save_last and last.save_top_k == 0 and last._every_n_train_steps == 500
+    (stopping,) = [c for c in callbacks if isinstance(c, EarlyStopping)]
+    assert stopping.monitor == "val/matthews_corrcoef" and stopping.patience == 2
 
 
 def test_gradient_accumulation_halves_the_optimizer_steps_and_the_schedule_follows(tiny_bert, sentiment_files):

@@ -8,11 +8,12 @@ import torch
 from datasets import Dataset
 from lightning import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader
-from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from ftlit.data.checks import EmptyTextPolicy
-from ftlit.data.sampler import LengthGroupedSampler, longest_first
+from ftlit.data.sampler import LengthGroupedSampler, ResumableDataLoader, ShuffledSampler, longest_first
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 
@@ -68,6 +69,7 @@ class TransformerDataModule(LightningDataModule):
         self.pad_to_max_length = pad_to_max_length
         self.empty_text = empty_text
         self._built_stage: str | None = None
+        self._resume_position: dict | None = None
 
     # ------------------------------------------------------------------------------------------------- stages
     def _build(self, stage: str) -> None:
@@ -94,7 +96,10 @@ class TransformerDataModule(LightningDataModule):
         if not tokenizer.is_fast:
             raise FtlitError(f"The tokenizer of '{self.model_name_or_path}' is not a fast (Rust) tokenizer.")
         model_limit = tokenizer.model_max_length
-        if model_limit < 1_000_000 and self.max_length > model_limit:
+        if model_limit >= 1_000_000:  # a tokenizer saved without its limit: the model's position embeddings decide
+            config = load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
+            model_limit = getattr(config, "max_position_embeddings", model_limit)
+        if self.max_length > model_limit:
             raise FtlitError(
                 f"--data.max_length {self.max_length} is above the model's limit of {model_limit} positions."
             )
@@ -128,30 +133,53 @@ class TransformerDataModule(LightningDataModule):
         return self.batch_size // devices
 
     def loader(self, dataset: Dataset, train: bool = False) -> DataLoader:
-        """Training: length-grouped (or plainly shuffled) batches; evaluation: longest first, so batches pad little
-        (results are matched to their rows by index, never by position)."""
+        """Training: length-grouped (or plainly shuffled) batches in an order fixed by (seed, epoch), resumable
+        part-way; evaluation: longest first, so batches pad little (results are matched to their rows by index,
+        never by position)."""
         lengths = sequence_lengths(dataset)
         devices, rank = self._devices()
+        skip_batches = 0
         if not train:
             sampler = longest_first(lengths)
             if devices > 1:
                 # Each row on exactly one device. Lightning's DistributedSampler would repeat rows to even out the
                 # devices, and metrics would count them twice; a DistributedSampler of our own is left as it is.
                 sampler = UnrepeatedDistributedSamplerWrapper(sampler, num_replicas=devices, rank=rank, shuffle=False)
-        elif self.group_by_length:
-            sampler = LengthGroupedSampler(lengths, self.batch_size, self.seed)  # one group per global batch
         else:
-            sampler = None
-        return DataLoader(
+            if self.group_by_length:
+                sampler = LengthGroupedSampler(lengths, self.batch_size, self.seed)  # one group per global batch
+            else:
+                sampler = ShuffledSampler(len(lengths), self.seed)
+            position, self._resume_position = self._resume_position, None
+            if position:
+                sampler.set_epoch(position["epoch"])  # before Lightning does: worker processes sample at once
+                skip_batches = position["batches"]
+        return ResumableDataLoader(
             dataset,
             batch_size=self.train_batch_size() if train else self.eval_batch_size,
-            shuffle=train and sampler is None,
             sampler=sampler,
             collate_fn=self.collate,
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
+            # worker seeds from a generator of the loader's own, not the global one that dropout draws from
+            generator=torch.Generator().manual_seed(self.seed),
+            skip_batches=skip_batches,
         )
+
+    # ------------------------------------------------------------------------------------------------- resuming
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: where training stands in its epoch, so a resumed run goes on from that batch."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if done >= trainer.num_training_batches:  # the epoch is over: the next one starts from its beginning
+            return {"train_position": {"epoch": trainer.current_epoch + 1, "batches": 0}}
+        return {"train_position": {"epoch": trainer.current_epoch, "batches": done}}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._resume_position = state_dict.get("train_position")
 
 
 def sequence_lengths(dataset: Dataset) -> np.ndarray:

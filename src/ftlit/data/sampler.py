@@ -1,12 +1,39 @@
-"""Length-grouped sampling: batches of similar lengths, so dynamic padding pads little."""
+"""Training orders that depend only on (seed, epoch) — so a resumed run sees the same batches — and the loader
+that resumes part-way through an epoch."""
 
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
-class LengthGroupedSampler(Sampler[int]):
+class EpochSeededSampler(Sampler[int]):
+    """Indices in an order that depends only on (seed, epoch). Unlike ``RandomSampler`` it draws from no shared
+    generator, so an epoch's order is the same in a run resumed from a checkpoint."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch))
+
+
+class ShuffledSampler(EpochSeededSampler):
+    """A seeded permutation per epoch."""
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.rng().permutation(self.size).tolist())
+
+
+class LengthGroupedSampler(EpochSeededSampler):
     """Shuffled indices arranged so that every run of ``group_size`` consecutive indices has similar lengths.
 
     Each epoch: a seeded permutation is cut into mega-batches of ``mega_batch_groups × group_size`` indices, each
@@ -19,20 +46,13 @@ class LengthGroupedSampler(Sampler[int]):
     """
 
     def __init__(self, lengths: Sequence[int], group_size: int, seed: int = 0, mega_batch_groups: int = 50) -> None:
+        super().__init__(len(lengths), seed)
         self.lengths = np.asarray(lengths)
         self.group_size = group_size
-        self.seed = seed
         self.mega_batch_groups = mega_batch_groups
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
-        rng = np.random.default_rng((self.seed, self.epoch))
+        rng = self.rng()
         order = rng.permutation(len(self.lengths))
         mega = self.group_size * self.mega_batch_groups
         full, partial = [], []
@@ -48,3 +68,20 @@ class LengthGroupedSampler(Sampler[int]):
 def longest_first(lengths: Sequence[int]) -> list[int]:
     """Indices by decreasing length: evaluation batches pad little. Results are put back in order by index."""
     return np.argsort(-np.asarray(lengths), kind="stable").tolist()
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose first pass starts after ``skip_batches`` batches: those an interrupted run trained on
+    before its checkpoint. Skipped at the iterator, after sampling and sharding, so each device skips exactly its
+    own batches whatever wraps the sampler (Lightning's distributed sampler)."""
+
+    def __init__(self, *args, skip_batches: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.skip_batches = skip_batches
+
+    def __iter__(self):
+        iterator = super().__iter__()
+        for _ in range(self.skip_batches):
+            next(iterator)
+        self.skip_batches = 0
+        return iterator

@@ -14,6 +14,7 @@ from peft import TaskType
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from ftlit.errors import FtlitError
+from ftlit.outputs import replace_directory
 from ftlit.peft import LoraSettings, apply_lora
 from ftlit.pretrained import load_pretrained
 
@@ -30,6 +31,8 @@ class TransformerModule(LightningModule):
         adam_epsilon: AdamW's epsilon.
         max_grad_norm: clip the global gradient norm to this (0 or None: no clipping).
         early_stopping_patience: stop after this many validations without improvement (None: never).
+        checkpoint_every_n_steps: also save ``last.ckpt`` every this many optimizer steps (it is saved at every
+            epoch end anyway), so an interrupted run loses at most this much work.
         peft: LoRA settings; when set, only the adapters and the task head train (see ftlit.peft.LoraSettings).
         gradient_checkpointing: recompute activations in the backward pass: less memory, about a third slower.
         quantization: ``4bit`` loads the frozen base in 4-bit NF4 through bitsandbytes (QLoRA; CUDA only).
@@ -52,6 +55,7 @@ class TransformerModule(LightningModule):
         adam_epsilon: float = 1e-8,
         max_grad_norm: float | None = 1.0,
         early_stopping_patience: int | None = None,
+        checkpoint_every_n_steps: int | None = 500,
         peft: LoraSettings | None = None,
         gradient_checkpointing: bool = False,
         quantization: Literal["4bit"] | None = None,
@@ -144,8 +148,7 @@ class TransformerModule(LightningModule):
             model = copy.deepcopy(model).merge_and_unload()  # a copy: the live module keeps its adapters
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        shutil.rmtree(directory, ignore_errors=True)
-        staging.rename(directory)
+        replace_directory(staging, directory)
 
     # ---------------------------------------------------------------------------------------------- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -180,15 +183,17 @@ class TransformerModule(LightningModule):
         monitor = f"val/{self.monitor}"
         callbacks: list[Callback] = []
         if self.trainer.checkpoint_callback is not None:  # unless Trainer(enable_checkpointing=False)
-            callbacks.append(
-                ModelCheckpoint(
-                    monitor=monitor,
-                    mode="max",
-                    filename="best-epoch{epoch}-step{step}",
-                    auto_insert_metric_name=False,
-                    save_last=True,
-                )
+            # The best checkpoint by the task metric, and last.ckpt to resume from (every N steps, every epoch end)
+            best = ModelCheckpoint(
+                monitor=monitor, mode="max", filename="best-epoch{epoch}-step{step}", auto_insert_metric_name=False
             )
+            last = ModelCheckpoint(
+                save_top_k=0,
+                save_last=True,
+                every_n_train_steps=self.hparams.checkpoint_every_n_steps,
+                save_on_train_epoch_end=True,
+            )
+            callbacks += [best, last]
         if self.trainer.logger is not None:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         if self.hparams.early_stopping_patience is not None:

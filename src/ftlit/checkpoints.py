@@ -1,0 +1,67 @@
+"""Checkpoint files: written atomically, verified before loading, and found again for ``--ckpt_path last``."""
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+
+from ftlit.errors import FtlitError
+
+
+def verify_checkpoint(path: str | Path) -> None:
+    """Refuse a missing, truncated or corrupted checkpoint with a clear message.
+
+    ``torch.save`` writes a zip archive with a CRC per entry, but ``torch.load`` does not check them: a flipped
+    byte loads as silently wrong weights. Reading every entry against its CRC catches that, and a truncated file
+    has no zip directory at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FtlitError(f"Checkpoint not found: '{path}'.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        damaged = f"not a complete checkpoint archive ({err})"
+    if damaged:
+        others = sorted(str(p) for p in path.parent.glob("*.ckpt") if p != path)
+        hint = f" Other checkpoints in its folder: {others}." if others else ""
+        raise FtlitError(
+            f"Checkpoint '{path}' is corrupt or incomplete (damaged: {damaged}); it was probably cut off while being "
+            f"written or copied. Resume from another checkpoint with --ckpt_path.{hint}"
+        )
+
+
+def find_last_checkpoint(root: str | Path) -> Path | None:
+    """The most recently written ``last.ckpt`` under ``root`` (the runs' log folder), if any."""
+    candidates = [p for p in Path(root).glob("**/last.ckpt") if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Saves to a temporary file in the target folder and renames it into place, so that a run killed mid-write
+    leaves the previous checkpoint intact (never half a file); loads only verified checkpoints."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        if "://" in str(path):  # remote storage: Lightning's own writer
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.partial")
+        try:
+            with open(staging, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        os.replace(staging, path)
+
+    def load_checkpoint(self, path: str | Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if "://" not in str(path):
+            verify_checkpoint(path)
+        return super().load_checkpoint(path, *args, **kwargs)

@@ -1,0 +1,115 @@
+"""Every kind of bad input stops `ftlit fit` before training: exit code 2, one message naming the file, the row or
+field and the fix, and nothing written."""
+
+import re
+
+import pytest
+
+from conftest import sentiment_rows, squad_rows, write_jsonl
+from ftlit.cli import main
+
+
+def classification_fit(model: str, train: str, dev: str, root, *extra: str) -> list[str]:
+    return [
+        "fit", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", model,
+        "--data", "ftlit.ClassificationDataModule", "--data.text_fields", "[text]", "--data.max_length", "32",
+        "--data.train_file", train, "--data.validation_file", dev, "--trainer.max_epochs", "1",
+        "--trainer.default_root_dir", str(root), "--output_dir", str(root / "out"), *extra,
+    ]  # fmt: skip
+
+
+def qa_fit(model: str, train: str, root, *extra: str) -> list[str]:
+    return [
+        "fit", "--model", "ftlit.QuestionAnsweringModule", "--model.model_name_or_path", model,
+        "--data", "ftlit.SquadDataModule", "--data.dataset", "null", "--data.max_length", "64",
+        "--data.doc_stride", "16", "--data.max_query_length", "16", "--data.train_file", train,
+        "--data.validation_file", train, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root),
+        "--output_dir", str(root / "out"), *extra,
+    ]  # fmt: skip
+
+
+def write(tmp_path, name: str, rows: list[dict] | str) -> str:
+    path = tmp_path / name
+    if isinstance(rows, str):
+        path.write_text(rows)
+        return str(path)
+    return str(write_jsonl(path, rows))
+
+
+def sentiment(n: int = 40, **changes) -> list[dict]:
+    """Generated rows with some replaced: ``changes`` maps a row number (1-based, as messages count) to fields."""
+    rows = sentiment_rows(n, seed=4)
+    for number, fields in changes.items():
+        rows[int(number.removeprefix("row")) - 1].update(fields)
+    return rows
+
+
+def squad(**changes) -> list[dict]:
+    rows = squad_rows(20, seed=4)
+    for number, fields in changes.items():
+        rows[int(number.removeprefix("row")) - 1].update(fields)
+    return rows
+
+
+CASES = {
+    "unknown format": lambda p: ("classification", write(p, "rows.xlsx", "x"), None, [],
+                                 r"Unknown file format for '.*rows\.xlsx': use one of .csv"),
+    "malformed JSON lines": lambda p: ("classification", write(p, "rows.jsonl", '{"text": "a", "label": "pos"}\n{"t'),
+                                       None, [], r"'.*rows\.jsonl' as jsonl: malformed JSON at line 2, column 2"),
+    "empty file": lambda p: ("classification", write(p, "rows.jsonl", "\n"), None, [],
+                             r"Data file '.*rows\.jsonl' has no rows"),
+    "text column missing": lambda p: ("classification", write(p, "rows.jsonl", sentiment()), None,
+                                      ["--data.text_fields", "[review]"],
+                                      r"Column\(s\) \['review'\] not found in '.*rows\.jsonl'\. It has: \['text', "
+                                      r"'label'\]"),
+    "label outside the task's labels": lambda p: ("classification",
+                                                  write(p, "rows.jsonl", sentiment(row7={"label": 5})), None,
+                                                  ["--data.task", "sst2", "--data.text_fields", "[text]"],
+                                                  r"'.*rows\.jsonl': 1 label\(s\) in column 'label' are not valid "
+                                                  r"\(row 7: 5\)"),
+    "dev label never seen in train": lambda p: ("classification", write(p, "rows.jsonl", sentiment()),
+                                                write(p, "dev.jsonl", sentiment(row3={"label": "neutral"})), [],
+                                                r"'.*dev\.jsonl': 1 label\(s\) in column 'label' are not valid \(row 3:"
+                                                r" 'neutral'\)\. Expected a label of the training data"),
+    "empty text": lambda p: ("classification", write(p, "rows.jsonl", sentiment(row2={"text": " "})), None,
+                             ["--data.empty_text", "error"],
+                             r"'.*rows\.jsonl': empty or missing text in 'text' in row 2\."),
+    "answer not at its answer_start": lambda p: ("qa", write(p, "squad.jsonl", squad(
+                                                     row5={"answers": {"text": ["zebra"], "answer_start": [0]}})),
+                                                 None, [], r"'.*squad\.jsonl': 1 of 20 questions \(5\.00%\) have an "
+                                                 r"answer that is not at its answer_start.*first ids: \['q4-4'\]"),
+    "empty question": lambda p: ("qa", write(p, "squad.jsonl", squad(row4={"question": ""})), None,
+                                 ["--data.empty_text", "error"],
+                                 r"'.*squad\.jsonl': empty or missing text in 'question' in row 4\."),
+    "duplicate ids": lambda p: ("qa", write(p, "squad.jsonl", squad(row9={"id": "q4-2"})), None, [],
+                                r"'.*squad\.jsonl': 1 question id\(s\) occur more than once \(first: \['q4-2'\]\)"),
+    "doc_stride too long": lambda p: ("qa", write(p, "squad.jsonl", squad()), None, ["--data.doc_stride", "60"],
+                                      r"doc_stride 60 must be below the context room of a window"),
+    "max_length above the model's": lambda p: ("classification", write(p, "rows.jsonl", sentiment()), None,
+                                               ["--data.max_length", "2048"],
+                                               r"--data.max_length 2048 is above the model's limit of 512"),
+    "unknown LoRA target": lambda p: ("classification", write(p, "rows.jsonl", sentiment()), None,
+                                      ["--model.peft.target_modules", "[q_proj]"],
+                                      r"LoRA target module\(s\) \['q_proj'\] do not exist in BertForSequence"),
+    "unknown task": lambda p: ("classification", write(p, "rows.jsonl", sentiment()), None,
+                               ["--data.task", "sentiment"], r"Unknown task 'sentiment'\. Known tasks: cola, sst2"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_stops_before_training_with_one_clear_message(case, tiny_bert, tmp_path, capsys):
+    kind, train, dev, extra, message = CASES[case](tmp_path)
+    if kind == "classification":
+        args = classification_fit(tiny_bert, train, dev or train, tmp_path, *extra)
+    else:
+        args = qa_fit(tiny_bert, train, tmp_path, *extra)
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--trainer.enable_progress_bar", "false"])
+    assert stop.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ftlit: error: ")
+    assert re.search(message, last_line), last_line
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".jsonl", ".xlsx")]
+    assert written == []  # no checkpoint, export, results or logs

@@ -1,9 +1,11 @@
-"""Length-grouped sampling: a permutation, grouped by length, seeded per epoch, dealt to ranks in aligned groups."""
+"""Training orders: length-grouped (a permutation, grouped by length, dealt to ranks in aligned groups) or shuffled,
+seeded per epoch; and the loader that resumes part-way through an epoch."""
 
 import numpy as np
 import pytest
+from torch.utils.data import DataLoader
 
-from ftlit.data.sampler import LengthGroupedSampler, longest_first
+from ftlit.data.sampler import LengthGroupedSampler, ResumableDataLoader, ShuffledSampler, longest_first
 
 
 @pytest.fixture
@@ -53,3 +55,17 @@ def test_ranks_dealt_in_turn_get_batches_from_one_group(lengths):
 
 def test_longest_first_for_evaluation():
     assert longest_first([3, 9, 1, 9]) == [1, 3, 0, 2]
+
+
+def test_a_shuffled_order_depends_only_on_seed_and_epoch():
+    first, again, other = ShuffledSampler(50, seed=3), ShuffledSampler(50, seed=3), ShuffledSampler(50, seed=3)
+    other.set_epoch(1)
+    assert list(first) == list(again) != list(other) and sorted(first) == list(range(50))
+
+
+def test_a_resumed_loader_skips_the_batches_already_trained_on_once():
+    rows = list(range(10))
+    whole = [batch.tolist() for batch in DataLoader(rows, batch_size=3, sampler=ShuffledSampler(10, seed=1))]
+    resumed = ResumableDataLoader(rows, batch_size=3, sampler=ShuffledSampler(10, seed=1), skip_batches=2)
+    assert [batch.tolist() for batch in resumed] == whole[2:]
+    assert [batch.tolist() for batch in resumed] == whole  # the next epoch starts from its beginning

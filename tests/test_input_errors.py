@@ -7,6 +7,7 @@ import pytest
 
 from conftest import sentiment_rows, squad_rows, write_jsonl
 from ftlit.cli import main
+from ftlit.errors import FtlitError
 
 
 def classification_fit(model: str, train: str, dev: str, root, *extra: str) -> list[str]:
@@ -113,3 +114,10 @@ def test_bad_input_stops_before_training_with_one_clear_message(case, tiny_bert,
     assert re.search(message, last_line), last_line
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".jsonl", ".xlsx")]
     assert written == []  # no checkpoint, export, results or logs
+
+
+def test_debug_shows_the_traceback_instead(tiny_bert, tmp_path):
+    train = write(tmp_path, "rows.jsonl", sentiment(row2={"text": ""}))
+    args = classification_fit(tiny_bert, train, train, tmp_path, "--data.empty_text", "error", "--debug")
+    with pytest.raises(FtlitError, match=r"empty or missing text in 'text' in row 2"):
+        main(args)

@@ -176,7 +176,11 @@ def default_precision() -> str:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console entry point. Problems the user can fix end with one clear message and exit code 2."""
+    """Console entry point. Problems the user can fix end with one clear message and exit code 2 (``--debug`` or
+    ``FTLIT_DEBUG=1``: the traceback instead)."""
+    args = sys.argv[1:] if args is None else list(args)
+    debug = "--debug" in args or os.environ.get("FTLIT_DEBUG") == "1"
+    args = [arg for arg in args if arg != "--debug"]
     if torch.cuda.is_available():
         # TF32 matmuls for whatever stays in fp32. Not torch.backends.cuda.matmul.fp32_precision: with that API set,
         # torch.get_float32_matmul_precision() raises, and Lightning's Trainer.fit calls it.
@@ -195,7 +199,7 @@ def main(args: list[str] | None = None) -> None:
         )
     except Exception as err:
         user_error = _find_user_error(err)
-        if user_error is None or os.environ.get("FTLIT_DEBUG") == "1":
+        if user_error is None or debug:
             raise
         kind = "stopped" if isinstance(user_error, TrainingInterrupted) else "error"
         print(f"ftlit: {kind}: {user_error}", file=sys.stderr)

@@ -5,7 +5,7 @@ line N."""
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 from datasets import Dataset
@@ -49,12 +49,16 @@ def drop_blank_texts(rows: Dataset, fields: Sequence[str], source: str, policy: 
         raise FtlitError(
             f"{source}: empty or missing text in {where}. Fix the rows, or skip them with --data.empty_text skip."
         )
-    drop = sorted({i for indices in blank.values() for i in indices})
+    drop = {i for indices in blank.values() for i in indices}
     if len(drop) == len(rows):
         raise FtlitError(f"{source}: every row has an empty or missing text ({where}); nothing is left to use.")
     log.warning("%s: skipped %d of %d rows with an empty or missing text (%s).", source, len(drop), len(rows), where)
-    keep = sorted(set(range(len(rows))) - set(drop))
-    return rows.select(keep)
+    return without_rows(rows, drop)
+
+
+def without_rows(rows: Dataset, indices: Iterable[int]) -> Dataset:
+    """``rows`` less those at ``indices``, in their order."""
+    return rows.select(sorted(set(range(len(rows))) - set(indices)))
 
 
 def invalid_values(values: Sequence, is_valid: Callable[[object], bool]) -> list[int]:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from datasets import Dataset
 
 from ftlit.data.base import TransformerDataModule
-from ftlit.data.checks import drop_blank_texts, duplicates
+from ftlit.data.checks import drop_blank_texts, duplicates, without_rows
 from ftlit.data.loading import file_format, load_hub_dataset, load_local_file, read_head
 from ftlit.errors import FtlitError
 from ftlit.qa.decode import EvalWindows
@@ -69,12 +69,14 @@ def load_squad_file(path: str) -> Dataset:
     return load_local_file(path)
 
 
+def answer_at(context: str, text: str, start: object) -> bool:
+    """``text`` occurs in ``context`` at ``start``."""
+    return isinstance(start, int) and start >= 0 and context[start : start + len(text)] == text
+
+
 def is_aligned(context: str, answers: dict) -> bool:
     """Every answer text occurs in the context at its ``answer_start``."""
-    return all(
-        isinstance(start, int) and start >= 0 and context[start : start + len(text)] == text
-        for text, start in zip(answers["text"], answers["answer_start"])
-    )
+    return all(answer_at(context, text, start) for text, start in zip(answers["text"], answers["answer_start"]))
 
 
 def nearest_occurrence(context: str, text: str, start: int | None) -> int | None:
@@ -93,9 +95,8 @@ def repair_answer_starts(batch: dict[str, list]) -> dict[str, list]:
     for context, answers in zip(batch["context"], batch["answers"]):
         starts = []
         for text, start in zip(answers["text"], answers["answer_start"]):
-            if not is_aligned(context, {"text": [text], "answer_start": [start]}):
-                start = nearest_occurrence(context, text, start) if text in context else start
-            starts.append(start)
+            found = None if answer_at(context, text, start) else nearest_occurrence(context, text, start)
+            starts.append(start if found is None else found)
         repaired.append({"text": answers["text"], "answer_start": starts})
     return {"answers": repaired}
 
@@ -227,7 +228,7 @@ class SquadDataModule(TransformerDataModule):
             )
         log.warning("%s: dropped %d question(s) whose answer is not at its answer_start (ids %s).", source,
                     len(wrong), ids)  # fmt: skip
-        return rows.select(sorted(set(range(len(rows))) - set(wrong)))
+        return without_rows(rows, wrong)
 
     def _split_by_article(self, rows: Dataset) -> tuple[Dataset, Dataset]:
         """Hold out whole articles (by title, else by context), seeded."""
@@ -283,11 +284,12 @@ class SquadDataModule(TransformerDataModule):
         answerable = [len(answers["text"]) > 0 for answers in rows["answers"]]
         cls_fraction, lost = truncation_report(features["example_index"], features["answer_in_window"], answerable)
         settings = f"max_length {self.max_length}, doc_stride {self.doc_stride}"
-        if lost:
+        if lost:  # (so there are answerable questions)
+            total = sum(answerable)
             log.warning(
                 "%d of %d answerable training questions (%.1f %%) have an answer that no window holds whole at %s "
-                "(first ids: %s): they train as unanswerable. Raise --data.max_length.", len(lost), sum(answerable),
-                100 * len(lost) / max(sum(answerable), 1), settings, [rows[i]["id"] for i in lost[:5]],
+                "(first ids: %s): they train as unanswerable. Raise --data.max_length.", len(lost), total,
+                100 * len(lost) / total, settings, [rows[i]["id"] for i in lost[:5]],
             )  # fmt: skip
         if cls_fraction > 0.5:
             log.warning(

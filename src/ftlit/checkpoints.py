@@ -43,7 +43,8 @@ def find_last_checkpoint(root: str | Path) -> Path | None:
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Saves to a temporary file in the target folder and renames it into place, so that a run killed mid-write
-    leaves the previous checkpoint intact (never half a file); loads only verified checkpoints."""
+    leaves the previous checkpoint intact (never half a file). (Checkpoints a user names are verified by the CLI
+    before the run, once: verifying again at every load would read each file twice.)"""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         if "://" in str(path):  # remote storage: Lightning's own writer
@@ -60,8 +61,3 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             staging.unlink(missing_ok=True)
             raise
         os.replace(staging, path)
-
-    def load_checkpoint(self, path: str | Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if "://" not in str(path):
-            verify_checkpoint(path)
-        return super().load_checkpoint(path, *args, **kwargs)

@@ -40,10 +40,11 @@ class FtlitCLI(LightningCLI):
         parser.link_arguments("model.init_args.model_name_or_path", "data.init_args.model_name_or_path")
 
     def _parse_ckpt_path(self) -> None:
-        # LightningCLI reads the hyperparameters of --ckpt_path right after parsing: verify the file before that
+        # LightningCLI loads --ckpt_path right after parsing (for its hyperparameters): a checkpoint file is verified
+        # here, once and before any work; "last" is found and verified once the trainer knows the log folder
         subcommand = self.config.get("subcommand")
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if path and Path(path).is_file():
+        if path and path not in ("last", "best", "hpc") and "://" not in path:
             verify_checkpoint(path)
         super()._parse_ckpt_path()
 
@@ -74,28 +75,26 @@ class FtlitCLI(LightningCLI):
 
     def _resolve_checkpoint(self) -> None:
         """``--ckpt_path last`` means the newest last.ckpt of earlier runs (Lightning would look only in this new
-        run's empty folder); a fit resumed from it continues that run's log folder. Every checkpoint is verified."""
+        run's empty folder); a fit resumed from it continues that run's log folder."""
         arguments = self.config_init[self.subcommand]
-        path = arguments.get("ckpt_path")
-        if path is None or path in ("best", "hpc") or "://" in path:
+        if arguments.get("ckpt_path") != "last":
             return
-        if path == "last":
-            logger = self.trainer.logger
-            root = Path(logger.root_dir if isinstance(logger, TensorBoardLogger) else self.trainer.default_root_dir)
-            found = find_last_checkpoint(root)
-            if found is None:
-                if self.subcommand != "fit":
-                    raise FtlitError(f"--ckpt_path last: there is no last.ckpt under {root}.")
-                # so that a requeue script can always pass --ckpt_path last
-                print(f"--ckpt_path last: no last.ckpt under {root} yet, so this is a new run.")
-                arguments["ckpt_path"] = None
-                return
-            run_dir = found.parent.parent
-            if self.subcommand == "fit" and isinstance(logger, TensorBoardLogger) and run_dir.parent == root:
-                self.trainer.logger = TensorBoardLogger(logger.save_dir, name=logger.name, version=run_dir.name)
-            print(f"Resuming from {found}")
-            path = arguments["ckpt_path"] = str(found)
-        verify_checkpoint(path)
+        logger = self.trainer.logger
+        root = Path(logger.root_dir if isinstance(logger, TensorBoardLogger) else self.trainer.default_root_dir)
+        found = find_last_checkpoint(root)
+        if found is None:
+            if self.subcommand != "fit":
+                raise FtlitError(f"--ckpt_path last: there is no last.ckpt under {root}.")
+            # so that a requeue script can always pass --ckpt_path last
+            print(f"--ckpt_path last: no last.ckpt under {root} yet, so this is a new run.")
+            arguments["ckpt_path"] = None
+            return
+        verify_checkpoint(found)
+        run_dir = found.parent.parent
+        if self.subcommand == "fit" and isinstance(logger, TensorBoardLogger) and run_dir.parent == root:
+            self.trainer.logger = TensorBoardLogger(logger.save_dir, name=logger.name, version=run_dir.name)
+        print(f"Resuming from {found}")
+        arguments["ckpt_path"] = str(found)
 
     # ------------------------------------------------------------------------------------------------- hooks
     def before_fit(self) -> None:

@@ -84,11 +84,8 @@ class ResumableTraining(Callback):
         self._restore_handlers()
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
-        step_done = (
-            batch_idx + 1
-        ) % trainer.accumulate_grad_batches == 0 or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
-
-        if not step_done:
+        accumulated = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
+        if not (accumulated or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch):  # mid-step: not yet
             return
         stop = self.received is not None
         if trainer.world_size > 1:  # every device stops at the same step, whichever got the signal

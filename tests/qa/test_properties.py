@@ -58,10 +58,13 @@ def test_decoding_never_returns_text_outside_the_context(tokenizer, example, see
     windows = EvalWindows.from_lists(features["example_index"], features["offset_mapping"])
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(2, *windows.offsets.shape[:2])) * 5
-    candidates = decode_candidates(logits[0], logits[1], windows, 1, n_best=5, max_answer_length=8)
+    # n_best as large as a window: every (start, end) pair is considered. (With fewer, the best starts may all lie
+    # after the best ends, and a question rightly gets no candidate.)
+    n_best = windows.offsets.shape[1]
+    candidates = decode_candidates(logits[0], logits[1], windows, 1, n_best=n_best, max_answer_length=8)
     context = batch["context"][0]
     answers = candidate_answers(candidates, windows, [context], 0)
-    assert answers  # every window has context tokens, so there is always a valid span
+    assert answers  # every window has context tokens, so there is always a valid one-token span
     for answer in answers:
         assert 0 <= answer.start < answer.end <= len(context)
         assert context[answer.start : answer.end] == answer.text

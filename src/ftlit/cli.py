@@ -108,11 +108,12 @@ class FtlitCLI(LightningCLI):
         # (with validation switched off there is no best checkpoint: the last weights are exported)
         if self.trainer.limit_val_batches != 0:
             self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        finished = self.model.finish_training()
         if self.trainer.is_global_zero:
             self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
             self._write_results(
                 "val", train_time_s=round(train_time, 2), best_checkpoint=best or None,
-                train_throughput=self.throughput.summary,
+                train_throughput=self.throughput.summary, **finished,
             )  # fmt: skip
 
     def after_validate(self) -> None:

@@ -195,7 +195,7 @@ def test_unanswerable_questions_switch_on_v2_rules(tiny_bert, tmp_path):
 def test_impossible_stride_is_refused_before_any_work(tiny_bert, squad_files):
     dm = SquadDataModule(tiny_bert, dataset=None, train_file=str(squad_files["train"]), max_length=384,
                          doc_stride=384)  # fmt: skip
-    with pytest.raises(FtlitError, match="doc_stride 384 must be below the context room"):
+    with pytest.raises(FtlitError, match="doc_stride 384 must be between 0 and"):
         dm.setup("fit")
 
 

@@ -10,7 +10,6 @@ from ftlit.qa.features import (
     answer_token_span,
     cap_questions,
     check_window_settings,
-    check_windows_cover_contexts,
     eval_features,
     train_features,
 )
@@ -160,8 +159,8 @@ def test_answer_token_span_needs_the_whole_answer_inside_the_window():
 @pytest.mark.parametrize(
     ("max_length", "doc_stride", "max_query_length", "message"),
     [
-        (384, 318, 64, "doc_stride 318 must be below the context room of a window"),
-        (384, 400, 64, "doc_stride 400 must be below"),
+        (384, 318, 64, "doc_stride 318 must be between 0 and 316"),
+        (384, 400, 64, "doc_stride 400 must be between 0 and 316"),
         (64, 16, 64, "leaves no room for context"),
     ],
 )
@@ -173,9 +172,3 @@ def test_impossible_window_settings_are_refused(tokenizer, max_length, doc_strid
 def test_reference_window_settings_are_accepted(tokenizer):
     check_window_settings(tokenizer, 384, 128, 64)
     check_window_settings(tokenizer, 384, 316, 64)  # the largest stride that still advances
-
-
-def test_windows_that_stop_early_name_the_tokenizers_bug():
-    with pytest.raises(FtlitError, match=r"1 example\(s\) stop before the end.*id 'b'.*tokenizers>=0.23.3"):
-        check_windows_cover_contexts(["short", "long context tail"], [5, 4], ["a", "b"])
-    check_windows_cover_contexts(["ends with space and dot .  "], [24], ["a"])  # only non-words left over

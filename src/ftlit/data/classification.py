@@ -2,6 +2,7 @@
 
 import logging
 import math
+from typing import Literal
 
 from datasets import Dataset
 from transformers import AutoConfig
@@ -10,6 +11,7 @@ from ftlit.data.base import TransformerDataModule
 from ftlit.data.checks import check_labels, drop_blank_texts
 from ftlit.data.loading import load_hub_dataset, load_local_file
 from ftlit.data.tasks import TaskSpec, get_task
+from ftlit.data.windows import check_stride, token_windows
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 
@@ -59,7 +61,12 @@ class ClassificationDataModule(TransformerDataModule):
         text_fields: one column (single sentence) or two (pair); default: the task's.
         label_field: the label column.
         validation_split: fraction of train held out (seeded) when there is no validation set (IMDb, a lone file).
-        max_length: tokens per example after truncation.
+        max_length: tokens per example (per window with ``long_text: window``).
+        long_text: what happens to a text longer than max_length: ``truncate`` keeps its beginning; ``window`` cuts
+            it into overlapping windows that train as examples of their own (each with the text's label), and the
+            model's logits over a text's windows are aggregated into one prediction per text (see
+            ``SequenceClassificationModule.window_aggregation``). Single-text tasks only.
+        doc_stride: tokens that consecutive windows share (default: a quarter of max_length).
         Batching, subsampling and seed: see TransformerDataModule.
     """
 
@@ -77,6 +84,8 @@ class ClassificationDataModule(TransformerDataModule):
         label_field: str = "label",
         validation_split: float = 0.1,
         max_length: int = 128,
+        long_text: Literal["truncate", "window"] = "truncate",
+        doc_stride: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(model_name_or_path, max_length, **kwargs)
@@ -84,6 +93,13 @@ class ClassificationDataModule(TransformerDataModule):
         self.text_fields = tuple(text_fields or self.spec.text_fields)
         if not 1 <= len(self.text_fields) <= 2:
             raise FtlitError(f"--data.text_fields needs one or two columns, got {list(self.text_fields)}.")
+        if long_text == "window" and len(self.text_fields) != 1:
+            raise FtlitError(
+                f"--data.long_text window cuts one text into windows; {task} has two ({list(self.text_fields)}). "
+                "Use --data.long_text truncate for sentence pairs."
+            )
+        self.long_text = long_text
+        self.doc_stride = max_length // 4 if doc_stride is None else doc_stride
         if not 0 < validation_split < 1:
             raise FtlitError(f"--data.validation_split must be between 0 and 1, got {validation_split}.")
         self.label_field = label_field
@@ -223,6 +239,9 @@ class ClassificationDataModule(TransformerDataModule):
         }[stage]
 
     def _build(self, stage: str) -> None:
+        if self.long_text == "window":
+            room = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
+            check_stride(self.doc_stride, room, "--data.doc_stride")
         for split, rows in self._raw_splits(self._splits_for(stage)).items():
             labelled = split != "predict"
             if labelled:
@@ -235,22 +254,36 @@ class ClassificationDataModule(TransformerDataModule):
             rows = self.subsample(rows, self.max_train_samples if split == "train" else self.max_eval_samples)
             if split == "predict":
                 self.predict_rows = rows
-            self.datasets[split] = self._tokenize(rows, labelled)
+            features = self._tokenize(rows, labelled)
+            # training sees windows as examples of their own; evaluation groups them by document_index
+            self.datasets[split] = features.remove_columns("document_index") if split == "train" else features
 
     def _tokenize(self, rows: Dataset, labelled: bool) -> Dataset:
+        """Rows → features, each with the ``document_index`` of its row: one feature per row when truncating, one
+        per window (with the row's label) when windowing."""
         tokenizer, fields, max_length = self.tokenizer, self.text_fields, self.max_length
         label_names, label_field = self.label_names, self.label_field
+        windowed, stride = self.long_text == "window", self.doc_stride
 
         def encode_label(value: object) -> float | int:
             return float(value) if label_names is None else label_id(value, label_names)
 
-        def tokenize(batch: dict) -> dict:
-            features = tokenizer(*(batch[f] for f in fields), truncation=True, max_length=max_length)
+        def tokenize(batch: dict, indices: list[int]) -> dict:
+            if windowed:
+                names = [f"document {i}" for i in indices]
+                encoding, _ = token_windows(tokenizer, batch[fields[0]], max_length, stride, names)
+                rows = encoding["overflow_to_sample_mapping"]
+            else:
+                encoding = tokenizer(*(batch[f] for f in fields), truncation=True, max_length=max_length)
+                rows = range(len(indices))
+            features = {name: encoding[name] for name in tokenizer.model_input_names}
+            features["document_index"] = [indices[row] for row in rows]
             if labelled:
-                features["labels"] = [encode_label(value) for value in batch[label_field]]
+                features["labels"] = [encode_label(batch[label_field][row]) for row in rows]
             return features
 
-        return rows.map(tokenize, batched=True, remove_columns=rows.column_names, desc="Tokenising")
+        desc = "Cutting windows" if windowed else "Tokenising"
+        return rows.map(tokenize, batched=True, with_indices=True, remove_columns=rows.column_names, desc=desc)
 
     # ----------------------------------------------------------------------------------------------- loaders
     def train_dataloader(self):

@@ -108,14 +108,17 @@ def get_task(name: str) -> TaskSpec:
         raise FtlitError(f"Unknown task '{name}'. Known tasks: {', '.join(TASKS)}.") from None
 
 
-def build_metrics(names: tuple[str, ...], num_labels: int) -> MetricCollection:
-    """The torchmetrics objects for a task: classification metrics take predicted class ids, regression ones scores."""
+def build_metrics(names: tuple[str, ...], num_labels: int, **options) -> MetricCollection:
+    """The torchmetrics objects for a task: classification metrics take predicted class ids, regression ones scores.
+    ``options`` go to every metric (e.g. ``sync_on_compute``)."""
     factories = {
         # micro average = plain accuracy; torchmetrics' multiclass default (macro) would be balanced accuracy
-        "accuracy": lambda: MulticlassAccuracy(num_labels, average="micro"),
-        "f1": lambda: BinaryF1Score() if num_labels == 2 else MulticlassF1Score(num_labels, average="macro"),
-        "matthews_corrcoef": lambda: MulticlassMatthewsCorrCoef(num_labels),
-        "pearson": PearsonCorrCoef,
-        "spearman": SpearmanCorrCoef,
+        "accuracy": lambda: MulticlassAccuracy(num_labels, average="micro", **options),
+        "f1": lambda: (
+            BinaryF1Score(**options) if num_labels == 2 else MulticlassF1Score(num_labels, average="macro", **options)
+        ),
+        "matthews_corrcoef": lambda: MulticlassMatthewsCorrCoef(num_labels, **options),
+        "pearson": lambda: PearsonCorrCoef(**options),
+        "spearman": lambda: SpearmanCorrCoef(**options),
     }
     return MetricCollection({name: factories[name]() for name in names})

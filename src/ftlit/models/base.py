@@ -201,6 +201,11 @@ class TransformerModule(LightningModule):
         return callbacks
 
     # ---------------------------------------------------------------------------------------------- outputs
+    def finish_training(self) -> dict:
+        """Called once fit is over and the best checkpoint re-evaluated, before the export: last changes to the
+        model (e.g. calibration); returns what results.json should record of them."""
+        return {}
+
     def summary(self) -> dict:
         """What results.json records of the model (and of its last evaluation) besides the metrics."""
         return self.parameter_counts()

@@ -1,4 +1,5 @@
-"""Question + context → overlapping token windows ("features"), with answers aligned to token positions.
+"""Question + context → overlapping token windows ("features", built by ``ftlit.data.windows``), with answers
+aligned to token positions.
 
 Pure functions over plain lists, no Lightning: ``train_features`` and ``eval_features`` are what the data module
 maps over its examples in batches.
@@ -8,13 +9,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 import numpy as np
-import tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from ftlit.data.windows import NOT_TEXT, check_stride, token_windows
 from ftlit.errors import FtlitError
 
 # Offsets of tokens that are not context (question, special tokens): decoding can never pick them
-NOT_CONTEXT = (-1, -1)
+NOT_CONTEXT = NOT_TEXT
 
 
 def check_window_settings(
@@ -27,11 +28,7 @@ def check_window_settings(
             f"max_length {max_length} leaves no room for context after a question of up to {max_query_length} "
             "tokens and the special tokens: raise --data.max_length or lower --data.max_query_length."
         )
-    if not 0 <= doc_stride < room:
-        raise FtlitError(
-            f"doc_stride {doc_stride} must be below the context room of a window, max_length - max_query_length - "
-            f"special tokens = {room}, or windows would never advance. Lower --data.doc_stride (default 128)."
-        )
+    check_stride(doc_stride, room, "--data.doc_stride")
 
 
 def cap_questions(questions: list[str], tokenizer: PreTrainedTokenizerFast, max_query_length: int) -> list[str]:
@@ -46,52 +43,9 @@ def cap_questions(questions: list[str], tokenizer: PreTrainedTokenizerFast, max_
 
 
 def _windows(examples: dict[str, list], tokenizer, max_length: int, doc_stride: int, max_query_length: int):
+    """(question, context) windows with only the context cut, and each window's context offsets."""
     questions = cap_questions(examples["question"], tokenizer, max_query_length)
-    # Right padding puts the question first: (question, context) with only the context truncated into windows
-    return tokenizer(
-        questions,
-        examples["context"],
-        truncation="only_second",
-        max_length=max_length,
-        stride=doc_stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-    )
-
-
-def _context_offsets(encoding, window: int) -> list[tuple[int, int]]:
-    """The window's character offsets, with NOT_CONTEXT for question and special tokens."""
-    return [
-        offset if sequence == 1 else NOT_CONTEXT
-        for offset, sequence in zip(encoding["offset_mapping"][window], encoding.sequence_ids(window))
-    ]
-
-
-def check_windows_cover_contexts(contexts: list[str], covered_until: list[int], ids: list[str]) -> None:
-    """Every context must be covered by its windows up to its last word.
-
-    tokenizers 0.23.1/0.23.2 silently stop producing overflow windows after about ``max_length`` context tokens;
-    the tail of long contexts (and the answers in it) would vanish without a trace.
-    """
-    lost = [
-        i for i, (context, end) in enumerate(zip(contexts, covered_until)) if any(c.isalnum() for c in context[end:])
-    ]
-    if lost:
-        first = lost[0]
-        raise FtlitError(
-            f"The token windows of {len(lost)} example(s) stop before the end of their context (first: id "
-            f"{ids[first]!r}, covered {covered_until[first]} of {len(contexts[first])} characters). This is a bug of "
-            f"tokenizers {tokenizers.__version__} (0.23.1 and 0.23.2 drop overflow windows): "
-            "`pip install 'tokenizers>=0.23.3'`."
-        )
-
-
-def _coverage(encoding, num_examples: int, context_offsets: list[list[tuple[int, int]]]) -> list[int]:
-    covered = [0] * num_examples
-    for window, offsets in enumerate(context_offsets):
-        example = encoding["overflow_to_sample_mapping"][window]
-        covered[example] = max(covered[example], max(end for _, end in offsets))
-    return covered
+    return token_windows(tokenizer, examples["context"], max_length, doc_stride, examples["id"], leading=questions)
 
 
 def answer_token_span(offsets: list[tuple[int, int]], start_char: int, end_char: int) -> tuple[int, int] | None:
@@ -118,10 +72,7 @@ def train_features(
     Also returns, for ``truncation_report``, each window's ``example_index`` (``example_offset`` + position in the
     batch) and whether it holds the answer (``answer_in_window``): drop both before batching.
     """
-    encoding = _windows(examples, tokenizer, max_length, doc_stride, max_query_length)
-    offsets = [_context_offsets(encoding, window) for window in range(len(encoding["input_ids"]))]
-    covered = _coverage(encoding, len(examples["context"]), offsets)
-    check_windows_cover_contexts(examples["context"], covered, examples["id"])
+    encoding, offsets = _windows(examples, tokenizer, max_length, doc_stride, max_query_length)
     starts, ends, in_window = [], [], []
     for window, window_offsets in enumerate(offsets):
         answers = examples["answers"][encoding["overflow_to_sample_mapping"][window]]
@@ -161,10 +112,7 @@ def eval_features(
 
     ``example_offset`` is the index of the batch's first example in the whole split (datasets maps in batches).
     """
-    encoding = _windows(examples, tokenizer, max_length, doc_stride, max_query_length)
-    offsets = [_context_offsets(encoding, window) for window in range(len(encoding["input_ids"]))]
-    covered = _coverage(encoding, len(examples["context"]), offsets)
-    check_windows_cover_contexts(examples["context"], covered, examples["id"])
+    encoding, offsets = _windows(examples, tokenizer, max_length, doc_stride, max_query_length)
     features = {name: encoding[name] for name in tokenizer.model_input_names}
     example_index = [example_offset + i for i in encoding["overflow_to_sample_mapping"]]
     return {**features, "example_index": example_index, "offset_mapping": offsets}

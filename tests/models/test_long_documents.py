@@ -1,0 +1,99 @@
+"""Long documents: windows train on their document's label and are judged per document, by aggregated logits."""
+
+import json
+import random
+
+import pytest
+import torch
+from lightning import Trainer
+
+from ftlit.callbacks import PredictionWriter
+from ftlit.data.classification import ClassificationDataModule
+from ftlit.models.classification import DocumentLogits, SequenceClassificationModule, aggregate_windows
+from tests.conftest import FILLER, NEGATIVE, POSITIVE, write_jsonl
+
+
+def test_window_logits_are_averaged_or_maxed_per_document():
+    document_index = torch.tensor([7, 3, 7, 7])
+    logits = torch.tensor([[1.0, 0.0], [5.0, -5.0], [3.0, 2.0], [-1.0, 4.0]])
+    documents, mean = aggregate_windows(document_index, logits, "mean")
+    assert documents.tolist() == [3, 7]
+    assert mean.tolist() == [[5.0, -5.0], [1.0, 2.0]]
+    _, maximum = aggregate_windows(document_index, logits, "max")
+    assert maximum.tolist() == [[5.0, -5.0], [3.0, 4.0]]
+
+
+def test_document_logits_collect_batches_and_give_each_document_its_label():
+    collected = DocumentLogits("mean")
+    collected.update(torch.tensor([2, 0]), torch.tensor([[0.0, 2.0], [1.0, 1.0]]), torch.tensor([1, 0]))
+    collected.update(torch.tensor([2]), torch.tensor([[4.0, 0.0]]), torch.tensor([1]))
+    documents, logits, labels = collected.compute()
+    assert documents.tolist() == [0, 2]
+    assert logits.tolist() == [[1.0, 1.0], [2.0, 1.0]]
+    assert labels.tolist() == [0, 1]
+
+
+def late_label_rows(n: int, seed: int) -> list[dict]:
+    """Texts of 30-40 words whose label is decided by one sentiment word placed after the first 24 words: past
+    the 14 text tokens of a 16-token sequence."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.choice(["positive", "negative"])
+        words = [rng.choice(FILLER) for _ in range(rng.randint(30, 40))]
+        words.insert(rng.randint(24, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE))
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def late_label_files(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("late-label")
+    return {
+        "train": write_jsonl(directory / "train.jsonl", late_label_rows(400, seed=0)),
+        "dev": write_jsonl(directory / "dev.jsonl", late_label_rows(120, seed=1)),
+    }
+
+
+def fit_and_score(tiny_bert, files, long_text: str) -> float:
+    torch.manual_seed(0)
+    module = SequenceClassificationModule(tiny_bert, learning_rate=2e-3, warmup_ratio=0.1)
+    dm = ClassificationDataModule(
+        tiny_bert, train_file=str(files["train"]), validation_file=str(files["dev"]), text_fields=["text"],
+        max_length=16, long_text=long_text, doc_stride=4, batch_size=32,
+    )  # fmt: skip
+    trainer = Trainer(max_epochs=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, num_sanity_val_steps=0)  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    return trainer.validate(module, datamodule=dm, verbose=False)[0]["val/accuracy"]
+
+
+def test_a_label_decided_past_max_length_is_learnt_from_windows_and_missed_by_truncation(tiny_bert, late_label_files):
+    truncated = fit_and_score(tiny_bert, late_label_files, "truncate")
+    windowed = fit_and_score(tiny_bert, late_label_files, "window")
+    assert truncated < 0.65  # chance: the deciding word is never seen (120 documents, about half of each label)
+    assert windowed > 0.9
+
+
+def test_predictions_are_one_record_per_document_from_all_its_windows(tiny_bert, late_label_files, tmp_path):
+    rows = [json.loads(line) for line in late_label_files["dev"].read_text().splitlines()][:10]
+    predict_file = write_jsonl(tmp_path / "predict.jsonl", [{"text": row["text"]} for row in rows])
+    module = SequenceClassificationModule(tiny_bert, window_aggregation="max")
+    dm = ClassificationDataModule(
+        tiny_bert, train_file=str(late_label_files["train"]), predict_file=str(predict_file), text_fields=["text"],
+        max_length=16, long_text="window", doc_stride=4,
+    )  # fmt: skip
+    trainer = Trainer(logger=False, enable_progress_bar=False, callbacks=[PredictionWriter(tmp_path)])
+    trainer.predict(module, datamodule=dm)
+    records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [record["text"] for record in records] == [row["text"] for row in rows]
+    assert len(dm.datasets["predict"]) > 2 * len(rows)  # every document has several windows
+    # each record's probabilities are the softmax of the element-wise max of its windows' logits
+    windows = dm.datasets["predict"].with_format("torch")
+    module.model.eval()
+    first = [i for i, d in enumerate(dm.datasets["predict"]["document_index"]) if d == 0]
+    with torch.no_grad():
+        logits = torch.stack([module.model(**{k: windows[i][k][None] for k in ("input_ids", "attention_mask",
+                             "token_type_ids")}).logits[0] for i in first])  # fmt: skip
+    expected = logits.max(0).values.softmax(-1)
+    assert list(records[0]["probabilities"].values()) == pytest.approx(expected.tolist(), abs=1e-5)

@@ -1,5 +1,6 @@
 """The ``ftlit`` command: LightningCLI with fit/validate/test/predict, results.json and the Hugging Face export."""
 
+import argparse
 import os
 import sys
 import time
@@ -63,6 +64,8 @@ class FtlitCLI(LightningCLI):
         return trainer
 
     def after_instantiate_classes(self) -> None:
+        if self.subcommand is None:  # ftlit inspect: the data module alone is used
+            return
         self._resolve_checkpoint()
         configured = self._get(self.config, "output_dir")
         self.output_dir = Path(configured or self.trainer.log_dir or ".")
@@ -175,6 +178,47 @@ def default_precision() -> str:
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
 
 
+def build_cli(args: list[str], run: bool = True) -> FtlitCLI:
+    return FtlitCLI(
+        TransformerModule,
+        TransformerDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=42,
+        auto_configure_optimizers=False,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={"precision": default_precision()},
+        args=args,
+        run=run,
+    )
+
+
+def inspect_command(args: list[str]) -> int:
+    """``ftlit inspect --config X [--plot lengths.png] [--data.key value ...]``: no training; exit 1 if a check
+    fails."""
+    from ftlit.inspection import format_reports, inspect_data, plot_lengths
+
+    parser = argparse.ArgumentParser(prog="ftlit inspect", description=inspect_command.__doc__, add_help=False)
+    parser.add_argument("--plot", type=Path, help="write a histogram of token lengths to this PNG")
+    known, rest = parser.parse_known_args(args)
+    cli = build_cli(rest, run=False)
+    reports, problems = inspect_data(cli.datamodule)
+    print(format_reports(reports, problems))
+    if known.plot:
+        plot_lengths(reports, known.plot)
+        print(f"Length histogram written to {known.plot}")
+    return 1 if problems or any(report.problems for report in reports) else 0
+
+
+def compare_command(args: list[str]) -> int:
+    from ftlit.comparison import main as compare
+
+    return compare(args)
+
+
+COMMANDS = {"inspect": inspect_command, "compare": compare_command}
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point. Problems the user can fix end with one clear message and exit code 2 (``--debug`` or
     ``FTLIT_DEBUG=1``: the traceback instead)."""
@@ -186,17 +230,12 @@ def main(args: list[str] | None = None) -> None:
         # torch.get_float32_matmul_precision() raises, and Lightning's Trainer.fit calls it.
         torch.set_float32_matmul_precision("high")
     try:
-        FtlitCLI(
-            TransformerModule,
-            TransformerDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            seed_everything_default=42,
-            auto_configure_optimizers=False,
-            save_config_kwargs={"overwrite": True},
-            trainer_defaults={"precision": default_precision()},
-            args=args,
-        )
+        if args and args[0] in COMMANDS:
+            status = COMMANDS[args[0]](args[1:])
+            if status:
+                sys.exit(status)
+        else:
+            build_cli(args)
     except Exception as err:
         user_error = _find_user_error(err)
         if user_error is None or debug:

@@ -113,7 +113,7 @@ class ClassificationDataModule(TransformerDataModule):
         self.validation_split = validation_split
         self.label_names: list[str] | None = None
         self.datasets: dict[str, Dataset] = {}
-        self.predict_rows: Dataset | None = None
+        self.rows: dict[str, Dataset] = {}  # each split's rows as tokenised (after filtering and subsampling)
 
     # ----------------------------------------------------------------------------------------------- splits
     def _validation_files(self, validation_file: str | list[str] | None) -> dict[str, str]:
@@ -252,8 +252,7 @@ class ClassificationDataModule(TransformerDataModule):
                 if len(rows) == 0:
                     raise FtlitError(f"The {split} data ({self._source(split)}) has no labelled rows.")
             rows = self.subsample(rows, self.max_train_samples if split == "train" else self.max_eval_samples)
-            if split == "predict":
-                self.predict_rows = rows
+            self.rows[split] = rows
             features = self._tokenize(rows, labelled)
             # training sees windows as examples of their own; evaluation groups them by document_index
             self.datasets[split] = features.remove_columns("document_index") if split == "train" else features

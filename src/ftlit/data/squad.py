@@ -168,6 +168,7 @@ class SquadDataModule(TransformerDataModule):
         self._has_unanswerable = False
         self.train_features: Dataset | None = None
         self.eval_sets: dict[str, QAEvalSet] = {}
+        self.rows: dict[str, Dataset] = {}  # each split's questions as windowed (after checks and subsampling)
 
     @property
     def version_2(self) -> bool:
@@ -273,6 +274,7 @@ class SquadDataModule(TransformerDataModule):
                 raise FtlitError(f"The {split} data has no questions.")
             limit = self.max_train_samples if split == "train" else self.max_eval_samples
             rows = self.subsample(rows, limit)
+            self.rows[split] = rows
             if split == "train":
                 features = self._map(rows, _train_features_at, "Building training windows", with_indices=True)
                 self._warn_about_truncation(rows, features)

@@ -224,7 +224,7 @@ class SequenceClassificationModule(TransformerModule):
         self.predicted.reset()
         if not self.trainer.is_global_zero:
             return {}
-        rows = self.trainer.datamodule.predict_rows
+        rows = self.trainer.datamodule.rows["predict"]
         if self.spec.regression:
             scores = [{"score": score} for score in logits.squeeze(-1).tolist()]
         else:

@@ -104,6 +104,27 @@ def truncation_report(
     return cls_fraction, np.flatnonzero(answerable & ~found).tolist()
 
 
+def answers_outside_windows(example_index: np.ndarray, offsets: np.ndarray, answers: Sequence[dict]) -> list[int]:
+    """Answerable questions none of whose gold answers any of their windows holds whole: truncation lost them.
+
+    ``example_index`` (W,) and ``offsets`` (W, L, 2) are evaluation windows (-1 offsets outside the context);
+    ``answers`` are the questions' ``{"text": [...], "answer_start": [...]}``.
+    """
+    in_context = offsets[:, :, 0] >= 0
+    first = np.where(in_context, offsets[:, :, 0], np.iinfo(np.int64).max).min(axis=1)  # (W,) context span
+    last = np.where(in_context, offsets[:, :, 1], -1).max(axis=1)
+    windows_of = {}
+    for window, example in enumerate(example_index):
+        windows_of.setdefault(int(example), []).append(window)
+    lost = []
+    for example, gold in enumerate(answers):
+        spans = [(start, start + len(text)) for text, start in zip(gold["text"], gold["answer_start"])]
+        windows = windows_of.get(example, [])
+        if spans and not any(first[w] <= start and end <= last[w] for w in windows for start, end in spans):
+            lost.append(example)
+    return lost
+
+
 def eval_features(
     examples: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, doc_stride: int,
     max_query_length: int, example_offset: int = 0,

@@ -110,13 +110,18 @@ class FtlitCLI(LightningCLI):
         # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/
         # (with validation switched off there is no best checkpoint: the last weights are exported)
         if self.trainer.limit_val_batches != 0:
-            self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+            # not logged: TensorBoard would draw the best checkpoint's scores at the last step of the curves
+            loggers, self.trainer.loggers = self.trainer.loggers, []
+            try:
+                self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+            finally:
+                self.trainer.loggers = loggers
         finished = self.model.finish_training()
         if self.trainer.is_global_zero:
             self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
             self._write_results(
                 "val", train_time_s=round(train_time, 2), best_checkpoint=best or None,
-                train_throughput=self.throughput.summary, **finished,
+                train_throughput=self.throughput.summary, log_dir=self.trainer.log_dir, **finished,
             )  # fmt: skip
 
     def after_validate(self) -> None:

@@ -32,14 +32,15 @@ FILLER = [
 ]
 
 
-def sentiment_rows(n: int, seed: int) -> list[dict]:
-    """Rows whose label is decided by one sentiment word hidden among filler words."""
+def sentiment_rows(n: int, seed: int, filler_words: tuple[int, int] = (3, 14), earliest: int = 0) -> list[dict]:
+    """Rows whose label is decided by one sentiment word hidden among filler words (of a length drawn from
+    ``filler_words``), at position ``earliest`` or later."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
         label = rng.choice(["positive", "negative"])
-        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 14))]
-        words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE))
+        words = [rng.choice(FILLER) for _ in range(rng.randint(*filler_words))]
+        words.insert(rng.randint(earliest, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE))
         rows.append({"text": " ".join(words), "label": label})
     return rows
 

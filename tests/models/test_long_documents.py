@@ -1,7 +1,6 @@
 """Long documents: windows train on their document's label and are judged per document, by aggregated logits."""
 
 import json
-import random
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from lightning import Trainer
 from ftlit.callbacks import PredictionWriter
 from ftlit.data.classification import ClassificationDataModule
 from ftlit.models.classification import DocumentLogits, SequenceClassificationModule, aggregate_windows
-from tests.conftest import FILLER, NEGATIVE, POSITIVE, write_jsonl
+from tests.conftest import sentiment_rows, write_jsonl
 
 
 def test_window_logits_are_averaged_or_maxed_per_document():
@@ -34,16 +33,9 @@ def test_document_logits_collect_batches_and_give_each_document_its_label():
 
 
 def late_label_rows(n: int, seed: int) -> list[dict]:
-    """Texts of 30-40 words whose label is decided by one sentiment word placed after the first 24 words: past
-    the 14 text tokens of a 16-token sequence."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        label = rng.choice(["positive", "negative"])
-        words = [rng.choice(FILLER) for _ in range(rng.randint(30, 40))]
-        words.insert(rng.randint(24, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE))
-        rows.append({"text": " ".join(words), "label": label})
-    return rows
+    """Texts of 30-40 filler words whose label is decided by one sentiment word placed after the first 24 words:
+    past the 14 text tokens of a 16-token sequence."""
+    return sentiment_rows(n, seed, filler_words=(30, 40), earliest=24)
 
 
 @pytest.fixture(scope="module")

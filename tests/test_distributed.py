@@ -67,14 +67,24 @@ def test_classification_metrics_on_two_processes_equal_one(tiny_bert, tmp_path):
     ftlit("fit", *classifier(tiny_bert, tmp_path / "model", "--data.train_file", str(train), "--data.validation_file",
                              str(dev), "--model.learning_rate", "1e-3", "--trainer.max_epochs", "1"))  # fmt: skip
     model = str(tmp_path / "model" / "export")
+    # texts cut into windows of 8 text tokens: the windows of one text land on both devices
+    windows = ["--data.long_text", "window", "--data.max_length", "10", "--data.doc_stride", "2"]
     for name, extra in (("one", []), ("two", TWO_PROCESSES)):
         ftlit("validate", *classifier(model, tmp_path / name, "--data.validation_file", str(dev), *extra))
-    first, second = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
-    assert (second["accuracy"], second["f1"]) == (first["accuracy"], first["f1"])
+        ftlit("validate", *classifier(model, tmp_path / f"{name}-windows", "--data.validation_file", str(dev),
+                                      *windows, *extra))  # fmt: skip
+    for suffix in ("", "-windows"):
+        first, second = (json.loads((tmp_path / f"{d}{suffix}" / "results.json").read_text()) for d in ("one", "two"))
+        assert (second["accuracy"], second["f1"]) == (first["accuracy"], first["f1"])
+        assert second["ece"] == pytest.approx(first["ece"], abs=1e-6)
+        assert second["nll"] == pytest.approx(first["nll"], abs=1e-6)
+        assert second["num_examples"] == 121 and second["num_features"] == first["num_features"]
+    assert first["num_features"] > 121  # (the windowed run's)
     # and predict: one file, every row once, in input order
-    ftlit("predict", *classifier(model, tmp_path / "predicted", "--data.predict_file", str(dev), *TWO_PROCESSES))
-    records = [json.loads(line) for line in (tmp_path / "predicted" / "predictions.jsonl").read_text().splitlines()]
-    assert [r["text"] for r in records] == [json.loads(line)["text"] for line in dev.read_text().splitlines()]
+    for name, extra in (("predicted", []), ("predicted-windows", windows)):
+        ftlit("predict", *classifier(model, tmp_path / name, "--data.predict_file", str(dev), *extra, *TWO_PROCESSES))
+        records = [json.loads(line) for line in (tmp_path / name / "predictions.jsonl").read_text().splitlines()]
+        assert [r["text"] for r in records] == [json.loads(line)["text"] for line in dev.read_text().splitlines()]
 
 
 def test_training_on_two_processes_exports_a_working_model(tiny_bert, sentiment_files, tmp_path):

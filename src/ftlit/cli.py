@@ -107,6 +107,7 @@ class FtlitCLI(LightningCLI):
         train_time = time.perf_counter() - self.fit_started
         checkpoint = self.trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
+        log_dir = self.trainer.log_dir  # on every device: Lightning broadcasts it
         # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/
         # (with validation switched off there is no best checkpoint: the last weights are exported)
         if self.trainer.limit_val_batches != 0:
@@ -121,7 +122,7 @@ class FtlitCLI(LightningCLI):
             self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
             self._write_results(
                 "val", train_time_s=round(train_time, 2), best_checkpoint=best or None,
-                train_throughput=self.throughput.summary, log_dir=self.trainer.log_dir, **finished,
+                train_throughput=self.throughput.summary, log_dir=log_dir, **finished,
             )  # fmt: skip
 
     def after_validate(self) -> None:

@@ -139,7 +139,7 @@ class SequenceClassificationModule(TransformerModule):
         for index, split in enumerate(self.split_names[stage]):
             key = f"{stage}_{split}"
             suffix = metric_suffix(split, index == 0)
-            documents, logits, labels = self.documents[key].compute()  # gathered from every device
+            _, logits, labels = self.documents[key].compute()  # gathered from every device
             self.documents[key].reset()
             collection = self.metrics[key]
             collection.update(self._predictions(logits), labels)

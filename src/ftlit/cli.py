@@ -194,8 +194,10 @@ def build_cli(args: list[str], run: bool = True) -> FtlitCLI:
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"precision": default_precision()},
-        parser_kwargs={"epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training) and "
-                       "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side)."},
+        parser_kwargs={
+            "epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training) and "
+            "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side)."
+        },
         args=args,
         run=run,
     )

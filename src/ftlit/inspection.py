@@ -17,7 +17,6 @@ from ftlit.data.base import TransformerDataModule
 from ftlit.data.classification import ClassificationDataModule, label_id
 from ftlit.data.squad import SquadDataModule
 from ftlit.pretrained import load_pretrained
-from ftlit.qa.features import answers_outside_windows
 
 PERCENTILES = (50, 90, 95, 99)
 CHECKED_FEATURES = 2000  # features per split whose special tokens and batches are checked
@@ -112,11 +111,9 @@ def qa_reports(dm: SquadDataModule) -> list[SplitReport]:
     for split, rows in dm.rows.items():
         encoded = dm.tokenizer(list(rows["question"]), list(rows["context"]), verbose=False)
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-        answers = rows["answers"]
-        answerable = sum(len(gold["text"]) > 0 for gold in answers)
-        eval_set = dm.eval_sets.get(split) or dm._eval_set(rows, labelled=True)  # training windows are the same
-        lost = answers_outside_windows(eval_set.windows.example_index, eval_set.windows.offsets, answers)
-        features = dm.train_features if split == "train" else eval_set.features
+        answerable = sum(len(gold["text"]) > 0 for gold in rows["answers"])
+        lost = dm.answers_lost(split)
+        features = dm.train_features if split == "train" else dm.eval_sets[split].features
         reports.append(SplitReport(
             split, len(rows), len(features), lengths, dm.max_length,
             {"answerable": answerable, "unanswerable": len(rows) - answerable}, (len(lost), answerable),

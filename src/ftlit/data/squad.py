@@ -14,7 +14,13 @@ from ftlit.data.checks import drop_blank_texts, duplicates, without_rows
 from ftlit.data.loading import file_format, load_hub_dataset, load_local_file, read_head
 from ftlit.errors import FtlitError
 from ftlit.qa.decode import EvalWindows
-from ftlit.qa.features import check_window_settings, eval_features, train_features, truncation_report
+from ftlit.qa.features import (
+    answers_outside_windows,
+    check_window_settings,
+    eval_features,
+    train_features,
+    truncation_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -276,11 +282,25 @@ class SquadDataModule(TransformerDataModule):
             rows = self.subsample(rows, limit)
             self.rows[split] = rows
             if split == "train":
-                features = self._map(rows, _train_features_at, "Building training windows", with_indices=True)
+                features = self._training_windows(rows)
                 self._warn_about_truncation(rows, features)
                 self.train_features = features.remove_columns(["example_index", "answer_in_window"])
             else:
                 self.eval_sets[split] = self._eval_set(rows, labelled=split != "predict")
+
+    def _training_windows(self, rows: Dataset) -> Dataset:
+        """Training windows, with each one's ``example_index`` and ``answer_in_window`` for truncation_report."""
+        return self._map(rows, _train_features_at, "Building training windows", with_indices=True)
+
+    def answers_lost(self, split: str) -> list[int]:
+        """Positions (in ``rows[split]``) of the answerable questions whose answer no window holds whole."""
+        rows = self.rows[split]
+        if split == "train":  # the windows fit built, from datasets' cache
+            features = self._training_windows(rows)
+            answerable = [len(answers["text"]) > 0 for answers in rows["answers"]]
+            return truncation_report(features["example_index"], features["answer_in_window"], answerable)[1]
+        windows = self.eval_sets[split].windows
+        return answers_outside_windows(windows.example_index, windows.offsets, rows["answers"])
 
     def _warn_about_truncation(self, rows: Dataset, features: Dataset) -> None:
         answerable = [len(answers["text"]) > 0 for answers in rows["answers"]]

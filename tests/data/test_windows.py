@@ -45,9 +45,11 @@ def test_leading_text_opens_every_window_whole(tokenizer):
 
 @pytest.mark.parametrize("stride", [14, 20, -1])
 def test_a_stride_at_which_windows_cannot_advance_is_refused(stride):
-    with pytest.raises(FtlitError, match=rf"--data.doc_stride {stride} must be between 0 and 13"):
-        check_stride(stride, 14, "--data.doc_stride")
-    check_stride(13, 14, "--data.doc_stride")
+    with pytest.raises(FtlitError, match=rf"--data.doc_stride {stride} must be between 0 and 13: .*special tokens\)"):
+        check_stride(stride, 14)
+    with pytest.raises(FtlitError, match=r"max_length minus the special tokens and the question\)"):
+        check_stride(stride, 14, leading="the question")
+    check_stride(13, 14)
 
 
 def test_windows_that_stop_early_name_the_tokenizers_bug():

@@ -241,7 +241,7 @@ class ClassificationDataModule(TransformerDataModule):
     def _build(self, stage: str) -> None:
         if self.long_text == "window":
             room = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
-            check_stride(self.doc_stride, room, "--data.doc_stride")
+            check_stride(self.doc_stride, room)
         for split, rows in self._raw_splits(self._splits_for(stage)).items():
             labelled = split != "predict"
             if labelled:

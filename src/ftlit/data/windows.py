@@ -15,15 +15,15 @@ from ftlit.errors import FtlitError
 NOT_TEXT = (-1, -1)
 
 
-def check_stride(stride: int, room: int, setting: str) -> None:
-    """Windows hold ``room`` tokens of the windowed text and advance by ``room - stride``: refuse a stride at which
-    they could not advance."""
+def check_stride(stride: int, room: int, leading: str = "") -> None:
+    """Windows hold ``room`` tokens of the windowed text (``max_length`` minus the special tokens and, when windows
+    repeat a ``leading`` text, that text) and advance by ``room - stride``: refuse a stride at which they could not
+    advance."""
     if not 0 <= stride < room:
-        question = " and the question" if "doc_stride" in setting else ""
         raise FtlitError(
-            f"{setting} {stride} must be between 0 and {room - 1}: a window holds {room} tokens of text (max_length "
-            f"minus the special tokens{question}) and advances by that minus the stride. Lower {setting} or raise "
-            "--data.max_length."
+            f"--data.doc_stride {stride} must be between 0 and {room - 1}: a window holds {room} tokens of text "
+            f"(max_length minus the special tokens{f' and {leading}' if leading else ''}) and advances by that minus "
+            "the stride. Lower --data.doc_stride or raise --data.max_length."
         )
 
 

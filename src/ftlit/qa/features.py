@@ -28,7 +28,7 @@ def check_window_settings(
             f"max_length {max_length} leaves no room for context after a question of up to {max_query_length} "
             "tokens and the special tokens: raise --data.max_length or lower --data.max_query_length."
         )
-    check_stride(doc_stride, room, "--data.doc_stride")
+    check_stride(doc_stride, room, leading="the question")
 
 
 def cap_questions(questions: list[str], tokenizer: PreTrainedTokenizerFast, max_query_length: int) -> list[str]:

@@ -18,27 +18,33 @@ from common import print_table
 from ftlit.cli import main as ftlit
 
 
-def fit(long_text: str, args: argparse.Namespace, output_dir: Path) -> dict:
-    command = [
-        "fit", "--config", "configs/offline_minilm_imdb.yaml", "--trainer.max_epochs", str(args.epochs),
-        "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(output_dir),
-        "--output_dir", str(output_dir), "--overwrite", "true",
+def ftlit_run(subcommand: str, long_text: str, args: argparse.Namespace, output_dir: Path, *options: str) -> dict:
+    """``ftlit <subcommand>`` of the offline IMDb config with this benchmark's data settings; its results.json."""
+    ftlit([
+        subcommand, "--config", "configs/offline_minilm_imdb.yaml", "--trainer.enable_progress_bar", "false",
+        "--trainer.default_root_dir", str(output_dir), "--output_dir", str(output_dir), "--overwrite", "true",
         "--data.max_length", str(args.max_length), "--data.long_text", long_text,
         "--data.max_train_samples", str(args.train_samples), "--data.max_eval_samples", str(args.eval_samples),
-        "--data.batch_size", str(args.batch_size), "--model.calibrate", "temperature",
-    ]  # fmt: skip
+        *options,
+    ])  # fmt: skip
+    return json.loads((output_dir / "results.json").read_text())
+
+
+def scores(results: dict, long_text: str, aggregation: str, args: argparse.Namespace) -> dict:
+    return {"long_text": long_text, "aggregation": aggregation, "max_length": args.max_length,
+            "eval_reviews": results["num_examples"], "eval_sequences": results["num_features"],
+            "accuracy": round(results["accuracy"], 4), "f1": round(results["f1"], 4)}  # fmt: skip
+
+
+def fit(long_text: str, args: argparse.Namespace, output_dir: Path) -> dict:
     started = time.perf_counter()
-    ftlit(command)
-    results = json.loads((output_dir / "results.json").read_text())
+    results = ftlit_run(
+        "fit", long_text, args, output_dir, "--trainer.max_epochs", str(args.epochs),
+        "--data.batch_size", str(args.batch_size), "--model.calibrate", "temperature",
+    )  # fmt: skip
     calibration = results["calibration"]
     return {
-        "long_text": long_text,
-        "aggregation": "mean" if long_text == "window" else "-",
-        "max_length": args.max_length,
-        "eval_reviews": results["num_examples"],
-        "eval_sequences": results["num_features"],
-        "accuracy": round(results["accuracy"], 4),
-        "f1": round(results["f1"], 4),
+        **scores(results, long_text, "mean" if long_text == "window" else "-", args),
         "ece": round(calibration["before"]["ece"], 4),
         "ece_after_T": round(calibration["after"]["ece"], 4),
         "nll": round(calibration["before"]["nll"], 4),
@@ -50,20 +56,13 @@ def fit(long_text: str, args: argparse.Namespace, output_dir: Path) -> dict:
 
 
 def validate_with_max(args: argparse.Namespace, run_dir: Path) -> dict:
-    """The windowed model again, each review scored by the element-wise max of its windows' logits."""
-    output_dir = run_dir / "max"
-    ftlit([
-        "validate", "--config", "configs/offline_minilm_imdb.yaml", "--trainer.enable_progress_bar", "false",
-        "--trainer.default_root_dir", str(output_dir), "--output_dir", str(output_dir), "--overwrite", "true",
-        "--model.model_name_or_path", str(run_dir / "export"), "--model.window_aggregation", "max",
-        "--data.max_length", str(args.max_length), "--data.long_text", "window",
-        "--data.max_train_samples", str(args.train_samples), "--data.max_eval_samples", str(args.eval_samples),
-    ])  # fmt: skip
-    results = json.loads((output_dir / "results.json").read_text())
-    return {"long_text": "window", "aggregation": "max", "max_length": args.max_length,
-            "eval_reviews": results["num_examples"], "eval_sequences": results["num_features"],
-            "accuracy": round(results["accuracy"], 4), "f1": round(results["f1"], 4),
-            "ece": round(results["ece"], 4)}  # fmt: skip
+    """The windowed model's (calibrated) export again, each review scored by the element-wise max of its windows'
+    logits."""
+    results = ftlit_run(
+        "validate", "window", args, run_dir / "max", "--model.model_name_or_path", str(run_dir / "export"),
+        "--model.window_aggregation", "max",
+    )  # fmt: skip
+    return {**scores(results, "window", "max", args), "ece": round(results["ece"], 4)}
 
 
 def main() -> None:

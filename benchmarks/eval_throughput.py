@@ -1,7 +1,7 @@
 """SQuAD evaluation speed: a full dev-sized evaluation (forward over every window + answer decoding + EM/F1), and
 single-question latency of the extractive-QA pipeline (forward + decoding), with the weights in bf16 on a GPU.
 
-Uses 10,570 real held-out questions from ../shared/data (whole articles), a DistilBERT-shaped model.
+Uses 10,570 real held-out questions from ${FTLIT_DATA} (whole articles), a DistilBERT-shaped model.
 
     python benchmarks/eval_throughput.py            # on the GPU
     python benchmarks/eval_throughput.py --tiny     # CPU smoke check: tiny model, 500 questions
@@ -17,19 +17,19 @@ from common import print_table, qa_model_folder, squad_questions, synchronize
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, pipeline
 
 import ftlit  # noqa: F401  (registers the extractive-question-answering pipeline)
-from ftlit.data.squad import SquadDataModule
-from ftlit.qa.decode import best_answers, decode_candidates
-from ftlit.qa.metrics import squad_evaluate
+from ftlit.tasks.question_answering.data import SquadDataModule
+from ftlit.tasks.question_answering.decode import best_answers, decode_candidates
+from ftlit.tasks.question_answering.metrics import squad_evaluate
 
 
-def evaluate(model, datamodule: SquadDataModule, eval_set, device) -> tuple[float, dict]:
+def evaluate(model, datamodule: SquadDataModule, features, eval_set, device) -> tuple[float, dict]:
     """Forward over every window (longest first), then decode and score: the time of ftlit's validation epoch."""
     started = synchronize()
     length = eval_set.windows.offsets.shape[1]
-    starts = np.zeros((len(eval_set.features), length), np.float32)
+    starts = np.zeros((len(features), length), np.float32)
     ends = np.zeros_like(starts)
     with torch.inference_mode():
-        for batch in datamodule.loader(eval_set.features):
+        for batch in datamodule.loader(features):
             index = batch.pop("feature_index").numpy()
             output = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
             width = output.start_logits.shape[1]
@@ -57,11 +57,12 @@ def main() -> None:
     rows = squad_questions(questions, last=True)
     datamodule = SquadDataModule(folder, dataset=None, eval_batch_size=args.batch_size)
     datamodule.tokenizer = AutoTokenizer.from_pretrained(folder)
-    eval_set = datamodule._eval_set(rows, labelled=True)
+    features, eval_set = datamodule.evaluation_features("validation", rows)
+    features = features.add_column("feature_index", np.arange(len(features)))
     model = AutoModelForQuestionAnswering.from_pretrained(folder, dtype=dtype).to(device).eval()
 
-    evaluate(model, datamodule, eval_set, device)  # warm-up: kernels, allocator
-    seconds, _ = evaluate(model, datamodule, eval_set, device)
+    evaluate(model, datamodule, features, eval_set, device)  # warm-up: kernels, allocator
+    seconds, _ = evaluate(model, datamodule, features, eval_set, device)
 
     qa = pipeline("extractive-question-answering", model=model, tokenizer=datamodule.tokenizer, device=device)
     latencies = []
@@ -74,9 +75,9 @@ def main() -> None:
     table = [{
         "device": f"{device} ({str(dtype).removeprefix('torch.')} weights)",
         "model": "tiny" if args.tiny else "DistilBERT-shaped",
-        "questions / windows": f"{len(eval_set.ids):,} / {len(eval_set.features):,}",
+        "questions / windows": f"{len(eval_set.ids):,} / {len(features):,}",
         "full evaluation, forward + decoding + EM/F1 (s)": round(seconds, 2),
-        "windows/s": round(len(eval_set.features) / seconds),
+        "windows/s": round(len(features) / seconds),
         "pipeline latency p50 / p90 (ms)": f"{np.percentile(latencies, 50):.2f} / {np.percentile(latencies, 90):.2f}",
     }]  # fmt: skip
     print_table(table)

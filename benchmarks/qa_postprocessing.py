@@ -1,4 +1,4 @@
-"""CPU side of SQuAD evaluation on 10,570 real questions (the size of the v1.1 dev set) from ../shared/data:
+"""CPU side of SQuAD evaluation on 10,570 real questions (the size of the v1.1 dev set) from ${FTLIT_DATA}:
 
 - building the evaluation windows (ftlit's data-module path, and the bare tokenizer call for reference);
 - decoding answers from logits: ftlit's vectorised decoder vs recipe R1's per-window Python loop;
@@ -17,10 +17,10 @@ import numpy as np
 from common import squad_questions
 from transformers import AutoTokenizer
 
-from ftlit.data.squad import SquadDataModule
-from ftlit.qa.decode import best_answers, decode_candidates
-from ftlit.qa.features import answer_token_span
-from ftlit.qa.metrics import squad_evaluate
+from ftlit.tasks.question_answering.data import SquadDataModule
+from ftlit.tasks.question_answering.decode import best_answers, decode_candidates
+from ftlit.tasks.question_answering.features import answer_token_span
+from ftlit.tasks.question_answering.metrics import squad_evaluate
 
 
 def reference_decode(starts, ends, windows, contexts, mask_first=False, n_best=20, max_answer_length=30) -> list[str]:
@@ -70,7 +70,7 @@ def main() -> None:
             questions, contexts, **windows_options, return_overflowing_tokens=True, return_offsets_mapping=True
         )
     )
-    build_s, eval_set = timed(lambda: datamodule._eval_set(rows, labelled=True), repeat=1)
+    build_s, (_, eval_set) = timed(lambda: datamodule.evaluation_features("validation", rows), repeat=1)
     windows, contexts = eval_set.windows, eval_set.contexts
     n_windows, length = windows.offsets.shape[:2]
 

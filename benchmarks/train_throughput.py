@@ -30,11 +30,11 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.callbacks import TrainingThroughput, flops_per_token
 from ftlit.cli import default_precision
-from ftlit.data.squad import SquadDataModule
-from ftlit.models.question_answering import QuestionAnsweringModule
-from ftlit.qa.features import train_features
+from ftlit.tasks.question_answering.data import SquadDataModule
+from ftlit.tasks.question_answering.features import train_features
+from ftlit.tasks.question_answering.model import QuestionAnsweringModule
+from ftlit.training.callbacks import TrainingThroughput, flops_per_token
 
 BATCH = 64
 

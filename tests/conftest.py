@@ -9,7 +9,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from ftlit.data.loading import data_root
+
+# Real data: ${FTLIT_DATA}, by default ../shared/data beside the project (tests run from the project root)
+SHARED_DATA = data_root().resolve()
 
 POSITIVE = ["great", "wonderful", "excellent", "superb"]
 NEGATIVE = ["awful", "terrible", "boring", "dreadful"]

@@ -34,6 +34,12 @@ def classifier(model: str, out, *extra: str) -> list[str]:
             *extra]  # fmt: skip
 
 
+def scores(directory) -> dict:
+    """The metrics and evaluation facts of a run's results.json."""
+    results = json.loads((directory / "results.json").read_text())
+    return {**results["metrics"], **results["eval"]}
+
+
 def outputs(directory) -> set[str]:
     return {path.name for path in directory.iterdir() if path.is_file()}
 
@@ -53,7 +59,7 @@ def test_qa_validation_on_two_processes_equals_one(qa_model, tmp_path):
     for name, extra in (("one", []), ("two", TWO_PROCESSES)):
         ftlit("validate", *qa(qa_model, tmp_path / name, "--data.validation_file", str(dev), *extra))
     one, two = tmp_path / "one", tmp_path / "two"
-    first, second = (json.loads((d / "results.json").read_text()) for d in (one, two))
+    first, second = scores(one), scores(two)
     assert 20 < first["f1"] < 100  # a model that makes mistakes, so agreement means something
     assert (second["exact_match"], second["f1"]) == (first["exact_match"], first["f1"])
     assert json.loads((two / "predictions.json").read_text()) == json.loads((one / "predictions.json").read_text())
@@ -74,7 +80,7 @@ def test_classification_metrics_on_two_processes_equal_one(tiny_bert, tmp_path):
         ftlit("validate", *classifier(model, tmp_path / f"{name}-windows", "--data.validation_file", str(dev),
                                       *windows, *extra))  # fmt: skip
     for suffix in ("", "-windows"):
-        first, second = (json.loads((tmp_path / f"{d}{suffix}" / "results.json").read_text()) for d in ("one", "two"))
+        first, second = (scores(tmp_path / f"{d}{suffix}") for d in ("one", "two"))
         assert (second["accuracy"], second["f1"]) == (first["accuracy"], first["f1"])
         assert second["ece"] == pytest.approx(first["ece"], abs=1e-6)
         assert second["nll"] == pytest.approx(first["nll"], abs=1e-6)
@@ -91,8 +97,7 @@ def test_training_on_two_processes_exports_a_working_model(tiny_bert, sentiment_
     ftlit("fit", *classifier(tiny_bert, tmp_path, "--data.train_file", str(sentiment_files["train"]),
                              "--data.validation_file", str(sentiment_files["dev"]), "--data.batch_size", "16",
                              "--model.learning_rate", "3e-3", "--trainer.max_epochs", "4", *TWO_PROCESSES))  # fmt: skip
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results["accuracy"] > 0.9
+    assert scores(tmp_path)["accuracy"] > 0.9
     predictions = pipeline("text-classification", model=str(tmp_path / "export"))(["a superb film", "dreadful"])
     assert [p["label"] for p in predictions] == ["positive", "negative"]
     assert outputs(tmp_path) == {"results.json"}

@@ -12,13 +12,13 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from ftlit.callbacks import DiscardUnstartedRun, NonFiniteLossGuard, PredictionWriter, TrainingThroughput
-from ftlit.checkpoints import AtomicCheckpointIO, find_last_checkpoint, verify_checkpoint
 from ftlit.data.base import TransformerDataModule
 from ftlit.errors import FtlitError, TrainingInterrupted
-from ftlit.models.base import TransformerModule
-from ftlit.outputs import write_json
-from ftlit.resume import ResumableTraining
+from ftlit.training.callbacks import DiscardUnstartedRun, NonFiniteLossGuard, TrainingThroughput
+from ftlit.training.checkpoints import AtomicCheckpointIO, find_last_checkpoint, verify_checkpoint
+from ftlit.training.module import TransformerModule
+from ftlit.training.outputs import results_document, write_json
+from ftlit.training.resume import ResumableTraining
 
 
 class FtlitCLI(LightningCLI):
@@ -40,14 +40,19 @@ class FtlitCLI(LightningCLI):
         # Data is always tokenised by the model's own tokenizer
         parser.link_arguments("model.init_args.model_name_or_path", "data.init_args.model_name_or_path")
 
-    def _parse_ckpt_path(self) -> None:
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         # LightningCLI loads --ckpt_path right after parsing (for its hyperparameters): a checkpoint file is verified
         # here, once and before any work; "last" is found and verified once the trainer knows the log folder
+        super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if path and path not in ("last", "best", "hpc") and "://" not in path:
             verify_checkpoint(path)
-        super()._parse_ckpt_path()
+
+    def _setting(self, config, key: str, default=None):
+        """``key`` of the running subcommand's section of ``config`` (the whole config outside a subcommand)."""
+        section = config[self.subcommand] if self.subcommand else config
+        return section.get(key, default)
 
     def instantiate_trainer(self, **kwargs):
         # The Trainer refuses impossible settings (an uninstalled strategy, fsdp without a GPU, …) with clear
@@ -57,7 +62,7 @@ class FtlitCLI(LightningCLI):
         except (ValueError, ImportError, MisconfigurationException) as err:
             raise FtlitError(f"Trainer settings rejected: {err}") from err
         # the precision asked for: Lightning quietly turns 16-mixed on a CPU into bf16-mixed
-        requested = self._get(self.config_init, "trainer", default={}).get("precision")
+        requested = (self._setting(self.config_init, "trainer") or {}).get("precision")
         check_precision(str(requested or trainer.precision), trainer.strategy.root_device)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # FSDP/DeepSpeed keep their own writers
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -67,14 +72,11 @@ class FtlitCLI(LightningCLI):
         if self.subcommand is None:  # ftlit inspect: the data module alone is used
             return
         self._resolve_checkpoint()
-        configured = self._get(self.config, "output_dir")
+        configured = self._setting(self.config, "output_dir")
         self.output_dir = Path(configured or self.trainer.log_dir or ".")
-        check_outputs_free(self.output_dir, self.subcommand, self._get(self.config, "overwrite"))
+        check_outputs_free(self.output_dir, self.subcommand, self._setting(self.config, "overwrite"))
         self.throughput = TrainingThroughput()
-        self.trainer.callbacks += [
-            PredictionWriter(self.output_dir), self.throughput, NonFiniteLossGuard(), ResumableTraining(),
-            DiscardUnstartedRun(),
-        ]  # fmt: skip
+        self.trainer.callbacks += [self.throughput, NonFiniteLossGuard(), ResumableTraining(), DiscardUnstartedRun()]
 
     def _resolve_checkpoint(self) -> None:
         """``--ckpt_path last`` means the newest last.ckpt of earlier runs (Lightning would look only in this new
@@ -117,13 +119,12 @@ class FtlitCLI(LightningCLI):
                 self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best or None)
             finally:
                 self.trainer.loggers = loggers
-        finished = self.model.finish_training()
+        self.model.finish_training()
         if self.trainer.is_global_zero:
             self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
-            self._write_results(
-                "val", train_time_s=round(train_time, 2), best_checkpoint=best or None,
-                train_throughput=self.throughput.summary, log_dir=log_dir, **finished,
-            )  # fmt: skip
+            train = {"train_time_s": round(train_time, 2), "best_checkpoint": best or None,
+                     "throughput": self.throughput.summary, "log_dir": log_dir}  # fmt: skip
+            self._write_results("val", train)
 
     def after_validate(self) -> None:
         self._write_results("val")
@@ -131,8 +132,12 @@ class FtlitCLI(LightningCLI):
     def after_test(self) -> None:
         self._write_results("test")
 
+    def after_predict(self) -> None:
+        if self.trainer.is_global_zero:
+            write_json(self.output_dir / "predictions.jsonl", self.model.predictions, lines=True)
+
     # ------------------------------------------------------------------------------------------------- outputs
-    def _write_results(self, stage: str, **extra) -> None:
+    def _write_results(self, stage: str, train: dict | None = None) -> None:
         if not self.trainer.is_global_zero:
             return
         metrics = {
@@ -140,12 +145,10 @@ class FtlitCLI(LightningCLI):
             for key, value in self.trainer.callback_metrics.items()
             if key.startswith(f"{stage}/")
         }
-        results = {
-            **metrics,
-            **extra,
-            **self.model.summary(),
-            "config": self.config[self.subcommand].as_dict(),
-        }
+        results = results_document(
+            metrics, self.model.eval_summary(), train or {}, self.model.describe_model(),
+            self.config[self.subcommand].as_dict(),
+        )  # fmt: skip
         for name, content in self.model.output_files().items():
             write_json(self.output_dir / name, content)
         write_json(self.output_dir / "results.json", results)
@@ -206,7 +209,7 @@ def build_cli(args: list[str], run: bool = True) -> FtlitCLI:
 def inspect_command(args: list[str]) -> int:
     """``ftlit inspect --config X [--plot lengths.png] [--data.key value ...]``: no training; exit 1 if a check
     fails."""
-    from ftlit.inspection import format_reports, inspect_data, plot_lengths
+    from ftlit.tools.inspection import format_reports, inspect_data, plot_lengths
 
     parser = argparse.ArgumentParser(prog="ftlit inspect", description=inspect_command.__doc__, add_help=False)
     parser.add_argument("--plot", type=Path, help="write a histogram of token lengths to this PNG")
@@ -221,7 +224,7 @@ def inspect_command(args: list[str]) -> int:
 
 
 def compare_command(args: list[str]) -> int:
-    from ftlit.comparison import main as compare
+    from ftlit.tools.comparison import main as compare
 
     return compare(args)
 

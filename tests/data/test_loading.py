@@ -1,16 +1,17 @@
-"""Reading local files, including the official GLUE TSV layouts in ../shared/data."""
+"""Reading local files, including the official GLUE TSV layouts in ${FTLIT_DATA} (../shared/data)."""
 
 import gzip
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from conftest import SHARED_DATA
-from ftlit.data.loading import file_format, load_local_file
-from ftlit.data.tasks import get_task
+from ftlit.data.loading import data_root, expand_data_path, file_format, load_local_file
 from ftlit.errors import FtlitError
+from ftlit.tasks.classification.registry import get_task
 
 GLUE = SHARED_DATA / "glue"
 needs_shared_data = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data is not beside the project")
@@ -111,3 +112,13 @@ def test_mrpc_tsv_with_bom_and_bare_quotes_maps_onto_hub_columns():
 def test_stsb_score_becomes_the_label():
     rows = load_local_file(str(GLUE / "STS-B/dev.tsv"), get_task("stsb").tsv)
     assert len(rows) == 1500 and rows[0]["label"] == 5.0
+
+
+def test_data_paths_under_ftlit_data_follow_the_variable_or_default_to_shared_data(monkeypatch):
+    monkeypatch.delenv("FTLIT_DATA", raising=False)
+    assert expand_data_path("${FTLIT_DATA}/glue/CoLA/train.tsv") == "../shared/data/glue/CoLA/train.tsv"
+    monkeypatch.setenv("FTLIT_DATA", "/data/ftlit")
+    assert expand_data_path("${FTLIT_DATA}/glue/CoLA/train.tsv") == "/data/ftlit/glue/CoLA/train.tsv"
+    assert expand_data_path("$FTLIT_DATA/imdb.jsonl") == "/data/ftlit/imdb.jsonl"
+    assert expand_data_path("local/train.csv") == "local/train.csv"
+    assert data_root() == Path("/data/ftlit")

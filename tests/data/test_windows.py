@@ -3,10 +3,10 @@
 
 import pytest
 
-from ftlit.data.classification import ClassificationDataModule
+from conftest import write_jsonl
 from ftlit.data.windows import NOT_TEXT, check_stride, check_windows_cover_texts, token_windows
 from ftlit.errors import FtlitError
-from tests.conftest import write_jsonl
+from ftlit.tasks.classification.data import ClassificationDataModule
 
 # one token each in the uncased WordPiece vocabulary
 WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
@@ -71,11 +71,12 @@ def test_windowed_documents_train_as_windows_and_evaluate_by_document(tiny_bert,
         long_text="window", doc_stride=4,
     )  # fmt: skip
     dm.setup("fit")
-    train, dev = dm.datasets["train"], dm.datasets["validation"]
+    train, dev = dm.features("train"), dm.features("validation")
     assert dm.label_names == ["neg", "pos"]
     assert train["labels"] == [0, 0, 0, 1, 0, 0]  # windows inherit their document's label: 3 + 1 + 2 windows
     assert "document_index" not in train.column_names  # training sees windows as examples of their own
-    assert dev["document_index"] == [0, 1, 1, 1] and dev["labels"] == [0, 1, 1, 1]
+    assert dm.contract.eval_sets["validation"].document_index.tolist() == [0, 1, 1, 1]  # evaluated per document
+    assert dev["labels"] == [0, 1, 1, 1] and dev["feature_index"] == [0, 1, 2, 3]
 
 
 def test_truncation_keeps_one_feature_per_document(tiny_bert, tmp_path):
@@ -84,8 +85,8 @@ def test_truncation_keeps_one_feature_per_document(tiny_bert, tmp_path):
         validation_file=documents(tmp_path, "dev.jsonl", [5, 30]), text_fields=["text"], max_length=16,
     )  # fmt: skip
     dm.setup("fit")
-    assert [len(ids) for ids in dm.datasets["train"]["input_ids"]] == [16, 7, 16]
-    assert dm.datasets["validation"]["document_index"] == [0, 1]
+    assert [len(ids) for ids in dm.features("train")["input_ids"]] == [16, 7, 16]
+    assert dm.contract.eval_sets["validation"].document_index.tolist() == [0, 1]
 
 
 def test_impossible_window_settings_are_refused(tiny_bert, tmp_path):

@@ -1,5 +1,11 @@
-"""What every ftlit data module shares: the tokenizer, seeded subsampling and dynamically padded batches."""
+"""TransformerDataModule: what every task's data module shares — where each split comes from (local files or the
+Hub, a validation set held out of train when there is none), the tokenizer, seeded subsampling, dynamically padded
+and resumable batches, and the contract it hands the model.
 
+A task writes only how its rows are checked, turned into features and described to the model (the hooks below).
+"""
+
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -7,15 +13,31 @@ import pyarrow.compute as pc
 import torch
 from datasets import Dataset
 from lightning import LightningDataModule
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from ftlit._lightning import batches_done_in_epoch, unrepeated
+from ftlit.contract import DataContract, EvalSet
 from ftlit.data.checks import EmptyTextPolicy
+from ftlit.data.loading import expand_data_path, load_hub_dataset, load_local_file
 from ftlit.data.sampler import LengthGroupedSampler, ResumableDataLoader, ShuffledSampler, longest_first
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
+
+#: The splits each stage needs besides the validation sets
+STAGE_SPLITS = {"fit": ["train"], "validate": [], "test": ["test"], "predict": ["predict"]}
+
+
+@dataclass
+class SplitStats:
+    """What ``ftlit inspect`` reports of a split: its examples' untruncated token lengths, its label counts and,
+    for tasks whose answers can fall outside every window, how many did (lost, of how many)."""
+
+    examples: int
+    lengths: np.ndarray
+    labels: dict[str, int]
+    lost_answers: tuple[int, int] | None = None
 
 
 class TransformerDataModule(LightningDataModule):
@@ -36,7 +58,15 @@ class TransformerDataModule(LightningDataModule):
         pad_to_max_length: pad every batch to max_length, as reference recipes do (for parity runs only).
         empty_text: rows whose text (or QA question/context) is empty or missing are dropped with a warning that
             counts them (``skip``), or stop the run naming them (``error``).
+        validation_split: fraction of the training data held out (seeded) when there is no validation set.
     """
+
+    #: Where each split's rows come from: a local file per split (set by the task's __init__) …
+    local_files: dict[str, str | None]
+    #: … or a Hub dataset ``(path, configuration)``, used only when no local file is given
+    hub: tuple[str, str | None] | None = None
+    #: The Hub dataset's validation splits (none: one is held out of train)
+    hub_validation_splits: tuple[str, ...] = ("validation",)
 
     def __init__(
         self,
@@ -52,10 +82,13 @@ class TransformerDataModule(LightningDataModule):
         group_by_length: bool = True,
         pad_to_max_length: bool = False,
         empty_text: EmptyTextPolicy = "skip",
+        validation_split: float = 0.1,
     ) -> None:
         super().__init__()
         if max_length < 8:
             raise FtlitError(f"--data.max_length must be at least 8 tokens, got {max_length}.")
+        if not 0 < validation_split < 1:
+            raise FtlitError(f"--data.validation_split must be between 0 and 1, got {validation_split}.")
         self.model_name_or_path = model_name_or_path
         self.max_length = max_length
         self.batch_size = batch_size
@@ -68,13 +101,159 @@ class TransformerDataModule(LightningDataModule):
         self.group_by_length = group_by_length
         self.pad_to_max_length = pad_to_max_length
         self.empty_text = empty_text
+        self.validation_split = validation_split
+        self.rows: dict[str, Dataset] = {}  # each split's rows as featurised (after checks and subsampling)
+        self.train_features: Dataset | None = None
+        self.eval_features: dict[str, Dataset] = {}  # model inputs + feature_index, per evaluated split
+        self.contract: DataContract | None = None
         self._built_stage: str | None = None
         self._resume_position: dict | None = None
 
+    def set_local_files(self, files: dict[str, str | None]) -> None:
+        """The local file of each split (``${FTLIT_DATA}`` and ``~`` expanded); any file means nothing is fetched."""
+        self.local_files = {split: expand_data_path(path) if path else None for split, path in files.items()}
+
+    # ------------------------------------------------------------------------------------------------- task hooks
+    def check_settings(self) -> None:
+        """Refuse settings that cannot work with this tokenizer, before any data is read."""
+
+    def read_file(self, path: str) -> Dataset:
+        """One local file's rows."""
+        return load_local_file(path)
+
+    def required_columns(self, split: str) -> list[str]:
+        """The columns a split must have."""
+        raise NotImplementedError
+
+    #: How to point ftlit at other column names, said when a required column is missing
+    column_hint = ""
+
+    def check_rows(self, raw: dict[str, Dataset]) -> dict[str, Dataset]:
+        """Check the splits' rows as loaded (so that errors name the file's rows); may drop rows with a warning."""
+        return raw
+
+    def hold_out(self, rows: Dataset) -> tuple[Dataset, Dataset]:
+        """Split training rows into (train, validation): a seeded random fraction ``validation_split``."""
+        parts = rows.train_test_split(test_size=self.validation_split, seed=self.seed)
+        return parts["train"], parts["test"]
+
+    def usable_rows(self, split: str, rows: Dataset) -> Dataset:
+        """The rows a split can use (e.g. labelled ones); refuse a split left without any."""
+        return rows
+
+    def training_features(self, rows: Dataset) -> Dataset:
+        """Model inputs (with their targets) for training."""
+        raise NotImplementedError
+
+    def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, EvalSet]:
+        """Model inputs for evaluation or prediction (labels where known), and what the model needs to score or
+        decode its outputs on them (features are numbered in this order: ``feature_index``)."""
+        raise NotImplementedError
+
+    def build_contract(self, eval_sets: dict[str, EvalSet]) -> DataContract:
+        """The task's contract for the model, with the evaluation sets of the stage just built."""
+        raise NotImplementedError
+
+    def split_stats(self, split: str) -> SplitStats:
+        """What ``ftlit inspect`` reports of a built split."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------------- splits
+    @property
+    def uses_local_files(self) -> bool:
+        return any(self.local_files.values())
+
+    @property
+    def _local_validation_names(self) -> list[str]:
+        return [split for split, path in self.local_files.items() if split.startswith("validation") and path]
+
+    def carves_validation(self) -> bool:
+        """No validation set given or on the Hub: one is held out of train."""
+        if self._local_validation_names:
+            return False
+        return self.uses_local_files or not self.hub or not self.hub_validation_splits
+
+    @property
+    def validation_names(self) -> list[str]:
+        """Names of the validation sets, in dataloader order."""
+        if self._local_validation_names:
+            return self._local_validation_names
+        return ["validation"] if self.carves_validation() else list(self.hub_validation_splits)
+
+    def splits_for(self, stage: str) -> list[str]:
+        """The splits a stage (fit, validate, test, predict) evaluates or trains on."""
+        validation = self.validation_names if stage in ("fit", "validate") else []
+        return STAGE_SPLITS[stage] + validation
+
+    def source(self, split: str) -> str:
+        """How messages name a split: its file, or the Hub dataset and split."""
+        if self.local_files.get(split):
+            return f"'{self.local_files[split]}'"
+        if split == "validation" and self.carves_validation():
+            return f"the part of {self.source('train')} held out for validation"
+        return f"{self.hub[0]} ({split} split)" if self.hub else f"the {split} data"
+
+    def check_hub_split(self, split: str) -> None:
+        """Refuse a Hub split that cannot serve (e.g. one whose labels are hidden)."""
+
+    def load_split(self, split: str) -> Dataset:
+        """A split's rows from its local file, else from the Hub dataset, with the columns it needs."""
+        if self.local_files.get(split):
+            rows = self.read_file(self.local_files[split])
+        elif self.uses_local_files or not self.hub:
+            flag = "validation_file" if split.startswith("validation") else f"{split}_file"
+            raise FtlitError(f"No {split} data: give --data.{flag} (or a Hub dataset with that split).")
+        else:
+            self.check_hub_split(split)
+            rows = load_hub_dataset(self.hub[0], self.hub[1], split)
+        rows = self.adapt_columns(rows)
+        missing = [column for column in self.required_columns(split) if column not in rows.column_names]
+        if missing:
+            raise FtlitError(
+                f"Column(s) {missing} not found in {self.source(split)}. It has: {rows.column_names}. "
+                f"{self.column_hint}"
+            )
+        return rows
+
+    def adapt_columns(self, rows: Dataset) -> Dataset:
+        """The rows with the task's column names (e.g. after a user's column mapping)."""
+        return rows
+
+    def raw_splits(self, splits: list[str]) -> dict[str, Dataset]:
+        """Raw rows of the wanted splits, checked; a missing validation set is held out (seeded) of train.
+
+        Every check runs on the rows as loaded, so that the rows it names are the file's rows.
+        """
+        wanted = set(splits)
+        carve = self.carves_validation() and "validation" in wanted
+        if carve:
+            wanted = (wanted - {"validation"}) | {"train"}
+        raw = self.check_rows({split: self.load_split(split) for split in sorted(wanted)})
+        if carve:
+            raw["train"], raw["validation"] = self.hold_out(raw["train"])
+        return {split: raw[split] for split in splits}
+
+    def subsample(self, dataset: Dataset, limit: int | None) -> Dataset:
+        """A seeded random subset of at most ``limit`` rows (all rows when ``limit`` is None)."""
+        if limit is None or limit >= len(dataset):
+            return dataset
+        return dataset.shuffle(seed=self.seed).select(range(limit))
+
     # ------------------------------------------------------------------------------------------------- stages
     def _build(self, stage: str) -> None:
-        """Load, check and tokenise the splits that ``stage`` (fit, validate, test, predict) needs."""
-        raise NotImplementedError
+        """Load, check and featurise the splits that ``stage`` needs, and write the contract for the model."""
+        self.check_settings()
+        eval_sets = {}
+        for split, rows in self.raw_splits(self.splits_for(stage)).items():
+            rows = self.usable_rows(split, rows)
+            rows = self.subsample(rows, self.max_train_samples if split == "train" else self.max_eval_samples)
+            self.rows[split] = rows
+            if split == "train":
+                self.train_features = self.training_features(rows)
+            else:
+                features, eval_sets[split] = self.evaluation_features(split, rows)
+                self.eval_features[split] = features.add_column("feature_index", np.arange(len(features)))
+        self.contract = self.build_contract(eval_sets)
 
     def prepare_data(self) -> None:
         # One process per machine loads (downloads) and tokenises; datasets caches the result for the others
@@ -89,6 +268,10 @@ class TransformerDataModule(LightningDataModule):
         if stage != self._built_stage:
             self._build(stage)
             self._built_stage = stage
+
+    def features(self, split: str) -> Dataset:
+        """The model inputs of a built split."""
+        return self.train_features if split == "train" else self.eval_features[split]
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -105,18 +288,13 @@ class TransformerDataModule(LightningDataModule):
             )
         return tokenizer
 
+    # ------------------------------------------------------------------------------------------------- batches
     @cached_property
     def collate(self) -> DataCollatorWithPadding:
         if self.pad_to_max_length:
             return DataCollatorWithPadding(self.tokenizer, padding="max_length", max_length=self.max_length)
         # Pads each batch to its longest member, not to max_length
         return DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=self.pad_to_multiple_of)
-
-    def subsample(self, dataset: Dataset, limit: int | None) -> Dataset:
-        """A seeded random subset of at most ``limit`` rows (all rows when ``limit`` is None)."""
-        if limit is None or limit >= len(dataset):
-            return dataset
-        return dataset.shuffle(seed=self.seed).select(range(limit))
 
     def _devices(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -134,17 +312,15 @@ class TransformerDataModule(LightningDataModule):
 
     def loader(self, dataset: Dataset, train: bool = False) -> DataLoader:
         """Training: length-grouped (or plainly shuffled) batches in an order fixed by (seed, epoch), resumable
-        part-way; evaluation: longest first, so batches pad little (results are matched to their rows by index,
-        never by position)."""
+        part-way; evaluation: longest first, so batches pad little (outputs are matched to their features by
+        ``feature_index``, never by position)."""
         lengths = sequence_lengths(dataset)
         devices, rank = self._devices()
         skip_batches = 0
         if not train:
             sampler = longest_first(lengths)
-            if devices > 1:
-                # Each row on exactly one device. Lightning's DistributedSampler would repeat rows to even out the
-                # devices, and metrics would count them twice; a DistributedSampler of our own is left as it is.
-                sampler = UnrepeatedDistributedSamplerWrapper(sampler, num_replicas=devices, rank=rank, shuffle=False)
+            if devices > 1:  # each feature evaluated on exactly one device
+                sampler = unrepeated(sampler, num_replicas=devices, rank=rank)
         else:
             if self.group_by_length:
                 sampler = LengthGroupedSampler(lengths, self.batch_size, self.seed)  # one group per global batch
@@ -167,13 +343,25 @@ class TransformerDataModule(LightningDataModule):
             skip_batches=skip_batches,
         )
 
+    def train_dataloader(self) -> DataLoader:
+        return self.loader(self.train_features, train=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self.loader(self.eval_features[split]) for split in self.validation_names]
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader(self.eval_features["test"])
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.loader(self.eval_features["predict"])
+
     # ------------------------------------------------------------------------------------------------- resuming
     def state_dict(self) -> dict:
         """Saved in every checkpoint: where training stands in its epoch, so a resumed run goes on from that batch."""
         trainer = self.trainer
         if trainer is None or trainer.state.fn != TrainerFn.FITTING:
             return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        done = batches_done_in_epoch(trainer)
         if done >= trainer.num_training_batches:  # the epoch is over: the next one starts from its beginning
             return {"train_position": {"epoch": trainer.current_epoch + 1, "batches": 0}}
         return {"train_position": {"epoch": trainer.current_epoch, "batches": done}}
@@ -183,7 +371,5 @@ class TransformerDataModule(LightningDataModule):
 
 
 def sequence_lengths(dataset: Dataset) -> np.ndarray:
-    """Tokens per row, read from the Arrow column without materialising the token ids."""
-    if dataset._indices is not None:  # a selection: the Arrow table still holds every row
-        dataset = dataset.flatten_indices()
-    return pc.list_value_length(dataset.data.column("input_ids")).to_numpy()
+    """Tokens per row, read from the Arrow column (in the dataset's row order) without materialising the ids."""
+    return pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_numpy()

@@ -9,13 +9,45 @@ import gzip
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import datasets
 from datasets import Dataset
 
-from ftlit.data.tasks import TsvLayout
 from ftlit.errors import FtlitError
+
+#: The environment variable that says where ftlit's offline data lives; configs, tests and benchmarks name their
+#: files under it as ``${FTLIT_DATA}/...``
+DATA_ROOT_VARIABLE = "FTLIT_DATA"
+DEFAULT_DATA_ROOT = "../shared/data"  # beside the project root, from which configs are run
+
+
+def data_root() -> Path:
+    """The folder that ``${FTLIT_DATA}`` stands for: the environment variable, else ``../shared/data``."""
+    return Path(os.environ.get(DATA_ROOT_VARIABLE) or DEFAULT_DATA_ROOT)
+
+
+def expand_data_path(path: str) -> str:
+    """``${FTLIT_DATA}/glue/...`` (or ``$FTLIT_DATA/...``) → a path under ``data_root()``; other environment
+    variables and ``~`` are expanded too."""
+    for form in ("${FTLIT_DATA}", "$FTLIT_DATA"):
+        path = path.replace(form, str(data_root()))
+    return os.path.expanduser(os.path.expandvars(path))
+
+
+@dataclass(frozen=True)
+class TsvLayout:
+    """How an official GLUE TSV file (from ``download_glue_data.py``) lays out its columns.
+
+    ``names`` is set for files without a header line (CoLA); ``rename`` maps the file's column names onto the
+    Hugging Face dataset's.
+    """
+
+    names: tuple[str, ...] | None = None
+    rename: dict[str, str] = field(default_factory=dict)
+
 
 _BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -32,10 +64,15 @@ def file_format(path: str) -> str:
     return suffixes[-1][1:]
 
 
+def open_text(path: str) -> IO[str]:
+    """A text file, gzipped (``.gz``) or plain, as UTF-8 (a byte-order mark is skipped)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    return opener(path, "rt", encoding="utf-8-sig")
+
+
 def read_head(path: str, size: int = 4096) -> str:
     """The first ``size`` characters of a (possibly gzipped) text file."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         return f.read(size)
 
 
@@ -59,8 +96,7 @@ def content_hash(path: str) -> str:
 
 def first_json_error(path: str) -> str | None:
     """Where a JSON or JSON-lines file stops parsing, as "line N: reason" (None when it parses)."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         text = f.read()
     try:
         json.loads(text)

@@ -1,0 +1,1 @@
+"""One package per task: its pure functions, data module, contract, model module, metrics and pipeline."""

@@ -1,0 +1,74 @@
+"""The SQuAD format: the official nested JSON layout, flat rows, and answers aligned to their context offsets.
+
+Pure functions over rows; the data module maps them.
+"""
+
+import re
+from pathlib import Path
+
+from datasets import Dataset
+
+from ftlit.data.loading import file_format, load_local_file, read_head
+
+
+def is_nested_squad(path: str) -> bool:
+    """The official layout, ``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}], "version"}``."""
+    return file_format(path) == "json" and re.match(r'\s*\{\s*"(data|version)"', read_head(path)) is not None
+
+
+def flatten_articles(batch: dict[str, list]) -> dict[str, list]:
+    """Official nested articles → one row per question with HF's flat columns (answers as {text, answer_start})."""
+    rows = {"id": [], "title": [], "context": [], "question": [], "answers": []}
+    for title, paragraphs in zip(batch["title"], batch["paragraphs"]):
+        for paragraph in paragraphs:
+            for qa in paragraph["qas"]:
+                rows["id"].append(qa["id"])
+                rows["title"].append(title)
+                rows["context"].append(paragraph["context"])
+                rows["question"].append(qa["question"])
+                answers = qa.get("answers") or []
+                rows["answers"].append(
+                    {"text": [a["text"] for a in answers], "answer_start": [a["answer_start"] for a in answers]}
+                )
+    return rows
+
+
+def load_squad_file(path: str) -> Dataset:
+    if not Path(path).is_file():
+        return load_local_file(path)  # raises the not-found error
+    if is_nested_squad(path):
+        articles = load_local_file(path, field="data")
+        return articles.map(flatten_articles, batched=True, remove_columns=articles.column_names, desc="Flattening")
+    return load_local_file(path)
+
+
+def answer_at(context: str, text: str, start: object) -> bool:
+    """``text`` occurs in ``context`` at ``start``."""
+    return isinstance(start, int) and start >= 0 and context[start : start + len(text)] == text
+
+
+def is_aligned(context: str, answers: dict) -> bool:
+    """Every answer text occurs in the context at its ``answer_start``."""
+    return all(answer_at(context, text, start) for text, start in zip(answers["text"], answers["answer_start"]))
+
+
+def nearest_occurrence(context: str, text: str, start: int | None) -> int | None:
+    """Start of the occurrence of ``text`` in ``context`` closest to ``start`` (None when it does not occur)."""
+    found, position = [], context.find(text)
+    while text and position != -1:
+        found.append(position)
+        position = context.find(text, position + 1)
+    return min(found, key=lambda p: abs(p - (start or 0))) if found else None
+
+
+def repair_answer_starts(batch: dict[str, list]) -> dict[str, list]:
+    """Move each misplaced ``answer_start`` to the nearest occurrence of its text; a text that does not occur in
+    the context keeps its offset (and stays misaligned)."""
+    repaired = []
+    for context, answers in zip(batch["context"], batch["answers"]):
+        starts = []
+        for text, start in zip(answers["text"], answers["answer_start"]):
+            found = None if answer_at(context, text, start) else nearest_occurrence(context, text, start)
+            starts.append(start if found is None else found)
+        repaired.append({"text": answers["text"], "answer_start": starts})
+    return {"answers": repaired}

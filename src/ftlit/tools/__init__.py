@@ -1,0 +1,1 @@
+"""Commands around training: ``ftlit inspect`` (the data before a run) and ``ftlit compare`` (finished runs)."""

@@ -1,0 +1,135 @@
+"""Callbacks the CLI adds to every run."""
+
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from lightning.fabric.utilities.throughput import get_available_flops
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info
+
+from ftlit.errors import FtlitError
+from ftlit.training.resume import last_checkpoint_path
+
+
+def flops_per_token(non_embedding_params: int, layers: int, hidden: int, sequence_length: float) -> float:
+    """Training FLOPs (forward + backward) per token: 6 × non-embedding parameters + 12 × layers × seq × hidden."""
+    return 6 * non_embedding_params + 12 * layers * sequence_length * hidden
+
+
+class TrainingThroughput(Callback):
+    """Samples/s, real (non-pad) tokens/s, padding fraction and model FLOP utilisation of training.
+
+    Logged to TensorBoard under ``throughput/`` every ``log_every_n_steps``, printed at the end of fit, and kept in
+    ``summary`` for results.json. The first ``warmup_steps`` steps (compilation, allocator warm-up) are timed apart
+    and reported as the warm-up time. The device is synchronised only at window boundaries.
+    """
+
+    def __init__(self, warmup_steps: int = 3) -> None:
+        self.warmup_steps = warmup_steps
+        self.summary: dict[str, float] = {}
+
+    def _now(self, trainer) -> float:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(str(trainer.precision).split("-")[0], torch.float32)
+        if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+            dtype = "tf32"
+        self.peak_flops = get_available_flops(trainer.strategy.root_device, dtype)
+        model = pl_module.model
+        # transformers maps num_hidden_layers/hidden_size onto each architecture's own names (n_layers, dim, …)
+        self.shape = (
+            sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name),
+            model.config.num_hidden_layers,
+            model.config.hidden_size,
+        )
+        self.started = self._now(trainer)
+        self.first_step = trainer.global_step  # above 0 in a resumed run
+        self.total = {"time": 0.0, "samples": 0, "tokens": 0, "padded": 0, "flops": 0.0}
+        self.window = dict(self.total)
+        self.window_started = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step - self.first_step
+        if step <= self.warmup_steps:
+            if step == self.warmup_steps:
+                self.window_started = self._now(trainer)
+                self.warmup_time = self.window_started - self.started
+            return
+        mask = batch["attention_mask"]
+        tokens = int(mask.sum())
+        self.window["samples"] += mask.shape[0]
+        self.window["tokens"] += tokens
+        self.window["padded"] += mask.numel()
+        self.window["flops"] += tokens * flops_per_token(*self.shape, sequence_length=tokens / mask.shape[0])
+        if step % trainer.log_every_n_steps == 0:
+            self._close_window(trainer, pl_module)
+
+    def _close_window(self, trainer, pl_module, log: bool = True) -> None:
+        if self.window_started is None or not self.window["samples"]:
+            return
+        now = self._now(trainer)
+        self.window["time"] = now - self.window_started
+        if log:  # (Lightning allows no logging from on_train_end: the last partial window is only counted)
+            for name, value in self._rates(self.window).items():
+                pl_module.log(f"throughput/{name}", value)
+        for key in self.total:
+            self.total[key] += self.window[key]
+        self.window = dict.fromkeys(self.window, 0)
+        self.window_started = now
+
+    def _rates(self, counts: dict) -> dict[str, float]:
+        seconds = max(counts["time"], 1e-9)
+        rates = {
+            "samples_per_sec": counts["samples"] / seconds,
+            "tokens_per_sec": counts["tokens"] / seconds,
+            "padding_fraction": 1 - counts["tokens"] / max(counts["padded"], 1),
+        }
+        if self.peak_flops:
+            rates["mfu"] = counts["flops"] / seconds / self.peak_flops
+        return rates
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._close_window(trainer, pl_module, log=False)
+        if not self.total["samples"]:
+            return
+        self.summary = {name: round(value, 4) for name, value in self._rates(self.total).items()}
+        self.summary["warmup_time_s"] = round(self.warmup_time, 2)
+        rank_zero_info(
+            "Training throughput after warm-up: "
+            + ", ".join(f"{name} {value:,.4g}" for name, value in self.summary.items())
+        )
+
+
+class NonFiniteLossGuard(Callback):
+    """Stops training the moment the loss becomes NaN or infinite, before any checkpoint takes the broken weights,
+    naming the step and the last good checkpoint."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None or torch.isfinite(loss).all():
+            return
+        last = last_checkpoint_path(trainer)
+        good = f"The last good checkpoint is {last}" if last and last.is_file() else "No checkpoint was saved yet"
+        raise FtlitError(
+            f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"batch {batch_idx}); training stopped rather than go on with broken weights. {good}. Usual fixes: a "
+            "lower --model.learning_rate, --model.max_grad_norm 1.0, bf16-mixed instead of 16-mixed precision, or "
+            "checking the data for extreme regression labels."
+        )
+
+
+class DiscardUnstartedRun(Callback):
+    """A run that fails before its first optimizer step (a setting its model refuses, say) leaves no log folder:
+    it would hold nothing but the config and an empty event file. A folder with a checkpoint is always kept."""
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if trainer.global_step or not trainer.is_global_zero or trainer.log_dir is None:
+            return
+        run_dir = Path(trainer.log_dir)
+        if run_dir.is_dir() and not any(run_dir.rglob("*.ckpt")):
+            shutil.rmtree(run_dir)

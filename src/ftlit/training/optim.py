@@ -1,0 +1,58 @@
+"""Optimizer parameter groups and ftlit's default learning-rate schedule (linear warmup, then a linear or cosine
+decay over the run's optimizer steps)."""
+
+import math
+from typing import Literal
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def parameter_groups(parameters: list[torch.nn.Parameter], learning_rate: float, weight_decay: float) -> list[dict]:
+    """Trainable parameters in two groups: weight matrices with ``weight_decay``, and the 1-D biases and LayerNorm
+    weights without it (decaying those only hurts). ``lr`` and ``weight_decay`` are set on the groups, so they hold
+    for any optimizer."""
+    trainable = [p for p in parameters if p.requires_grad]
+    return [
+        {"params": [p for p in trainable if p.ndim >= 2], "lr": learning_rate, "weight_decay": weight_decay},
+        {"params": [p for p in trainable if p.ndim < 2], "lr": learning_rate, "weight_decay": 0.0},
+    ]
+
+
+class WarmupDecay(LambdaLR):
+    """The learning rate rises linearly from 0 over ``num_warmup_steps``, then falls to 0 at
+    ``num_training_steps``: linearly, along a half cosine, or not at all (``constant``). The formulas are those of
+    transformers' ``get_{linear,cosine,constant}_schedule_with_warmup``.
+
+    ftlit fills in both step counts from the run (``--model.warmup_ratio`` / ``warmup_steps`` and the trainer's
+    total optimizer steps) when they are not given, so a config needs only
+    ``--model.lr_scheduler ftlit.training.optim.WarmupDecay --model.lr_scheduler.shape cosine``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        shape: Literal["linear", "cosine", "constant"] = "linear",
+        num_warmup_steps: int | None = None,
+        num_training_steps: int | None = None,
+        last_epoch: int = -1,
+    ) -> None:
+        if num_warmup_steps is None or num_training_steps is None:
+            raise ValueError("WarmupDecay needs num_warmup_steps and num_training_steps (ftlit gives both).")
+        self.shape = shape
+        self.num_warmup_steps = num_warmup_steps
+        self.num_training_steps = num_training_steps
+        super().__init__(optimizer, self.factor, last_epoch)
+
+    def factor(self, step: int) -> float:
+        """The learning rate at ``step``, as a fraction of the peak."""
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        if step < warmup:
+            return float(step) / float(max(1, warmup))
+        if self.shape == "constant":
+            return 1.0
+        if self.shape == "linear":
+            return max(0.0, float(total - step) / float(max(1, total - warmup)))
+        progress = float(step - warmup) / float(max(1, total - warmup))
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))

@@ -1,0 +1,54 @@
+"""SequenceClassificationModule on its own: evaluated with a contract built by hand, no data module involved."""
+
+import numpy as np
+import pytest
+import torch
+from lightning import Trainer
+from torch.utils.data import DataLoader
+
+from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
+from ftlit.tasks.classification.model import SequenceClassificationModule
+from ftlit.tasks.classification.registry import get_task
+
+# Four features of three documents: the third document was cut into two windows
+FEATURES = ["a wonderful film", "dreadful", "the plot was long and", "boring and the actor was awful"]
+DOCUMENT_INDEX = [0, 1, 2, 2]
+LABELS = [1, 0, 0, 0]  # each window carries its document's label
+
+
+def contract() -> ClassificationContract:
+    eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
+    return ClassificationContract(max_length=16, validation_splits=("validation",),
+                                  eval_sets={"validation": eval_set}, spec=get_task("custom"),
+                                  label_names=("negative", "positive"))  # fmt: skip
+
+
+def batch(tokenizer, features: list[int]) -> dict[str, torch.Tensor]:
+    encoded = tokenizer([FEATURES[i] for i in features], padding=True, return_tensors="pt")
+    return {**encoded, "labels": torch.tensor([LABELS[i] for i in features]), "feature_index": torch.tensor(features)}
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "max"])
+def test_evaluation_scores_documents_from_a_hand_built_contract(tiny_bert, tokenizer, aggregation):
+    module = SequenceClassificationModule(tiny_bert, window_aggregation=aggregation)
+    module.accept_contract(contract())
+    batches = [batch(tokenizer, [3, 0]), batch(tokenizer, [2, 1])]  # any order: outputs are matched by index
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    scores = trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None), verbose=False)[0]
+
+    module.model.eval()  # (Lightning put it back in training mode)
+    with torch.no_grad():
+        logits = module.model(**tokenizer(FEATURES, padding=True, return_tensors="pt")).logits
+    per_document = [logits[0], logits[1], logits[2:].mean(0) if aggregation == "mean" else logits[2:].max(0).values]
+    predicted = [int(row.argmax()) for row in per_document]
+    assert scores["val/accuracy"] == pytest.approx(np.mean([p == label for p, label in zip(predicted, [1, 0, 0])]))
+    assert module.last_eval.num_examples == 3 and module.last_eval.num_features == 4
+    torch.testing.assert_close(module.last_eval.details["logits"], torch.stack(per_document), atol=1e-5, rtol=1e-5)
+    assert module.last_eval.details["labels"].tolist() == [1, 0, 0]
+    assert module.model.config.id2label == {0: "negative", 1: "positive"}  # the head follows the contract
+
+
+def test_a_module_without_a_contract_says_how_to_give_it_one(tiny_bert):
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    with pytest.raises(Exception, match="has no data contract"):
+        trainer.validate(SequenceClassificationModule(tiny_bert), dataloaders=DataLoader([], batch_size=None))

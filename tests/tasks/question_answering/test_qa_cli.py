@@ -1,0 +1,119 @@
+"""ftlit on extractive QA end to end: fit raises dev F1, writes official outputs, and the export answers alike."""
+
+import json
+
+import pytest
+from transformers import pipeline
+
+import ftlit  # noqa: F401  (registers the extractive-question-answering pipeline)
+from conftest import squad_rows, write_jsonl
+from ftlit.cli import main
+
+
+def run(*args: str) -> None:
+    main([*args, "--trainer.enable_progress_bar", "false"])
+
+
+def qa_args(model: str, output_dir, *extra: str) -> list[str]:
+    return [
+        "--model", "ftlit.QuestionAnsweringModule", "--model.model_name_or_path", model,
+        "--data", "ftlit.SquadDataModule", "--data.dataset", "null", "--data.max_length", "64",
+        "--data.doc_stride", "16", "--data.max_query_length", "16",
+        "--trainer.default_root_dir", str(output_dir), "--output_dir", str(output_dir), *extra,
+    ]  # fmt: skip
+
+
+def results(directory) -> dict:
+    """A run's metrics, evaluation facts and model facts (results.json's sections, merged)."""
+    sections = json.loads((directory / "results.json").read_text())
+    return {**sections["metrics"], **sections["eval"], **sections["model"]}
+
+
+@pytest.fixture(scope="module")
+def untrained_f1(tiny_bert, squad_files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("qa-before")
+    run("validate", *qa_args(tiny_bert, out, "--data.validation_file", str(squad_files["dev"])))
+    return results(out)["f1"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_bert, squad_files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("qa-fit")
+    run("fit", *qa_args(
+        tiny_bert, out, "--data.train_file", str(squad_files["train"]), "--data.validation_file",
+        str(squad_files["dev"]), "--data.batch_size", "16", "--model.learning_rate", "1e-3",
+        "--trainer.max_epochs", "3",
+    ))  # fmt: skip
+    return out
+
+
+def test_fit_raises_dev_f1_well_above_its_start(fitted, untrained_f1):
+    after = results(fitted)
+    assert untrained_f1 < 20
+    assert after["f1"] > 90 and after["exact_match"] > 85
+
+
+def test_results_record_sizes_timing_and_parameters(fitted):
+    after = results(fitted)
+    assert after["num_examples"] == 100 and after["num_features"] > 100  # long contexts take two windows
+    # eval_time_s is rounded to the millisecond: per question that is at most 0.005 ms off
+    assert after["eval_time_s"] > 0
+    assert after["ms_per_example"] == pytest.approx(1000 * after["eval_time_s"] / 100, abs=0.006)
+    assert after["total_params"] == after["trainable_params"] > 900_000
+
+
+def test_predictions_are_in_the_official_format_with_an_nbest_file(fitted, squad_files):
+    predictions = json.loads((fitted / "predictions.json").read_text())
+    dev = [json.loads(line) for line in squad_files["dev"].read_text().splitlines()]
+    assert set(predictions) == {row["id"] for row in dev}
+    assert all(isinstance(answer, str) for answer in predictions.values())
+    nbest = json.loads((fitted / "nbest_predictions.json").read_text())
+    for row in dev:
+        entries = nbest[row["id"]]
+        assert 0 < len(entries) <= 20 and entries[0]["text"] == predictions[row["id"]]
+        assert sum(e["probability"] for e in entries) == pytest.approx(1.0)
+        assert all(row["context"][e["start"] : e["end"]] == e["text"] for e in entries)
+
+
+def test_export_answers_in_a_transformers_pipeline_as_ftlit_does(fitted, squad_files):
+    qa = pipeline("extractive-question-answering", model=str(fitted / "export"))
+    predictions = json.loads((fitted / "predictions.json").read_text())
+    dev = [json.loads(line) for line in squad_files["dev"].read_text().splitlines()]
+    for row in dev:
+        answer = qa(question=row["question"], context=row["context"], max_length=64, doc_stride=16,
+                    max_query_length=16)  # fmt: skip
+        assert answer["answer"] == predictions[row["id"]]
+        assert row["context"][answer["start"] : answer["end"]] == answer["answer"]
+
+
+def test_predict_writes_answer_offsets_and_score(fitted, tmp_path):
+    rows = [{"id": r["id"], "question": r["question"], "context": r["context"]} for r in squad_rows(5, seed=9)]
+    source = write_jsonl(tmp_path / "questions.jsonl", rows)
+    run("predict", *qa_args(str(fitted / "export"), tmp_path, "--data.predict_file", str(source)))
+    records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == [r["id"] for r in rows]
+    for record, row in zip(records, rows):
+        assert row["context"][record["start"] : record["end"]] == record["answer"]
+        assert record["answer"] == row["context"].split(" answer is ")[1].split()[0]
+        assert isinstance(record["score"], float)
+
+
+def test_v2_data_reports_has_and_no_answer_scores_and_the_best_threshold(fitted, tmp_path):
+    dev = write_jsonl(tmp_path / "dev_v2.jsonl", squad_rows(60, seed=11, unanswerable=0.4))
+    run("validate", *qa_args(str(fitted / "export"), tmp_path, "--data.validation_file", str(dev)))
+    scores = results(tmp_path)
+    for key in ("HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_f1", "best_f1_thresh"):
+        assert key in scores
+    assert scores["best_f1"] >= scores["f1"]  # the threshold search can only do better than the default
+    assert (tmp_path / "null_odds.json").is_file()
+    nbest = json.loads((tmp_path / "nbest_predictions.json").read_text())
+    assert all(any(entry["text"] == "" for entry in entries) for entries in nbest.values())
+
+
+def test_test_scores_a_labelled_test_file(fitted, squad_files, tmp_path):
+    run("test", *qa_args(str(fitted / "export"), tmp_path, "--data.test_file", str(squad_files["dev"])))
+    scores = results(tmp_path)
+    assert scores["f1"] == pytest.approx(results(fitted)["f1"], abs=1e-6)  # same data, same model
+    assert json.loads((tmp_path / "predictions.json").read_text()) == json.loads(
+        (fitted / "predictions.json").read_text()
+    )

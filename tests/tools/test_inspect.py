@@ -1,0 +1,119 @@
+"""ftlit inspect: every number it prints, on fixtures whose lengths and labels are known; broken data exits 1."""
+
+import json
+import shutil
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from ftlit.cli import main as ftlit
+from ftlit.tasks.question_answering.features import answers_outside_windows
+from tests.conftest import write_jsonl
+
+# one WordPiece token each
+WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
+
+
+def text_of(n_words: int) -> str:
+    return " ".join(WORDS[i % len(WORDS)] for i in range(n_words))
+
+
+def inspect(model: str, capsys, *options: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as stopped:
+        ftlit(["inspect", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", model,
+               "--data", "ftlit.ClassificationDataModule", "--data.text_fields", "[text]",
+               "--data.max_length", "16", *options])  # fmt: skip
+        raise SystemExit(0)  # a clean inspection returns normally
+    return stopped.value.code, capsys.readouterr().out
+
+
+@pytest.fixture
+def documents(tmp_path):
+    # untruncated lengths (words + CLS + SEP): train 5, 7, 10, 22, 32; dev 12, 16
+    train = [{"text": text_of(n), "label": label} for n, label in [(3, "a"), (5, "b"), (8, "a"), (20, "a"), (30, "b")]]
+    dev = [{"text": text_of(n), "label": label} for n, label in [(10, "a"), (14, "b")]]
+    return {"--data.train_file": str(write_jsonl(tmp_path / "train.jsonl", train)),
+            "--data.validation_file": str(write_jsonl(tmp_path / "dev.jsonl", dev))}  # fmt: skip
+
+
+def test_counts_lengths_truncation_padding_and_labels_are_printed(tiny_bert, documents, capsys):
+    code, out = inspect(tiny_bert, capsys, *[x for item in documents.items() for x in item])
+    assert code == 0
+    lines = out.splitlines()
+    header = lines.index("| split | examples | features | features/example | p50 | p90 | p95 | p99 | max "
+                         "| truncated@16 | padded@16 |")  # fmt: skip
+    assert lines[header + 2] == "| train | 5 | 5 | 1.00 | 10 | 32 | 32 | 32 | 32 | 2 (40.0%) | 3 (60.0%) |"
+    assert lines[header + 3] == "| validation | 2 | 2 | 1.00 | 12 | 16 | 16 | 16 | 16 | 0 (0.0%) | 1 (50.0%) |"
+    assert "labels train: a 3 (60.0%), b 2 (40.0%)" in lines
+    assert "labels validation: a 1 (50.0%), b 1 (50.0%)" in lines
+    assert any(line.startswith("ok: CLS first and SEP last") for line in lines)
+
+
+def test_windowed_documents_show_their_windows_per_example(tiny_bert, documents, capsys):
+    options = [x for item in documents.items() for x in item] + ["--data.long_text", "window", "--data.doc_stride", "4"]
+    code, out = inspect(tiny_bert, capsys, *options)
+    # 14 text tokens per window, advancing 10: 20 words → 2 windows, 30 → 3, the rest 1
+    assert code == 0
+    assert "| train | 5 | 8 | 1.60 | 10 | 32 | 32 | 32 | 32 | 2 (40.0%) | 3 (60.0%) |" in out
+
+
+def test_a_model_whose_pad_id_is_not_the_tokenizers_fails_the_inspection(tiny_bert, documents, capsys, tmp_path):
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_bert, broken)
+    config = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "pad_token_id": 5}))
+    code, out = inspect(str(broken), capsys, *[x for item in documents.items() for x in item])
+    assert code == 1
+    assert "FAILED the model config's pad_token_id 5 is not the tokenizer's pad id 0 ([PAD])" in out
+
+
+def test_the_length_histogram_is_a_png(tiny_bert, documents, capsys, tmp_path):
+    plot = tmp_path / "plots" / "lengths.png"
+    code, _ = inspect(tiny_bert, capsys, *[x for item in documents.items() for x in item], "--plot", str(plot))
+    assert code == 0
+    image = matplotlib.image.imread(plot)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+# ------------------------------------------------------------------------------------------------ QA
+def test_answers_no_window_holds_whole_are_found():
+    # two windows of example 0 covering characters [0, 50) and [40, 90); example 1's window covers [0, 30)
+    offsets = np.full((3, 4, 2), -1)
+    offsets[0, 1:3] = [[0, 20], [30, 50]]
+    offsets[1, 1:3] = [[40, 60], [70, 90]]
+    offsets[2, 1:2] = [[0, 30]]
+    answers = [
+        {"text": ["x" * 45], "answer_start": [35]},  # 35-80: in neither window of example 0 whole
+        {"text": ["y" * 10, "z" * 5], "answer_start": [25, 5]},  # the second gold answer fits
+    ]
+    assert answers_outside_windows(np.array([0, 0, 1]), offsets, answers) == [0]
+    answers[0] = {"text": ["x" * 20], "answer_start": [45]}  # 45-65: inside the second window
+    assert answers_outside_windows(np.array([0, 0, 1]), offsets, answers) == []
+    assert answers_outside_windows(np.array([0, 0, 1]), offsets, [{"text": [], "answer_start": []}] * 2) == []
+
+
+def test_qa_inspection_reports_windows_and_fails_on_answers_lost_to_truncation(tiny_bert, tmp_path, capsys):
+    long_answer = text_of(40)  # more tokens than a window holds
+    rows = [
+        {"id": "fits", "question": "which?", "context": f"{text_of(50)} the answer is zebra",
+         "answers": {"text": ["zebra"], "answer_start": [len(text_of(50)) + 15]}},
+        {"id": "lost", "question": "which?", "context": f"start {long_answer} end",
+         "answers": {"text": [long_answer], "answer_start": [6]}},
+        {"id": "none", "question": "which?", "context": "nothing here", "answers": {"text": [], "answer_start": []}},
+    ]  # fmt: skip
+    data = str(write_jsonl(tmp_path / "squad.jsonl", rows))
+    with pytest.raises(SystemExit) as stopped:
+        ftlit(["inspect", "--model", "ftlit.QuestionAnsweringModule", "--model.model_name_or_path", tiny_bert,
+               "--data", "ftlit.SquadDataModule", "--data.dataset", "null", "--data.train_file", data,
+               "--data.validation_file", data, "--data.max_length", "32", "--data.doc_stride", "8",
+               "--data.max_query_length", "8"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert stopped.value.code == 1
+    # windows hold 32 - 3 special - 2 question tokens = 27 context tokens and advance 27 - 8 = 19:
+    # 'fits' (54 context tokens) → 3 windows, 'lost' (42) → 2, 'none' → 1
+    # untruncated lengths 59, 47 and 7 tokens; 'lost' loses its answer (1 of the 2 answerable questions)
+    for split in ("train", "validation"):
+        assert f"| {split} | 3 | 6 | 2.00 | 47 | 59 | 59 | 59 | 59 | 2 (66.7%) | 1 (33.3%) | 1 (50.0%) |" in out
+    assert "labels train: answerable 2 (66.7%), unanswerable 1 (33.3%)" in out
+    assert "FAILED train: 1 answer(s) lie outside every window" in out

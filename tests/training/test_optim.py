@@ -1,0 +1,97 @@
+"""The optimizer and the learning-rate schedule are chosen in the config (LightningCLI's dependency injection); the
+default stays AdamW with a linear warmup and decay, and biases/LayerNorm weights never decay with any optimizer."""
+
+import math
+
+import pytest
+import torch
+import yaml
+
+from ftlit.cli import main
+from ftlit.training.optim import WarmupDecay, parameter_groups
+
+
+def lrs(scheduler: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[float]:
+    seen = []
+    for _ in range(steps):
+        seen.append(scheduler.get_last_lr()[0])
+        scheduler.optimizer.step()
+        scheduler.step()
+    return seen
+
+
+def optimizer() -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+
+
+def test_warmup_rises_linearly_then_each_shape_decays_as_transformers_does():
+    assert lrs(WarmupDecay(optimizer(), "linear", num_warmup_steps=2, num_training_steps=6), 7) == pytest.approx(
+        [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
+    )
+    cosine = [0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)]
+    assert lrs(WarmupDecay(optimizer(), "cosine", num_warmup_steps=2, num_training_steps=6), 7) == pytest.approx(
+        [0.0, 0.5, *cosine]
+    )
+    assert lrs(WarmupDecay(optimizer(), "constant", num_warmup_steps=2, num_training_steps=6), 5) == [0, 0.5, 1, 1, 1]
+    with pytest.raises(ValueError, match="needs num_warmup_steps and num_training_steps"):
+        WarmupDecay(optimizer(), "linear")
+
+
+def test_matrices_decay_and_biases_and_layer_norms_do_not():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+    model[1].weight.requires_grad_(False)  # frozen parameters are left out
+    decayed, kept = parameter_groups(list(model.parameters()), learning_rate=0.1, weight_decay=0.01)
+    assert [p.shape for p in decayed["params"]] == [(3, 3)] and decayed["weight_decay"] == 0.01
+    assert [p.shape for p in kept["params"]] == [(3,), (3,)] and kept["weight_decay"] == 0.0
+    assert decayed["lr"] == kept["lr"] == 0.1
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory, tiny_bert, sentiment_files):
+    """A config file as a user writes one, without optimizer or schedule (the tests add them)."""
+    path = tmp_path_factory.mktemp("config") / "sentiment.yaml"
+    path.write_text(yaml.safe_dump({
+        "trainer": {"max_steps": 8, "limit_val_batches": 0, "enable_progress_bar": False},
+        "model": {"class_path": "ftlit.SequenceClassificationModule",
+                  "init_args": {"model_name_or_path": tiny_bert, "learning_rate": 0.05, "warmup_steps": 2}},
+        "data": {"class_path": "ftlit.ClassificationDataModule",
+                 "init_args": {"train_file": str(sentiment_files["train"]), "text_fields": ["text"],
+                               "max_length": 32, "batch_size": 16}},
+    }))  # fmt: skip
+    return path
+
+
+def fit(config_file, out, *choices: str) -> dict:
+    main(["fit", "--config", str(config_file), "--trainer.default_root_dir", str(out), "--output_dir", str(out),
+          "--model.checkpoint_every_n_steps", "4", *choices])  # fmt: skip
+    return torch.load(next(out.glob("lightning_logs/version_0/checkpoints/last.ckpt")), weights_only=True)
+
+
+def test_the_default_is_adamw_with_a_linear_warmup_and_decay(config_file, tmp_path):
+    checkpoint = fit(config_file, tmp_path)
+    groups = checkpoint["optimizer_states"][0]["param_groups"]
+    assert "betas" in groups[0] and groups[0]["eps"] == 1e-8  # AdamW
+    assert [group["weight_decay"] for group in groups] == [0.01, 0.0]
+    assert groups[0]["lr"] == pytest.approx(0.0)  # the linear decay ends at zero after the last step
+    assert checkpoint["lr_schedulers"][0]["shape"] == "linear"
+    assert checkpoint["lr_schedulers"][0]["num_training_steps"] == 8
+
+
+def test_sgd_with_momentum_and_a_cosine_schedule_from_the_config(config_file, tmp_path):
+    checkpoint = fit(config_file, tmp_path, "--model.optimizer", "torch.optim.SGD", "--model.optimizer.momentum",
+                     "0.9", "--model.lr_scheduler", "ftlit.training.optim.WarmupDecay", "--model.lr_scheduler.shape",
+                     "cosine")  # fmt: skip
+    groups = checkpoint["optimizer_states"][0]["param_groups"]
+    assert [group["momentum"] for group in groups] == [0.9, 0.9] and "betas" not in groups[0]
+    assert [group["weight_decay"] for group in groups] == [0.01, 0.0]  # the no-decay grouping holds for SGD too
+    schedule = checkpoint["lr_schedulers"][0]
+    assert (schedule["shape"], schedule["num_warmup_steps"], schedule["num_training_steps"]) == ("cosine", 2, 8)
+    assert checkpoint["hyper_parameters"]["optimizer"]["class_path"] == "torch.optim.SGD"  # resumable from its config
+
+
+def test_any_torch_schedule_is_stepped_once_per_optimizer_step(config_file, tmp_path):
+    checkpoint = fit(config_file, tmp_path, "--model.lr_scheduler", "torch.optim.lr_scheduler.StepLR",
+                     "--model.lr_scheduler.step_size", "3", "--model.lr_scheduler.gamma", "0.5")  # fmt: skip
+    groups = checkpoint["optimizer_states"][0]["param_groups"]
+    assert groups[0]["lr"] == pytest.approx(0.05 * 0.5**2)  # 8 steps: halved after steps 3 and 6
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 8

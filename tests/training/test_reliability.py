@@ -1,0 +1,164 @@
+"""Runs survive interruption and nothing is lost: signals, resume, broken checkpoints, NaN losses, output safety."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import sentiment_rows, write_jsonl
+from ftlit.cli import main
+from ftlit.errors import FtlitError
+from ftlit.training.checkpoints import AtomicCheckpointIO, verify_checkpoint
+
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def fit_args(model: str, train: Path, dev: Path, root: Path, *extra: str) -> list[str]:
+    return [
+        "fit", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", model,
+        "--model.learning_rate", "1e-3", "--data", "ftlit.ClassificationDataModule", "--data.text_fields", "[text]",
+        "--data.max_length", "32", "--data.batch_size", "8", "--data.train_file", str(train),
+        "--data.validation_file", str(dev), "--trainer.default_root_dir", str(root),
+        "--trainer.enable_progress_bar", "false", *extra,
+    ]  # fmt: skip
+
+
+def final_state(root: Path) -> dict:
+    (last,) = root.glob("lightning_logs/version_*/checkpoints/last.ckpt")
+    return torch.load(last, weights_only=True)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_resumes_to_the_same_weights(stop, tiny_bert, sentiment_files, tmp_path):
+    train, dev = sentiment_files["train"], sentiment_files["dev"]
+    # dropout is on (the tiny BERT has the default 0.1), so resuming must also restore the random generators
+    args = fit_args(tiny_bert, train, dev, tmp_path / "killed", "--trainer.max_epochs", "4",
+                    "--model.checkpoint_every_n_steps", "5")  # fmt: skip
+    run = subprocess.Popen(["ftlit", *args], stderr=subprocess.PIPE, text=True, env=OFFLINE)
+    checkpoints = tmp_path / "killed/lightning_logs/version_0/checkpoints"
+    while not (checkpoints / "last.ckpt").exists() and run.poll() is None:
+        time.sleep(0.01)
+    run.send_signal(stop)
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 128 + stop, stderr[-2000:]
+    assert f"ftlit: stopped: Interrupted by {stop.name} at step" in stderr
+    assert f"saved a resumable checkpoint to {checkpoints / 'last.ckpt'}" in stderr
+    interrupted_at = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert 0 < interrupted_at["global_step"] < 4 * 60  # mid-run (60 steps an epoch)
+    assert not list(checkpoints.glob("*.partial"))
+
+    resumed = subprocess.run(["ftlit", *args, "--ckpt_path", "last"], capture_output=True, text=True, env=OFFLINE)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"Resuming from {checkpoints / 'last.ckpt'}" in resumed.stdout
+    assert not (tmp_path / "killed/lightning_logs/version_1").exists()  # the same run folder goes on
+
+    main(fit_args(tiny_bert, train, dev, tmp_path / "whole", "--trainer.max_epochs", "4"))
+    expected, got = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
+    assert got["global_step"] == expected["global_step"] == 4 * 60
+    assert expected["state_dict"].keys() == got["state_dict"].keys()
+    for name, weights in expected["state_dict"].items():
+        assert torch.equal(weights, got["state_dict"][name]), name  # bitwise
+    assert (
+        json.loads((tmp_path / "killed/lightning_logs/version_0/results.json").read_text())["metrics"]
+        == json.loads((tmp_path / "whole/lightning_logs/version_0/results.json").read_text())["metrics"]
+    )
+
+
+def test_resuming_without_an_earlier_run_starts_a_new_one(tiny_bert, sentiment_files, tmp_path, capsys):
+    main(fit_args(tiny_bert, sentiment_files["dev"], sentiment_files["dev"], tmp_path, "--trainer.max_steps", "2",
+                  "--ckpt_path", "last"))  # fmt: skip
+    assert "no last.ckpt under" in capsys.readouterr().out
+    assert final_state(tmp_path)["global_step"] == 2
+
+
+def test_the_loss_becoming_infinite_stops_the_run_naming_the_step_and_the_last_good_checkpoint(
+    tiny_bert, tmp_path, capsys
+):
+    rows = [{"sentence1": r["text"], "sentence2": "x", "label": i % 5} for i, r in enumerate(sentiment_rows(64, 3))]
+    rows[40]["label"] = 1e30  # a corrupt score: its squared error overflows float32
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    args = fit_args(tiny_bert, train, train, tmp_path, "--data.task", "stsb", "--data.text_fields", "null",
+                    "--model.checkpoint_every_n_steps", "1", "--output_dir", str(tmp_path / "out"))  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("ftlit: error: The training loss became inf at step ")
+    step = int(message.split("at step ")[1].split()[0])
+    last = tmp_path / "lightning_logs/version_0/checkpoints/last.ckpt"
+    assert f"The last good checkpoint is {last}" in message
+    assert torch.load(last, weights_only=True)["global_step"] == step - 1  # saved before the broken step
+    assert not (tmp_path / "out").exists()
+
+
+def _damaged_copies(source: Path, folder: Path) -> dict[str, Path]:
+    data = source.read_bytes()
+    (folder / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+    flipped = bytearray(data)
+    middle = len(data) // 2
+    flipped[middle : middle + 64] = bytes(b ^ 0xFF for b in flipped[middle : middle + 64])
+    (folder / "flipped.ckpt").write_bytes(bytes(flipped))
+    return {"truncated": folder / "truncated.ckpt", "flipped": folder / "flipped.ckpt"}
+
+
+def test_a_damaged_checkpoint_is_refused_before_loading(tmp_path):
+    torch.save({"state_dict": {"w": torch.randn(256, 64)}}, tmp_path / "good.ckpt")
+    verify_checkpoint(tmp_path / "good.ckpt")
+    for damaged in _damaged_copies(tmp_path / "good.ckpt", tmp_path).values():
+        # torch.load itself would load the flipped file, with silently wrong weights
+        with pytest.raises(FtlitError, match=rf"Checkpoint '.*{damaged.name}' is corrupt or incomplete.*good\.ckpt"):
+            verify_checkpoint(damaged)
+    with pytest.raises(FtlitError, match="Checkpoint not found"):
+        verify_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_the_cli_refuses_a_damaged_checkpoint_with_one_line(tiny_bert, sentiment_files, tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save({"state_dict": {}}, folder / "good.ckpt")
+    damaged = _damaged_copies(folder / "good.ckpt", folder)["truncated"]
+    args = fit_args(tiny_bert, sentiment_files["train"], sentiment_files["dev"], tmp_path)
+    result = subprocess.run(["ftlit", "validate", *args[1:], "--ckpt_path", str(damaged)], capture_output=True,
+                            text=True, env=OFFLINE)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"ftlit: error: Checkpoint '{damaged}' is corrupt")
+
+
+def test_checkpoints_are_replaced_atomically(tmp_path):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+    with pytest.raises(Exception, match="pickle"):
+        io.save_checkpoint({"step": 2, "unsaveable": lambda: None}, path)  # fails part-way through writing
+    assert io.load_checkpoint(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_outputs_of_an_earlier_run_are_kept_unless_overwrite(tiny_bert, sentiment_files, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = fit_args(tiny_bert, sentiment_files["dev"], sentiment_files["dev"], tmp_path, "--trainer.max_steps", "2",
+                    "--output_dir", str(out))  # fmt: skip
+    main(args)
+    before = (out / "export/model.safetensors").read_bytes()
+    with pytest.raises(SystemExit) as refused:
+        main(args)
+    assert refused.value.code == 2
+    assert f"{out} already holds export, results.json of an earlier run" in capsys.readouterr().err
+    assert (out / "export/model.safetensors").read_bytes() == before
+    main([*args, "--overwrite", "true", "--model.learning_rate", "1e-1"])
+    assert (out / "export/model.safetensors").read_bytes() != before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("export")) == ["export"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is refused on CPU only")
+def test_fp16_on_cpu_is_refused(tiny_bert, sentiment_files, tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(fit_args(tiny_bert, sentiment_files["dev"], sentiment_files["dev"], tmp_path, "--trainer.precision",
+                      "16-mixed", "--trainer.max_steps", "1"))  # fmt: skip
+    assert refused.value.code == 2
+    assert "--trainer.precision 16-mixed (float16) needs a CUDA GPU" in capsys.readouterr().err

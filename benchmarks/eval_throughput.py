@@ -32,9 +32,9 @@ def evaluate(model, datamodule: SquadDataModule, features, eval_set, device) -> 
         for batch in datamodule.loader(features):
             index = batch.pop("feature_index").numpy()
             output = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
-            width = output.start_logits.shape[1]
-            starts[index, :width] = output.start_logits.float().cpu().numpy()
-            ends[index, :width] = output.end_logits.float().cpu().numpy()
+            width = min(output.start_logits.shape[1], length)  # batches may be padded past the longest window
+            starts[index, :width] = output.start_logits[:, :width].float().cpu().numpy()
+            ends[index, :width] = output.end_logits[:, :width].float().cpu().numpy()
     candidates = decode_candidates(starts, ends, eval_set.windows, len(eval_set.ids))
     answers, _ = best_answers(candidates, eval_set.windows, eval_set.contexts)
     scores = squad_evaluate({q: a.text for q, a in zip(eval_set.ids, answers)}, eval_set.references)

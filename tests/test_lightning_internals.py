@@ -1,11 +1,13 @@
 """The Lightning internals behind ftlit._lightning, each checked against the installed Lightning: when a release
 moves one, this fails (and pyproject.toml's upper bound on lightning keeps users off untested releases)."""
 
+import logging
+
 import torch
 from lightning import LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
-from ftlit._lightning import batches_done_in_epoch, is_last_batch, unrepeated
+from ftlit._lightning import batches_done_in_epoch, is_last_batch, silence_tips, unrepeated
 
 
 class Recorder(LightningModule):
@@ -40,3 +42,26 @@ def test_unrepeated_sampler_deals_each_index_to_exactly_one_device():
     shares = [list(unrepeated(order, num_replicas=3, rank=rank)) for rank in range(3)]
     assert sorted(index for share in shares for index in share) == list(range(7))  # none repeated, none lost
     assert [len(share) for share in shares] == [3, 2, 2]
+
+
+class Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_silence_tips_drops_lightnings_tips_and_keeps_its_other_messages(tmp_path):
+    silence_tips()
+    collected = Collected()
+    logging.getLogger("lightning.pytorch").addHandler(collected)  # every Lightning message passes through it
+    try:
+        # the default logger (TensorBoard, no LitLogger) and checkpointing (no litmodels) are what the tips are about
+        trainer = Trainer(max_steps=1, default_root_dir=tmp_path, enable_progress_bar=False)
+        trainer.fit(Recorder(), DataLoader(TensorDataset(torch.ones(2, 1)), batch_size=2))
+    finally:
+        logging.getLogger("lightning.pytorch").removeHandler(collected)
+    assert any("GPU available" in message for message in collected.messages)  # the other messages still come
+    assert not [message for message in collected.messages if "💡" in message]

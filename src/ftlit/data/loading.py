@@ -4,6 +4,7 @@ Everything goes through ``datasets.load_dataset`` so that rows live in memory-ma
 ``.map`` calls (tokenisation) are cached on disk by fingerprint.
 """
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -64,16 +65,63 @@ def file_format(path: str) -> str:
     return suffixes[-1][1:]
 
 
-def open_text(path: str) -> IO[str]:
+def open_text(path: str, errors: str = "strict") -> IO[str]:
     """A text file, gzipped (``.gz``) or plain, as UTF-8 (a byte-order mark is skipped)."""
     opener = gzip.open if path.endswith(".gz") else open
-    return opener(path, "rt", encoding="utf-8-sig")
+    return opener(path, "rt", encoding="utf-8-sig", errors=errors)
 
 
 def read_head(path: str, size: int = 4096) -> str:
-    """The first ``size`` characters of a (possibly gzipped) text file."""
-    with open_text(path) as f:
+    """The first ``size`` characters of a (possibly gzipped) text file, to sniff its layout: a byte that is not
+    UTF-8 reads as U+FFFD here, and the full read reports where it is (``first_undecodable_line``)."""
+    with open_text(path, errors="replace") as f:
         return f.read(size)
+
+
+def first_undecodable_line(path: str) -> tuple[int, int] | None:
+    """The line and column (both from 1, the column in characters) of the first byte of a (possibly gzipped) file
+    that is not UTF-8; None when it all decodes."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:  # first the whole file at C speed: most files are fine
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return None
+        except UnicodeDecodeError:
+            pass
+    with opener(path, "rb") as f:
+        for number, line in enumerate(f, start=1):  # b"\n" never occurs inside a UTF-8 sequence
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                before = line[: err.start].decode("utf-8")
+                return number, len(before.removeprefix("\ufeff") if number == 1 else before) + 1
+    return None
+
+
+def _not_utf8(path: str, fmt: str, header: bool) -> str | None:
+    """Where ``path`` stops being UTF-8 and the fix, or None (also when the file cannot be read at all)."""
+    if fmt == "parquet":
+        return None
+    try:
+        found = first_undecodable_line(path)
+    except (OSError, EOFError):
+        return None
+    if found is None:
+        return None
+    line, column = found
+    if fmt == "jsonl" or (fmt == "tsv" and not header):
+        where = f"row {line} (line {line}), column {column}"
+    elif fmt == "tsv" and line > 1:
+        where = f"row {line - 1} (line {line}, after the header line), column {column}"
+    else:
+        where = f"line {line}, column {column}"
+    return (
+        f"{where} holds a byte that is not UTF-8 (the file was saved in another encoding, e.g. Latin-1 or "
+        "Windows-1252). Save it as UTF-8 (in an editor: 'Save as… UTF-8'; or iconv -f cp1252 -t utf-8 FILE > NEW)."
+    )
 
 
 def _tsv_options(path: str, layout: TsvLayout) -> dict:
@@ -140,18 +188,29 @@ def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) 
     The rows are cached by the file's content hash (datasets alone keys its cache by path and modification time,
     so a file rewritten within the same second, or copied with its old time, would be read stale).
     """
+    if Path(path).is_dir():
+        raise FtlitError(
+            f"'{path}' is a directory, but a data file is expected here: give the path of a file inside it "
+            f"({', '.join(_BUILDERS)}, optionally gzipped)."
+        )
     if not Path(path).is_file():
         raise FtlitError(f"Data file not found: '{path}'. Check the path (relative paths start from {Path.cwd()}).")
     if not os.access(path, os.R_OK):
         raise FtlitError(f"Data file '{path}' is not readable (permission denied): check its permissions.")
     fmt = file_format(path)
     options: dict = {"keep_default_na": False} if fmt in ("csv", "tsv") else dict(json_options)
-    if fmt == "tsv":
-        options.update(_tsv_options(path, layout or TsvLayout()))
     try:
-        empty = _has_no_rows(path, fmt, header=options.get("header", "infer") is not None)
-    except (OSError, UnicodeDecodeError, EOFError) as err:
+        if fmt == "tsv":
+            options.update(_tsv_options(path, layout or TsvLayout()))
+        header = options.get("header", "infer") is not None
+        empty = _has_no_rows(path, fmt, header=header)
+    except (OSError, EOFError) as err:
         raise FtlitError(f"Could not read '{path}' as {fmt}: {type(err).__name__}: {err}") from err
+    # checked before parsing: pandas reports a position in its buffer, and pyarrow's JSON reader keeps the bad
+    # bytes (the error would come later, from whatever first reads that row)
+    not_utf8 = _not_utf8(path, fmt, header)
+    if not_utf8:
+        raise FtlitError(f"Could not read '{path}' as {fmt}: {not_utf8}")
     if empty:
         raise FtlitError(f"Data file '{path}' has no rows.")
     cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / "ftlit" / content_hash(path)[:32]

@@ -8,6 +8,7 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from transformers import PreTrainedModel
 
 from ftlit.errors import FtlitError
+from ftlit.settings import check_range
 
 # Attention projections by naming family: DistilBERT, then BERT/RoBERTa/MiniLM/ELECTRA/…
 ATTENTION_PROJECTIONS = (("q_lin", "k_lin", "v_lin"), ("query", "key", "value"))
@@ -22,9 +23,9 @@ class LoraSettings:
 
     Attributes:
         method: only ``lora`` for now.
-        r: rank of the update matrices.
-        alpha: scaling numerator (the update is scaled by alpha / r).
-        dropout: dropout on the LoRA input.
+        r: rank of the update matrices (≥ 1).
+        alpha: scaling numerator (the update is scaled by alpha / r) (> 0).
+        dropout: dropout on the LoRA input (≥ 0 and < 1).
         target_modules: module names to adapt; default: the attention query/key/value projections.
         bias: ``none``, ``all`` or ``lora_only``: which biases train.
         merge: export a plain model with the adapters merged (default), or the adapter folder.
@@ -37,6 +38,11 @@ class LoraSettings:
     target_modules: list[str] | None = None
     bias: Literal["none", "all", "lora_only"] = "none"
     merge: bool = True
+
+    def __post_init__(self) -> None:
+        check_range("--model.peft.r", self.r, minimum=1)
+        check_range("--model.peft.alpha", self.alpha, minimum=0, include_minimum=False)
+        check_range("--model.peft.dropout", self.dropout, minimum=0, maximum=1, include_maximum=False)
 
 
 def _leaf_names(model: torch.nn.Module) -> set[str]:

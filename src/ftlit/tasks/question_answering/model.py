@@ -6,6 +6,7 @@ from peft import TaskType
 from transformers import AutoModelForQuestionAnswering
 
 from ftlit.contract import EvalStage
+from ftlit.settings import check_range
 from ftlit.tasks.question_answering.contract import QAContract, QAEvalSet
 from ftlit.tasks.question_answering.decode import Answer, best_answers, candidate_answers, decode_candidates
 from ftlit.tasks.question_answering.metrics import squad_evaluate
@@ -21,9 +22,10 @@ class QuestionAnsweringModule(TransformerModule):
     """Fine-tunes ``AutoModelForQuestionAnswering`` and scores it by the official SQuAD rules.
 
     Args:
-        n_best: start and end candidates per window, and answers kept per question.
-        max_answer_length: longest answer, in tokens.
-        null_score_diff_threshold: SQuAD v2.0: answer "" when the null score beats the best span by more than this.
+        n_best: start and end candidates per window, and answers kept per question (≥ 1).
+        max_answer_length: longest answer, in tokens (≥ 1).
+        null_score_diff_threshold: SQuAD v2.0: answer "" when the null score beats the best span by more than this
+            (any number).
     """
 
     auto_class = AutoModelForQuestionAnswering
@@ -42,6 +44,8 @@ class QuestionAnsweringModule(TransformerModule):
         **kwargs,
     ) -> None:
         """Other arguments: see TransformerModule."""
+        check_range("--model.n_best", n_best, minimum=1)
+        check_range("--model.max_answer_length", max_answer_length, minimum=1)
         super().__init__(model_name_or_path, learning_rate=learning_rate, warmup_ratio=warmup_ratio, **kwargs)
 
     # ---------------------------------------------------------------------------------------------- evaluation

@@ -2,6 +2,8 @@
 field and the fix, and nothing written."""
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -94,6 +96,28 @@ CASES = {
                                       r"LoRA target module\(s\) \['q_proj'\] do not exist in BertForSequence"),
     "unknown task": lambda p: ("classification", write(p, "rows.jsonl", sentiment()), None,
                                ["--data.task", "sentiment"], r"Unknown task 'sentiment'\. Known tasks: cola, sst2"),
+    "a number as text": lambda p: ("classification", write(p, "rows.jsonl", sentiment(row6={"text": 12345})), None,
+                                   [], r"'.*rows\.jsonl': column 'text' must hold text, but 1 of 40 rows hold int "
+                                   r"\(row 6: 12345\)\. Quote numbers"),
+    "a list as text": lambda p: ("classification", write(p, "rows.jsonl", [{**row, "text": row["text"].split()}
+                                                                          for row in sentiment()]), None, [],
+                                 r"column 'text' must hold text, but 40 of 40 rows hold list \(rows 1, 2, 3, 4, 5 "
+                                 r"and 35 more: .*as two columns \(--data.text_fields '\[a, b\]'\)"),
+    "numbers and names mixed as labels": lambda p: ("classification",
+                                                    write(p, "rows.jsonl", sentiment(row12={"label": 1})), None, [],
+                                                    r"'.*rows\.jsonl': column 'label' mixes numbers and names as "
+                                                    r"labels \(1 numbers, 39 names; the numbers are in row 12: 1\)"),
+    "QA: a question without answers": lambda p: ("qa", write(p, "squad.jsonl", squad(row3={"answers": None})),
+                                                 None, [], r"'.*squad\.jsonl': 1 question\(s\) have no well-formed "
+                                                 r"'answers' \(row 3, ids \['q4-2'\]: None\)"),
+    "QA: a number as question": lambda p: ("qa", write(p, "squad.jsonl", squad(row2={"question": 7})), None, [],
+                                           r"column 'question' must hold text, but 1 of 20 rows hold int \(row 2"),
+    "QA: unanswerable questions under v1.1 rules": lambda p: ("qa", write(p, "squad.jsonl", squad(
+                                                                  row8={"answers": {"text": [], "answer_start": []}})),
+                                                              None, ["--data.version_2_with_negative", "false"],
+                                                              r"1 of 20 questions of '.*squad\.jsonl' have no answer "
+                                                              r"\(first ids: \['q4-7'\]\), but --data.version_2_with_"
+                                                              r"negative is false"),
 }  # fmt: skip
 
 
@@ -114,6 +138,7 @@ def test_bad_input_stops_before_training_with_one_clear_message(case, tiny_bert,
     assert re.search(message, last_line), last_line
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".jsonl", ".xlsx")]
     assert written == []  # no checkpoint, export, results or logs
+    assert not (tmp_path / "lightning_logs").exists() and not (tmp_path / "out").exists()  # not even empty folders
 
 
 def test_debug_shows_the_traceback_instead(tiny_bert, tmp_path):
@@ -121,3 +146,45 @@ def test_debug_shows_the_traceback_instead(tiny_bert, tmp_path):
     args = classification_fit(tiny_bert, train, train, tmp_path, "--data.empty_text", "error", "--debug")
     with pytest.raises(FtlitError, match=r"empty or missing text in 'text' in row 2"):
         main(args)
+
+
+def test_a_model_folder_without_its_tokenizer_is_refused_naming_the_files(tiny_bert, tmp_path, capsys):
+    weights_only = tmp_path / "weights-only"
+    weights_only.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(Path(tiny_bert) / name, weights_only / name)
+    train = write(tmp_path, "rows.jsonl", sentiment())
+    with pytest.raises(SystemExit) as stop:
+        main(classification_fit(str(weights_only), train, train, tmp_path))
+    assert stop.value.code == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.match(
+        rf"ftlit: error: The tokenizer of '{weights_only}' has \d+ tokens, but the model embeds 30522: "
+        r"its tokenizer files are missing or wrong \(the folder holds none of tokenizer\.json",
+        last_line,
+    )
+
+
+def test_a_tokenizer_that_knows_almost_none_of_the_text_is_refused(tiny_bert, tmp_path, capsys):
+    rows = [{"text": "ᚠᚢᚦᚨᚱᚲ ᚷᚹᚺᚾ" * (i % 3 + 1), "label": "pos" if i % 2 else "neg"} for i in range(40)]  # runes
+    train = write(tmp_path, "runes.jsonl", rows)
+    with pytest.raises(SystemExit) as stop:
+        main(classification_fit(tiny_bert, train, train, tmp_path))
+    assert stop.value.code == 2
+    assert re.search(
+        r"100% of the training text's tokens are the unknown token '\[UNK\]': the tokenizer of '.*' does "
+        r"not fit this text",
+        capsys.readouterr().err.strip().splitlines()[-1],
+    )
+
+
+def test_a_v1_file_with_a_question_lacking_answers_announces_the_switch_to_v2_rules(tiny_bert, tmp_path, caplog):
+    from ftlit.tasks.question_answering.data import SquadDataModule
+
+    path = write(tmp_path, "squad.jsonl", squad(row8={"answers": {"text": [], "answer_start": []}}))
+    dm = SquadDataModule(tiny_bert, dataset=None, validation_file=path, max_length=64, doc_stride=16,
+                         max_query_length=16)  # fmt: skip
+    dm.setup("validate")
+    assert dm.version_2
+    assert "1 of 20 questions of" in caplog.text and "have no answer (first ids: ['q4-7']): SQuAD v2.0 rules apply" \
+        in caplog.text  # fmt: skip

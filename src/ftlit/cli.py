@@ -2,23 +2,29 @@
 
 import argparse
 import os
+import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
+import yaml
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from ftlit._lightning import silence_tips
+from ftlit.arguments import ArgumentProblem, FtlitArgumentParser, explain_argument_problem
 from ftlit.data.base import TransformerDataModule
 from ftlit.errors import FtlitError, TrainingInterrupted
-from ftlit.training.callbacks import DiscardUnstartedRun, NonFiniteLossGuard, TrainingThroughput
-from ftlit.training.checkpoints import AtomicCheckpointIO, find_last_checkpoint, verify_checkpoint
+from ftlit.training.callbacks import DiscardUnstartedRun, DiskSpaceCheck, NonFiniteLossGuard, TrainingThroughput
+from ftlit.training.checkpoints import AtomicCheckpointIO, config_differences, last_checkpoints, verify_checkpoint
+from ftlit.training.locks import FolderLock, release_held
 from ftlit.training.module import TransformerModule
-from ftlit.training.outputs import results_document, write_json
-from ftlit.training.resume import ResumableTraining
+from ftlit.training.outputs import check_writable, results_document, write_json
+from ftlit.training.resume import ResumableTraining, last_checkpoint_path, stop_on_interrupt
 
 
 class FtlitCLI(LightningCLI):
@@ -48,6 +54,22 @@ class FtlitCLI(LightningCLI):
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if path and path not in ("last", "best", "hpc") and "://" not in path:
             verify_checkpoint(path)
+        # LightningCLI then takes the model class from the checkpoint: a checkpoint of another task would silently
+        # replace the configured model (see before_instantiate_classes)
+        self.configured_model = self.config[subcommand]["model"]["class_path"] if subcommand else None
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand is None:
+            return
+        signal.signal(signal.SIGINT, stop_on_interrupt)  # exit 130 on Ctrl-C; restored when the command ends (main)
+        from_checkpoint = self.config[self.subcommand]["model"]["class_path"]
+        if from_checkpoint != self.configured_model:
+            path = self.config[self.subcommand]["ckpt_path"]
+            raise FtlitError(
+                f"--ckpt_path {path} is a checkpoint of {from_checkpoint.rsplit('.', 1)[-1]}, but the config trains "
+                f"{self.configured_model.rsplit('.', 1)[-1]}: give a checkpoint of this task, or the config it was "
+                "trained with."
+            )
 
     def _setting(self, config, key: str, default=None):
         """``key`` of the running subcommand's section of ``config`` (the whole config outside a subcommand)."""
@@ -55,6 +77,19 @@ class FtlitCLI(LightningCLI):
         return section.get(key, default)
 
     def instantiate_trainer(self, **kwargs):
+        if self.subcommand == "fit":  # Lightning accepts settings that train no step: refused before any work
+            given = {**(self._setting(self.config_init, "trainer") or {}), **kwargs}
+            valid = {
+                "max_epochs": "≥ 1, or -1 for no limit",
+                "max_steps": "≥ 1, or -1 for no limit",
+                "limit_train_batches": "> 0 (a fraction of each epoch's batches up to 1.0, or a number of batches)",
+            }
+            for option, bounds in valid.items():
+                if given.get(option) == 0:
+                    raise FtlitError(
+                        f"--trainer.{option} {given[option]} trains no step: it must be {bounds}. To evaluate "
+                        "without training, use `ftlit validate`."
+                    )
         # The Trainer refuses impossible settings (an uninstalled strategy, fsdp without a GPU, …) with clear
         # messages: they are the user's to fix, so they end as one line, not a traceback
         try:
@@ -74,24 +109,43 @@ class FtlitCLI(LightningCLI):
         self._resolve_checkpoint()
         configured = self._setting(self.config, "output_dir")
         self.output_dir = Path(configured or self.trainer.log_dir or ".")
-        check_outputs_free(self.output_dir, self.subcommand, self._setting(self.config, "overwrite"))
+        self.overwrite = self._setting(self.config, "overwrite")
+        if self.trainer.is_global_zero:  # the first device writes every output
+            self._claim_outputs()
+        check_outputs_free(self.output_dir, self.subcommand, self.overwrite)
         self.throughput = TrainingThroughput()
         self.trainer.callbacks += [self.throughput, NonFiniteLossGuard(), ResumableTraining(), DiscardUnstartedRun()]
+        if self.subcommand == "fit":
+            self.trainer.callbacks.append(DiskSpaceCheck(self.output_dir))
+
+    def _claim_outputs(self) -> None:
+        """Before any work: every output folder can be written, and this run holds it alone (a lock for the run's
+        lifetime: two runs started at once must not write into one folder)."""
+        folders = {"--output_dir": self.output_dir}
+        if self.subcommand == "fit" and self.trainer.log_dir:
+            folders["The run's log folder"] = Path(self.trainer.log_dir)
+        for what, folder in folders.items():
+            check_writable(folder, what)
+        for folder in dict.fromkeys(folders.values()):
+            # released when the command ends (main), removing the folders it made if nothing else went in them
+            FolderLock(folder).acquire()
 
     def _resolve_checkpoint(self) -> None:
         """``--ckpt_path last`` means the newest last.ckpt of earlier runs (Lightning would look only in this new
         run's empty folder); a fit resumed from it continues that run's log folder."""
         arguments = self.config_init[self.subcommand]
+        if self.subcommand == "fit" and arguments.get("ckpt_path") not in (None, "last"):
+            self._check_same_run(Path(arguments["ckpt_path"]))
         if arguments.get("ckpt_path") != "last":
             return
         logger = self.trainer.logger
         root = Path(logger.root_dir if isinstance(logger, TensorBoardLogger) else self.trainer.default_root_dir)
-        found = find_last_checkpoint(root)
+        found = self._last_checkpoint_of_this_run(root)
         if found is None:
             if self.subcommand != "fit":
                 raise FtlitError(f"--ckpt_path last: there is no last.ckpt under {root}.")
             # so that a requeue script can always pass --ckpt_path last
-            print(f"--ckpt_path last: no last.ckpt under {root} yet, so this is a new run.")
+            print(f"--ckpt_path last: no last.ckpt of this run under {root} yet, so this is a new run.")
             arguments["ckpt_path"] = None
             return
         verify_checkpoint(found)
@@ -101,12 +155,43 @@ class FtlitCLI(LightningCLI):
         print(f"Resuming from {found}")
         arguments["ckpt_path"] = str(found)
 
+    def _differences(self, checkpoint: Path) -> list[str] | None:
+        """How this run's model and data settings differ from those of the run that wrote ``checkpoint`` (None when
+        that run's config.yaml is not beside its checkpoints)."""
+        saved = checkpoint.parent.parent / "config.yaml"
+        if not saved.is_file():
+            return None
+        current = yaml.safe_load(self.parser.dump(self.config, skip_none=False))[self.subcommand]
+        return config_differences(yaml.safe_load(saved.read_text()) or {}, current)
+
+    def _check_same_run(self, checkpoint: Path) -> None:
+        """A run resumed from a checkpoint must have the settings it was trained with."""
+        differences = self._differences(checkpoint)
+        if differences:
+            raise FtlitError(
+                f"--ckpt_path {checkpoint} belongs to a run with other settings ({'; '.join(differences)}). Resume it "
+                "with its own settings (its config.yaml), or start a new run without --ckpt_path."
+            )
+
+    def _last_checkpoint_of_this_run(self, root: Path) -> Path | None:
+        """For ``fit``: the newest last.ckpt under ``root`` whose run has this run's settings (others are passed
+        over with a notice); for the other subcommands: the newest."""
+        found = last_checkpoints(root)
+        if self.subcommand != "fit":
+            return found[0] if found else None
+        for checkpoint in found:
+            differences = self._differences(checkpoint)
+            if not differences:
+                return checkpoint
+            print(f"--ckpt_path last: not resuming {checkpoint}, a run with other settings ({'; '.join(differences)}).")
+        return None
+
     # ------------------------------------------------------------------------------------------------- hooks
     def before_fit(self) -> None:
-        self.fit_started = time.perf_counter()
+        self.throughput.run_started = time.perf_counter()
 
     def after_fit(self) -> None:
-        train_time = time.perf_counter() - self.fit_started
+        train_time = self.throughput.train_time_s()  # the whole run, when it was resumed
         checkpoint = self.trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
         log_dir = self.trainer.log_dir  # on every device: Lightning broadcasts it
@@ -121,10 +206,24 @@ class FtlitCLI(LightningCLI):
                 self.trainer.loggers = loggers
         self.model.finish_training()
         if self.trainer.is_global_zero:
-            self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
+            check_outputs_free(self.output_dir, "fit", self.overwrite)  # again: nothing else may have written there
+            self._export(best or str(last_checkpoint_path(self.trainer) or ""))
             train = {"train_time_s": round(train_time, 2), "best_checkpoint": best or None,
                      "throughput": self.throughput.summary, "log_dir": log_dir}  # fmt: skip
             self._write_results("val", train)
+
+    def _export(self, checkpoint: str) -> None:
+        """The Hugging Face export; if it cannot be written (a full disk, say), the checkpoint is intact and the
+        message says how to export from it."""
+        try:
+            self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
+        except Exception as err:  # OSError, or the tokenizers library's plain Exception on a full disk
+            kept = f"Training is saved in {checkpoint}" if checkpoint else "Checkpointing was off: nothing was saved"
+            raise FtlitError(
+                f"Could not write the export to {self.output_dir / 'export'}: {err}. {kept}. Make room (or fix the "
+                "folder) and run the same command with --ckpt_path last: it finds the finished run and only "
+                "validates and exports."
+            ) from err
 
     def after_validate(self) -> None:
         self._write_results("val")
@@ -188,6 +287,16 @@ def default_precision() -> str:
 
 
 def build_cli(args: list[str], run: bool = True) -> FtlitCLI:
+    # ftlit always hands LightningCLI its arguments (sys.argv less --debug): Lightning's warning about that is noise
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
+    silence_tips()
+    try:
+        return _build_cli(args, run)
+    except ArgumentProblem as problem:
+        raise FtlitError(explain_argument_problem(problem, args)) from problem
+
+
+def _build_cli(args: list[str], run: bool) -> FtlitCLI:
     return FtlitCLI(
         TransformerModule,
         TransformerDataModule,
@@ -201,6 +310,7 @@ def build_cli(args: list[str], run: bool = True) -> FtlitCLI:
             "epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training) and "
             "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side)."
         },
+        parser_class=FtlitArgumentParser,
         args=args,
         run=run,
     )
@@ -254,8 +364,12 @@ def main(args: list[str] | None = None) -> None:
         if user_error is None or debug:
             raise
         kind = "stopped" if isinstance(user_error, TrainingInterrupted) else "error"
-        print(f"ftlit: {kind}: {user_error}", file=sys.stderr)
+        if _is_global_zero():  # every process of a multi-device run meets the same problem: said once
+            print(f"ftlit: {kind}: {user_error}", file=sys.stderr)
         sys.exit(user_error.exit_code)
+    finally:
+        release_held()  # the output folders' locks, however the command ended
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _find_user_error(err: BaseException | None) -> FtlitError | None:
@@ -263,6 +377,15 @@ def _find_user_error(err: BaseException | None) -> FtlitError | None:
     while err is not None and not isinstance(err, FtlitError):
         err = err.__cause__ or err.__context__
     return err
+
+
+def _is_global_zero() -> bool:
+    """Whether this is the first (or only) process of the run, from what the launchers set in each process's
+    environment (Lightning's own: LOCAL_RANK and NODE_RANK; torchrun: RANK; SLURM's srun: SLURM_PROCID)."""
+    for variable in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(variable, "").isdigit():
+            return int(os.environ[variable]) == 0
+    return all(int(os.environ.get(variable) or 0) == 0 for variable in ("NODE_RANK", "LOCAL_RANK"))
 
 
 if __name__ == "__main__":

@@ -45,8 +45,21 @@ def test_compare_writes_one_row_per_run_with_its_values(two_runs, tmp_path, caps
         assert float(row["train_time_s"]) == pytest.approx(result["train"]["train_time_s"])
         assert float(row["train_samples_per_s"]) == pytest.approx(result["train"]["throughput"]["samples_per_sec"])
         assert float(row["eval_ms_per_example"]) == pytest.approx(result["eval"]["ms_per_example"])
-    assert set(rows[0]) == {"run", "model", "total_params", "trainable_params", "accuracy", "f1", "loss", "ece",
-                            "brier", "nll", "train_time_s", "train_samples_per_s", "eval_ms_per_example"}
+    assert set(rows[0]) == {
+        "run",
+        "model",
+        "total_params",
+        "trainable_params",
+        "accuracy",
+        "f1",
+        "loss",
+        "ece",
+        "brier",
+        "nll",
+        "train_time_s",
+        "train_samples_per_s",
+        "eval_ms_per_example",
+    }
     assert int(rows[1]["trainable_params"]) < int(rows[0]["trainable_params"])
     markdown = (tmp_path / "comparison.md").read_text()
     assert markdown in printed

@@ -63,16 +63,19 @@ def test_an_interrupted_run_resumes_to_the_same_weights(stop, tiny_bert, sentime
     assert expected["state_dict"].keys() == got["state_dict"].keys()
     for name, weights in expected["state_dict"].items():
         assert torch.equal(weights, got["state_dict"][name]), name  # bitwise
-    assert (
-        json.loads((tmp_path / "killed/lightning_logs/version_0/results.json").read_text())["metrics"]
-        == json.loads((tmp_path / "whole/lightning_logs/version_0/results.json").read_text())["metrics"]
-    )
+    killed, whole = (json.loads((tmp_path / f"{run}/lightning_logs/version_0/results.json").read_text())
+                     for run in ("killed", "whole"))  # fmt: skip
+    assert killed["metrics"] == whole["metrics"]
+    # the totals cover the whole run, not only its resumed part
+    assert killed["train"]["train_time_s"] > interrupted_at["callbacks"]["TrainingThroughput"]["train_time_s"] > 0
+    counted = [state["callbacks"]["TrainingThroughput"]["total"]["samples"] for state in (got, expected)]
+    assert 0.8 * counted[1] < counted[0] <= counted[1]  # (each part leaves its first steps out, as warm-up)
 
 
 def test_resuming_without_an_earlier_run_starts_a_new_one(tiny_bert, sentiment_files, tmp_path, capsys):
     main(fit_args(tiny_bert, sentiment_files["dev"], sentiment_files["dev"], tmp_path, "--trainer.max_steps", "2",
                   "--ckpt_path", "last"))  # fmt: skip
-    assert "no last.ckpt under" in capsys.readouterr().out
+    assert "no last.ckpt of this run under" in capsys.readouterr().out
     assert final_state(tmp_path)["global_step"] == 2
 
 
@@ -162,3 +165,22 @@ def test_fp16_on_cpu_is_refused(tiny_bert, sentiment_files, tmp_path, capsys):
                       "16-mixed", "--trainer.max_steps", "1"))  # fmt: skip
     assert refused.value.code == 2
     assert "--trainer.precision 16-mixed (float16) needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_data_loads_exits_130_and_leaves_nothing(tiny_bert, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(60_000, seed=9))  # seconds of tokenising
+    args = fit_args(tiny_bert, train, train, tmp_path / "runs", "--trainer.max_epochs", "1")
+    run = subprocess.Popen(["ftlit", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           env=OFFLINE)  # fmt: skip
+    version = tmp_path / "runs/lightning_logs/version_0"
+    while not version.exists() and run.poll() is None:  # made (and locked) once the run is set up; data comes next
+        time.sleep(0.01)
+    time.sleep(0.5)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "ftlit: stopped: Interrupted by SIGINT outside training: this command wrote nothing more."
+    )
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "runs").exists()  # no empty log folders left behind

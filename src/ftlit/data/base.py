@@ -7,6 +7,7 @@ A task writes only how its rows are checked, turned into features and described 
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -19,11 +20,18 @@ from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, Pre
 
 from ftlit._lightning import batches_done_in_epoch, unrepeated
 from ftlit.contract import DataContract, EvalSet
-from ftlit.data.checks import EmptyTextPolicy
+from ftlit.data.checks import EmptyTextPolicy, unknown_token_share
 from ftlit.data.loading import expand_data_path, load_hub_dataset, load_local_file
 from ftlit.data.sampler import LengthGroupedSampler, ResumableDataLoader, ShuffledSampler, longest_first
 from ftlit.errors import FtlitError
-from ftlit.pretrained import load_pretrained
+from ftlit.pretrained import load_pretrained, resolve_model_path
+from ftlit.settings import check_range
+
+#: Above this share of unknown tokens in the training text, the tokenizer cannot be the model's
+MAX_UNKNOWN_SHARE = 0.5
+#: Files a Hugging Face tokenizer is saved as (one of the vocabulary files, with or without tokenizer.json)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",
+                   "sentencepiece.bpe.model", "spiece.model")  # fmt: skip
 
 #: The splits each stage needs besides the validation sets
 STAGE_SPLITS = {"fit": ["train"], "validate": [], "test": ["test"], "predict": ["predict"]}
@@ -45,20 +53,24 @@ class TransformerDataModule(LightningDataModule):
     so that data is always tokenised by the model's own tokenizer.
 
     Args:
-        max_length: tokens per sequence (window) after truncation.
+        max_length: tokens per sequence (window) after truncation (≥ 8).
         batch_size: the global training batch size, split evenly over the devices (so a config trains the same
-            way on any number of devices; must divide by the device count).
-        eval_batch_size: evaluation batch size per device (default: batch_size).
-        max_train_samples / max_eval_samples: seeded random subsets, for quick runs.
+            way on any number of devices; must divide by the device count) (≥ 1).
+        eval_batch_size: evaluation batch size per device (≥ 1, or null: batch_size).
+        max_train_samples: train on at most this many rows (a seeded random subset), for quick runs (≥ 1, or
+            null: all).
+        max_eval_samples: evaluate or predict at most this many rows of each split (a seeded random subset) (≥ 1,
+            or null: all).
         seed: seed of subsampling and held-out splits.
-        num_workers: DataLoader worker processes (default: 4 with a GPU, else 0).
+        num_workers: DataLoader worker processes (≥ 0, or null: 4 with a GPU, else 0).
         pad_to_multiple_of: batch lengths are rounded up to this (8 suits tensor cores; 64 bounds recompiles
-            under ``--model.compile true``).
+            under ``--model.compile true``) (≥ 1).
         group_by_length: training batches of similar lengths (shuffled, seeded), so dynamic padding pads little.
         pad_to_max_length: pad every batch to max_length, as reference recipes do (for parity runs only).
         empty_text: rows whose text (or QA question/context) is empty or missing are dropped with a warning that
             counts them (``skip``), or stop the run naming them (``error``).
-        validation_split: fraction of the training data held out (seeded) when there is no validation set.
+        validation_split: fraction of the training data held out (seeded) when there is no validation set
+            (strictly between 0 and 1).
     """
 
     #: Where each split's rows come from: a local file per split (set by the task's __init__) …
@@ -85,10 +97,15 @@ class TransformerDataModule(LightningDataModule):
         validation_split: float = 0.1,
     ) -> None:
         super().__init__()
-        if max_length < 8:
-            raise FtlitError(f"--data.max_length must be at least 8 tokens, got {max_length}.")
-        if not 0 < validation_split < 1:
-            raise FtlitError(f"--data.validation_split must be between 0 and 1, got {validation_split}.")
+        check_range("--data.max_length", max_length, minimum=8)
+        check_range("--data.batch_size", batch_size, minimum=1)
+        check_range("--data.eval_batch_size", eval_batch_size, minimum=1, allow_none=True)
+        check_range("--data.max_train_samples", max_train_samples, minimum=1, allow_none=True)
+        check_range("--data.max_eval_samples", max_eval_samples, minimum=1, allow_none=True)
+        check_range("--data.num_workers", num_workers, minimum=0, allow_none=True)
+        check_range("--data.pad_to_multiple_of", pad_to_multiple_of, minimum=1)
+        check_range("--data.validation_split", validation_split, minimum=0, maximum=1, include_minimum=False,
+                    include_maximum=False)  # fmt: skip
         self.model_name_or_path = model_name_or_path
         self.max_length = max_length
         self.batch_size = batch_size
@@ -250,10 +267,22 @@ class TransformerDataModule(LightningDataModule):
             self.rows[split] = rows
             if split == "train":
                 self.train_features = self.training_features(rows)
+                self._check_known_words(self.train_features)
             else:
                 features, eval_sets[split] = self.evaluation_features(split, rows)
                 self.eval_features[split] = features.add_column("feature_index", np.arange(len(features)))
         self.contract = self.build_contract(eval_sets)
+
+    def _check_known_words(self, features: Dataset) -> None:
+        """Refuse to train when the tokenizer knows almost none of the text (a wrong or broken tokenizer)."""
+        sample = features.select(range(min(len(features), 2000)))["input_ids"]
+        share = unknown_token_share(sample, self.tokenizer)
+        if share > MAX_UNKNOWN_SHARE:
+            raise FtlitError(
+                f"{share:.0%} of the training text's tokens are the unknown token {self.tokenizer.unk_token!r}: the "
+                f"tokenizer of '{self.model_name_or_path}' does not fit this text (or its files are broken: "
+                f"{tokenizer_files(self.model_name_or_path)}). Use the tokenizer the model was trained with."
+            )
 
     def prepare_data(self) -> None:
         # One process per machine loads (downloads) and tokenises; datasets caches the result for the others
@@ -278,9 +307,17 @@ class TransformerDataModule(LightningDataModule):
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name_or_path, "tokenizer")
         if not tokenizer.is_fast:
             raise FtlitError(f"The tokenizer of '{self.model_name_or_path}' is not a fast (Rust) tokenizer.")
+        config = load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
+        vocab_size = getattr(config, "vocab_size", None)
+        if vocab_size and len(tokenizer) < vocab_size / 2:
+            # A folder with weights but no tokenizer files still gives a (near-empty) tokenizer: every word → [UNK]
+            raise FtlitError(
+                f"The tokenizer of '{self.model_name_or_path}' has {len(tokenizer)} tokens, but the model embeds "
+                f"{vocab_size}: its tokenizer files are missing or wrong ({tokenizer_files(self.model_name_or_path)}"
+                "). Copy the tokenizer of the model it was trained from into the folder."
+            )
         model_limit = tokenizer.model_max_length
         if model_limit >= 1_000_000:  # a tokenizer saved without its limit: the model's position embeddings decide
-            config = load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
             model_limit = getattr(config, "max_position_embeddings", model_limit)
         if self.max_length > model_limit:
             raise FtlitError(
@@ -368,6 +405,15 @@ class TransformerDataModule(LightningDataModule):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._resume_position = state_dict.get("train_position")
+
+
+def tokenizer_files(model_name_or_path: str) -> str:
+    """Which tokenizer files a local model folder has, for messages."""
+    folder = Path(resolve_model_path(model_name_or_path))
+    if not folder.is_dir():
+        return "a Hub model"
+    present = sorted(name for name in TOKENIZER_FILES if (folder / name).is_file())
+    return f"the folder holds {', '.join(present) if present else 'none of ' + ', '.join(TOKENIZER_FILES)}"
 
 
 def sequence_lengths(dataset: Dataset) -> np.ndarray:

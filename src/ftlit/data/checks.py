@@ -8,7 +8,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-from datasets import Dataset
+from datasets import Dataset, Value
+from transformers import PreTrainedTokenizerBase
 
 from ftlit.errors import FtlitError
 
@@ -80,3 +81,34 @@ def duplicates(values: Sequence) -> list:
     """Values that occur more than once, in order of first occurrence."""
     counts = Counter(values)
     return [value for value in counts if counts[value] > 1]
+
+
+def check_text_types(rows: Dataset, fields: Sequence[str], source: str) -> None:
+    """Every value of the text ``fields`` is a string (or missing: see ``drop_blank_texts``); the error names the
+    column, the rows and the types found. A column of lists is refused rather than read as something else."""
+    for field in fields:
+        feature = rows.features[field]
+        if isinstance(feature, Value) and feature.dtype in ("string", "large_string"):
+            continue  # the Arrow type says it: no row to look at
+        values = rows[field]
+        bad = [i for i, value in enumerate(values) if not (isinstance(value, str) or is_blank(value))]
+        if not bad:
+            continue
+        found = sorted({type(values[i]).__name__ for i in bad})
+        hint = (
+            " One text per row is expected; give a sentence pair as two columns (--data.text_fields '[a, b]')."
+            if "list" in found else " Quote numbers that are texts, or fix the column."
+        )  # fmt: skip
+        raise FtlitError(
+            f"{source}: column {field!r} must hold text, but {len(bad)} of {len(values)} rows hold "
+            f"{' / '.join(found)} ({rows_named(bad)}: {', '.join(repr(values[i])[:40] for i in bad[:3])}).{hint}"
+        )
+
+
+def unknown_token_share(input_ids: Sequence[Sequence[int]], tokenizer: PreTrainedTokenizerBase) -> float:
+    """The share of text tokens (special tokens left out) that are the tokenizer's unknown token."""
+    if tokenizer.unk_token_id is None:
+        return 0.0
+    special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+    tokens = [token for ids in input_ids for token in ids if token not in special]
+    return sum(token == tokenizer.unk_token_id for token in tokens) / max(len(tokens), 1)

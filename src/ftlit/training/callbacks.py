@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit.errors import FtlitError
+from ftlit.training.outputs import check_free_space
 from ftlit.training.resume import last_checkpoint_path
 
 
@@ -24,11 +25,27 @@ class TrainingThroughput(Callback):
     Logged to TensorBoard under ``throughput/`` every ``log_every_n_steps``, printed at the end of fit, and kept in
     ``summary`` for results.json. The first ``warmup_steps`` steps (compilation, allocator warm-up) are timed apart
     and reported as the warm-up time. The device is synchronised only at window boundaries.
+
+    Also the run's wall time (``train_time_s``, from ``run_started``, set by the CLI when fit starts). Both are kept
+    in checkpoints, so that a resumed run reports the whole run, not its last part.
     """
 
     def __init__(self, warmup_steps: int = 3) -> None:
         self.warmup_steps = warmup_steps
         self.summary: dict[str, float] = {}
+        self.total = {"time": 0.0, "samples": 0, "tokens": 0, "padded": 0, "flops": 0.0}
+        self.run_started = time.perf_counter()
+        self.earlier_time_s = 0.0  # of the run's earlier parts, when it was resumed
+
+    def train_time_s(self) -> float:
+        return self.earlier_time_s + time.perf_counter() - self.run_started
+
+    def state_dict(self) -> dict:
+        return {"total": dict(self.total), "train_time_s": self.train_time_s()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.total = dict(state_dict.get("total", self.total))
+        self.earlier_time_s = state_dict.get("train_time_s", 0.0)
 
     def _now(self, trainer) -> float:
         if trainer.strategy.root_device.type == "cuda":
@@ -49,8 +66,7 @@ class TrainingThroughput(Callback):
         )
         self.started = self._now(trainer)
         self.first_step = trainer.global_step  # above 0 in a resumed run
-        self.total = {"time": 0.0, "samples": 0, "tokens": 0, "padded": 0, "flops": 0.0}
-        self.window = dict(self.total)
+        self.window = dict.fromkeys(self.total, 0)
         self.window_started = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -98,7 +114,8 @@ class TrainingThroughput(Callback):
         if not self.total["samples"]:
             return
         self.summary = {name: round(value, 4) for name, value in self._rates(self.total).items()}
-        self.summary["warmup_time_s"] = round(self.warmup_time, 2)
+        if hasattr(self, "warmup_time"):  # (a resumed run's last part may end within its warm-up)
+            self.summary["warmup_time_s"] = round(self.warmup_time, 2)
         rank_zero_info(
             "Training throughput after warm-up: "
             + ", ".join(f"{name} {value:,.4g}" for name, value in self.summary.items())
@@ -133,3 +150,25 @@ class DiscardUnstartedRun(Callback):
         run_dir = Path(trainer.log_dir)
         if run_dir.is_dir() and not any(run_dir.rglob("*.ckpt")):
             shutil.rmtree(run_dir)
+
+
+class DiskSpaceCheck(Callback):
+    """Before the first step, refuse a run whose checkpoints and export will not fit on disk (rather than fail at
+    the end with a half-written file)."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.output_dir = output_dir
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        parameters = list(pl_module.parameters())
+        weights = sum(p.numel() * p.element_size() for p in parameters)
+        trainable = sum(p.numel() * p.element_size() for p in parameters if p.requires_grad)
+        needs = {self.output_dir: weights}  # the export
+        last = last_checkpoint_path(trainer)
+        if last is not None:
+            # the best and the last checkpoint: what trains (everything, or LoRA's part) and AdamW's two moments
+            saved = trainable if getattr(pl_module, "lora", None) is not None else weights
+            needs[last.parent] = needs.get(last.parent, 0) + 2 * (saved + 2 * trainable)
+        check_free_space(needs)

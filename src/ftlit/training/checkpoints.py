@@ -35,10 +35,10 @@ def verify_checkpoint(path: str | Path) -> None:
         )
 
 
-def find_last_checkpoint(root: str | Path) -> Path | None:
-    """The most recently written ``last.ckpt`` under ``root`` (the runs' log folder), if any."""
+def last_checkpoints(root: str | Path) -> list[Path]:
+    """The ``last.ckpt`` files under ``root`` (the runs' log folder), most recently written first."""
     candidates = [p for p in Path(root).glob("**/last.ckpt") if p.is_file()]
-    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
+    return sorted(candidates, key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -61,3 +61,29 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             staging.unlink(missing_ok=True)
             raise
         os.replace(staging, path)
+
+
+#: Settings a resumed run may change: how it loads batches and evaluates, how often it saves, when it stops early
+RESUMABLE_CHANGES = {"data.init_args.num_workers", "data.init_args.eval_batch_size",
+                     "model.init_args.checkpoint_every_n_steps", "model.init_args.early_stopping_patience"}  # fmt: skip
+
+
+def flat_settings(config: dict, prefix: str = "") -> dict[str, object]:
+    """Nested settings as ``{"data.init_args.train_file": ...}``."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        flat.update(flat_settings(value, name + ".") if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """The model and data settings in which a run's saved config and the current one differ (``name: saved →
+    current``), leaving out those a resumed run may change."""
+    before = flat_settings({section: saved.get(section) or {} for section in ("model", "data")})
+    after = flat_settings({section: current.get(section) or {} for section in ("model", "data")})
+    return [
+        f"{name}: {before.get(name)!r} → {after.get(name)!r}"
+        for name in sorted(before.keys() | after.keys())
+        if name not in RESUMABLE_CHANGES and before.get(name) != after.get(name)
+    ]

@@ -27,6 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ftlit.contract import DataContract, EvalStage, metric_suffix
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
+from ftlit.settings import check_range
 from ftlit.training.evaluation import EvalResult, FeatureOutputs
 from ftlit.training.lora import LoraSettings, apply_lora
 from ftlit.training.optim import WarmupDecay, parameter_groups
@@ -38,15 +39,16 @@ class TransformerModule(LightningModule):
 
     Args:
         model_name_or_path: Hub name (``distilbert-base-uncased``) or a local folder (also an ftlit export).
-        learning_rate: peak learning rate (of any optimizer: it is set on the parameter groups).
-        weight_decay: applied to weight matrices only, never to biases and LayerNorm weights (any optimizer).
-        warmup_ratio: fraction of all optimizer steps spent warming up linearly from 0.
-        warmup_steps: warmup length in steps; overrides ``warmup_ratio`` when set.
-        adam_epsilon: epsilon of the default AdamW.
-        max_grad_norm: clip the global gradient norm to this (0 or None: no clipping).
-        early_stopping_patience: stop after this many validations without improvement (None: never).
+        learning_rate: peak learning rate (of any optimizer: it is set on the parameter groups) (> 0).
+        weight_decay: applied to weight matrices only, never to biases and LayerNorm weights (any optimizer) (≥ 0).
+        warmup_ratio: fraction of all optimizer steps spent warming up linearly from 0 (≥ 0 and < 1).
+        warmup_steps: warmup length in steps; overrides ``warmup_ratio`` when set (≥ 0, or null).
+        adam_epsilon: epsilon of the default AdamW (> 0).
+        max_grad_norm: clip the global gradient norm to this (≥ 0, or null; 0 or null: no clipping).
+        early_stopping_patience: stop after this many validations without improvement (≥ 1, or null: never).
         checkpoint_every_n_steps: also save ``last.ckpt`` every this many optimizer steps (it is saved at every
-            epoch end anyway), so an interrupted run loses at most this much work.
+            epoch end anyway), so an interrupted run loses at most this much work (≥ 1, or null: at epoch ends
+            only).
         peft: LoRA settings; when set, only the adapters and the task head train (see ftlit.training.lora).
         gradient_checkpointing: recompute activations in the backward pass: less memory, about a third slower.
         quantization: ``4bit`` loads the frozen base in 4-bit NF4 through bitsandbytes (QLoRA; CUDA only).
@@ -84,6 +86,14 @@ class TransformerModule(LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__()
+        check_range("--model.learning_rate", learning_rate, minimum=0, include_minimum=False)
+        check_range("--model.weight_decay", weight_decay, minimum=0)
+        check_range("--model.warmup_ratio", warmup_ratio, minimum=0, maximum=1, include_maximum=False)
+        check_range("--model.warmup_steps", warmup_steps, minimum=0, allow_none=True)
+        check_range("--model.adam_epsilon", adam_epsilon, minimum=0, include_minimum=False)
+        check_range("--model.max_grad_norm", max_grad_norm, minimum=0, allow_none=True)
+        check_range("--model.early_stopping_patience", early_stopping_patience, minimum=1, allow_none=True)
+        check_range("--model.checkpoint_every_n_steps", checkpoint_every_n_steps, minimum=1, allow_none=True)
         if quantization and not torch.cuda.is_available():
             raise FtlitError("--model.quantization 4bit (QLoRA) needs a CUDA GPU; this machine has none.")
         if quantization and peft is None:
@@ -187,8 +197,12 @@ class TransformerModule(LightningModule):
         model = self.model
         if self.lora is not None and self.lora.merge:
             model = copy.deepcopy(model).merge_and_unload()  # a copy: the live module keeps its adapters
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        try:
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # (a full disk, say): no half export left behind
+            raise
         replace_directory(staging, directory)
 
     # ---------------------------------------------------------------------------------------------- training

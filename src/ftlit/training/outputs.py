@@ -5,6 +5,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ftlit.errors import FtlitError
+
 
 def write_json(path: Path, content: object, lines: bool = False) -> None:
     """Write ``content`` as JSON (or JSON lines, one per item, when ``lines``) atomically: temp file + rename."""
@@ -38,3 +40,46 @@ def results_document(metrics: dict, evaluation: dict, train: dict, model: dict, 
     and the config, each in its own section."""
     return {"schema": RESULTS_SCHEMA, "metrics": metrics, "eval": evaluation, "train": train, "model": model,
             "config": config}  # fmt: skip
+
+
+def check_writable(directory: Path, what: str) -> None:
+    """``directory`` can be made (if need be) and written: a probe file is written and removed in it, or in the
+    nearest folder above it that exists — nothing is left behind. Permissions alone do not tell (a read-only mount;
+    root, whom chmod does not stop)."""
+    existing = next(path for path in (directory, *directory.parents) if path.exists())
+    if not existing.is_dir():
+        where = "" if existing == directory else f" ({existing} is)"
+        raise FtlitError(f"{what} {directory} is an existing file{where}, not a folder: give another one.")
+    probe = existing / f".ftlit-write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"ftlit")
+        probe.unlink()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise FtlitError(
+            f"{what} {directory} cannot be written ({reason}): give a folder this run can write to."
+        ) from err
+
+
+def check_free_space(needs: dict[Path, int]) -> None:
+    """Refuse to start when a folder's file system has less room than the run will write there (bytes by folder;
+    folders on one file system add up)."""
+    by_device: dict[int, tuple[int, list[Path]]] = {}
+    for folder, needed in needs.items():
+        existing = next(path for path in (folder, *folder.parents) if path.exists())  # may be created later
+        device = os.stat(existing).st_dev
+        total, folders = by_device.get(device, (0, []))
+        by_device[device] = (total + needed, [*folders, folder])
+    for needed, folders in by_device.values():
+        free = shutil.disk_usage(next(path for path in (folders[0], *folders[0].parents) if path.exists())).free
+        if free < needed:
+            raise FtlitError(
+                f"Not enough disk space: {', '.join(map(str, folders))} will need about {in_units(needed)} "
+                f"(checkpoints and the export) and {in_units(free)} are free. Free some space or give another "
+                "--output_dir / --trainer.default_root_dir."
+            )
+
+
+def in_units(size: int) -> str:
+    """Bytes as MiB or GiB, for messages."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"

@@ -112,3 +112,12 @@ class ResumableTraining(Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._rng_to_restore = state_dict.get("rng_states")
+
+
+def stop_on_interrupt(signum: int, frame) -> None:
+    """The SIGINT handler outside training steps (loading data, evaluating, exporting): stop with the shell's exit
+    code for the signal, 130, rather than Lightning's 1. (Within training, ResumableTraining's handler saves a
+    checkpoint first.)"""
+    raise TrainingInterrupted(
+        f"Interrupted by {signal.Signals(signum).name} outside training: this command wrote nothing more.", signum
+    )

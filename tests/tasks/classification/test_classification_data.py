@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 from conftest import sentiment_rows, write_jsonl
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.data import ClassificationDataModule
-from ftlit.tasks.classification.labels import label_id, label_names_from_values
+from ftlit.tasks.classification.labels import check_learnt_labels, label_id, label_names_from_values
 
 
 def test_integer_labels_sort_as_numbers_and_names_sort_alphabetically():
@@ -209,3 +209,14 @@ def test_a_split_left_empty_by_skipping_is_an_error(tiny_bert, tmp_path):
     dm = ClassificationDataModule(tiny_bert, text_fields=["text"], train_file=path)
     with pytest.raises(FtlitError, match="every row has an empty or missing text"):
         dm.setup("fit")
+
+
+def test_learnt_labels_refuse_numbers_mixed_with_names_and_warn_about_odd_ones(caplog):
+    with pytest.raises(FtlitError, match=r"'t.csv': column 'label' mixes numbers and names as labels \(2 numbers, 4 "
+                                         r"names; the numbers are in rows 2, 5: 1, '0'\)"):  # fmt: skip
+        check_learnt_labels(["pos", 1, "neg", "pos", "0", "neg"], "'t.csv'", "label")
+    check_learnt_labels(["pos", "neg"] * 60 + ["postive"], "'t.csv'", "label")  # a typo becomes a class
+    assert "1 label(s) occur only once in column 'label' (row 121: 'postive')" in caplog.text
+    check_learnt_labels([f"id-{i}" for i in range(30)], "'t.csv'", "label")  # a column of ids, not labels
+    assert "30 distinct labels for 30 rows in column 'label': is it the label column?" in caplog.text
+    check_learnt_labels([3, 1, 2, 10, None, -1], "'t.csv'", "label")  # integer labels, unlabelled rows: fine

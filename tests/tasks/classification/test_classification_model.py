@@ -7,8 +7,9 @@ from lightning import Trainer
 from torch.utils.data import DataLoader
 
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
-from ftlit.tasks.classification.model import SequenceClassificationModule
+from ftlit.tasks.classification.model import MAX_CONFUSION_LABELS, SequenceClassificationModule
 from ftlit.tasks.classification.registry import get_task
+from ftlit.training.evaluation import EvalResult
 
 # Four features of three documents: the third document was cut into two windows
 FEATURES = ["a wonderful film", "dreadful", "the plot was long and", "boring and the actor was awful"]
@@ -52,3 +53,15 @@ def test_a_module_without_a_contract_says_how_to_give_it_one(tiny_bert):
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     with pytest.raises(Exception, match="has no data contract"):
         trainer.validate(SequenceClassificationModule(tiny_bert), dataloaders=DataLoader([], batch_size=None))
+
+
+def test_figures_skip_the_confusion_matrix_of_a_label_space_too_large_to_draw(tiny_bert):
+    labels = tuple(f"class {i}" for i in range(MAX_CONFUSION_LABELS + 1))
+    module = SequenceClassificationModule(tiny_bert)
+    module.accept_contract(ClassificationContract(16, ("validation",), {}, get_task("custom"), labels))
+    logits, truth = torch.randn(200, len(labels)), torch.randint(len(labels), (200,))
+    result = EvalResult("validation", {}, 200, 200, details={"logits": logits, "labels": truth})
+    assert set(module.figures(result)) == {"reliability"}
+    module.accept_contract(ClassificationContract(16, ("validation",), {}, get_task("custom"), labels[:3]))
+    small = EvalResult("validation", {}, 200, 200, details={"logits": logits[:, :3], "labels": truth % 3})
+    assert set(module.figures(small)) == {"reliability", "confusion_matrix"}

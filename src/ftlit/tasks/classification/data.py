@@ -8,13 +8,20 @@ from datasets import Dataset
 from transformers import AutoConfig
 
 from ftlit.data.base import SplitStats, TransformerDataModule
-from ftlit.data.checks import check_labels, drop_blank_texts
+from ftlit.data.checks import check_labels, check_text_types, drop_blank_texts
 from ftlit.data.loading import load_local_file
 from ftlit.data.windows import check_stride, token_windows
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
+from ftlit.settings import check_range
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
-from ftlit.tasks.classification.labels import UNLABELED, is_number, label_id, label_names_from_values
+from ftlit.tasks.classification.labels import (
+    UNLABELED,
+    check_learnt_labels,
+    is_number,
+    label_id,
+    label_names_from_values,
+)
 from ftlit.tasks.classification.registry import TaskSpec, get_task
 
 log = logging.getLogger(__name__)
@@ -33,13 +40,15 @@ class ClassificationDataModule(TransformerDataModule):
         predict_file: local file for ``ftlit predict`` (labels not needed).
         text_fields: one column (single sentence) or two (pair); default: the task's.
         label_field: the label column.
-        validation_split: fraction of train held out (seeded) when there is no validation set (IMDb, a lone file).
-        max_length: tokens per example (per window with ``long_text: window``).
+        validation_split: fraction of train held out (seeded) when there is no validation set (IMDb, a lone file)
+            (strictly between 0 and 1).
+        max_length: tokens per example (per window with ``long_text: window``) (≥ 8).
         long_text: what happens to a text longer than max_length: ``truncate`` keeps its beginning; ``window`` cuts
             it into overlapping windows that train as examples of their own (each with the text's label), and the
             model's logits over a text's windows are aggregated into one prediction per text (see
             ``SequenceClassificationModule.window_aggregation``). Single-text tasks only.
-        doc_stride: tokens that consecutive windows share (default: a quarter of max_length).
+        doc_stride: tokens that consecutive windows share, fewer than a window holds (≥ 0, or null: a quarter of
+            max_length).
         Batching, subsampling and seed: see TransformerDataModule.
     """
 
@@ -74,6 +83,7 @@ class ClassificationDataModule(TransformerDataModule):
                 "Use --data.long_text truncate for sentence pairs."
             )
         self.long_text = long_text
+        check_range("--data.doc_stride", doc_stride, minimum=0, allow_none=True)  # its maximum needs the tokenizer
         self.doc_stride = max_length // 4 if doc_stride is None else doc_stride
         self.label_field = label_field
         self.hub = (dataset_name, dataset_config) if dataset_name else self.spec.hub
@@ -106,6 +116,10 @@ class ClassificationDataModule(TransformerDataModule):
     def check_rows(self, raw: dict[str, Dataset]) -> dict[str, Dataset]:
         """Labels valid for the task (names learnt from the training data for a custom task); rows without text
         dropped or refused."""
+        for split, rows in raw.items():
+            check_text_types(rows, self.text_fields, self.source(split))
+        if "train" in raw and not self.spec.regression and not self.spec.label_names:
+            check_learnt_labels(raw["train"][self.label_field], self.source("train"), self.label_field)
         self.label_names = self._resolve_label_names(raw)
         checked = {}
         for split, rows in raw.items():

@@ -1,6 +1,13 @@
 """Labels as they come in data files: names or ids, and the values that mark a row without a gold label."""
 
+import logging
 import math
+from collections import Counter
+
+from ftlit.data.checks import rows_named
+from ftlit.errors import FtlitError
+
+log = logging.getLogger(__name__)
 
 # How datasets mark a row without a gold label (SNLI: -1 on the Hub, "-" in the original files)
 UNLABELED = (None, -1, "-1", "", "-")
@@ -30,3 +37,34 @@ def is_number(value: object) -> bool:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+def is_integer_like(value: object) -> bool:
+    """An integer label, or a string of one ("3", "-1")."""
+    return isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
+
+
+def check_learnt_labels(values: list, source: str, field: str) -> None:
+    """Labels learnt from training data must look like one label space: numbers and names mixed in one column (a
+    stray ``1`` among ``pos``/``neg`` would make a third class) are refused with the rows of the rarer kind; labels
+    seen only once, and a label for nearly every row (a wrong column?), are warned about."""
+    labelled = [(i, value) for i, value in enumerate(values) if value not in UNLABELED]
+    numbers = [i for i, value in labelled if is_integer_like(value)]
+    names = [i for i, value in labelled if not is_integer_like(value)]
+    if numbers and names:
+        odd = min(numbers, names, key=len)
+        raise FtlitError(
+            f"{source}: column {field!r} mixes numbers and names as labels ({len(numbers)} numbers, {len(names)} "
+            f"names; the {'numbers' if odd is numbers else 'names'} are in {rows_named(odd)}: "
+            f"{', '.join(repr(values[i]) for i in odd[:5])}). Use one kind for every row."
+        )
+    counts = Counter(str(value) for _, value in labelled)
+    if len(labelled) >= 20 and len(counts) > len(labelled) / 2:
+        log.warning("%s: %d distinct labels for %d rows in column %r: is it the label column? (--data.label_field)",
+                    source, len(counts), len(labelled), field)  # fmt: skip
+    elif len(labelled) >= 100:
+        once = [i for i, value in labelled if counts[str(value)] == 1]
+        if once:
+            shown = ", ".join(repr(values[i]) for i in once[:5])
+            log.warning("%s: %d label(s) occur only once in column %r (%s: %s): each becomes a class of its own.",
+                        source, len(once), field, rows_named(once), shown)  # fmt: skip

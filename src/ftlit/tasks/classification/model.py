@@ -23,6 +23,9 @@ from ftlit.tasks.classification.metrics import aggregate_windows, build_metrics
 from ftlit.training.evaluation import EvalResult
 from ftlit.training.module import TransformerModule
 
+#: Above this many labels no confusion matrix is drawn
+MAX_CONFUSION_LABELS = 50
+
 
 class SequenceClassificationModule(TransformerModule):
     """Fine-tunes ``AutoModelForSequenceClassification``; the task, labels and metrics come from the data module.
@@ -105,14 +108,15 @@ class SequenceClassificationModule(TransformerModule):
         if self.contract.spec.regression:
             return {}
         logits, labels = result.details["logits"], result.details["labels"]
-        names = list(self.contract.label_names)
-        confusion = MulticlassConfusionMatrix(len(names)).to(logits.device)
-        figure, _ = confusion.plot(val=confusion(logits.argmax(-1), labels), labels=names)
         title = result.split.replace("validation", "val")
-        return {
-            "confusion_matrix": figure,
-            "reliability": reliability_diagram(logits.cpu(), labels.cpu(), title=title),
-        }
+        figures = {"reliability": reliability_diagram(logits.cpu(), labels.cpu(), title=title)}
+        names = list(self.contract.label_names)
+        if len(names) > MAX_CONFUSION_LABELS:  # an n × n figure: unreadable, and slow to draw for thousands
+            rank_zero_info(f"No confusion matrix figure: {len(names)} labels (at most {MAX_CONFUSION_LABELS} drawn).")
+            return figures
+        confusion = MulticlassConfusionMatrix(len(names)).to(logits.device)
+        figures["confusion_matrix"], _ = confusion.plot(val=confusion(logits.argmax(-1), labels), labels=names)
+        return figures
 
     # ---------------------------------------------------------------------------------------------- calibration
     def finish_training(self) -> None:

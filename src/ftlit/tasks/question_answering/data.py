@@ -7,8 +7,9 @@ import pyarrow as pa
 from datasets import Dataset
 
 from ftlit.data.base import SplitStats, TransformerDataModule
-from ftlit.data.checks import drop_blank_texts, duplicates, without_rows
+from ftlit.data.checks import check_text_types, drop_blank_texts, duplicates, rows_named, without_rows
 from ftlit.errors import FtlitError
+from ftlit.settings import check_range
 from ftlit.tasks.question_answering.contract import QAContract, QAEvalSet
 from ftlit.tasks.question_answering.decode import EvalWindows
 from ftlit.tasks.question_answering.features import (
@@ -18,7 +19,13 @@ from ftlit.tasks.question_answering.features import (
     train_features,
     truncation_report,
 )
-from ftlit.tasks.question_answering.squad_format import is_aligned, load_squad_file, repair_answer_starts
+from ftlit.tasks.question_answering.squad_format import (
+    is_aligned,
+    load_squad_file,
+    malformed_answers,
+    repair_answer_starts,
+    unanswerable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +55,13 @@ class SquadDataModule(TransformerDataModule):
         repair_answer_start: move an ``answer_start`` that does not point at its answer text to the nearest
             occurrence of that text in the context.
         max_misaligned_answers: the fraction of questions whose answer is still not at its ``answer_start`` that
-            is dropped with a warning; above it the run stops naming them.
+            is dropped with a warning; above it the run stops naming them (between 0 and 1).
         validation_split: fraction of the training articles held out when there is no validation set (whole
-            articles, grouped by title, so no context is shared between training and evaluation).
-        max_length: tokens per window; doc_stride: tokens shared by consecutive windows; max_query_length: the
-            question is cut after this many tokens.
+            articles, grouped by title, so no context is shared between training and evaluation) (strictly between
+            0 and 1).
+        max_length: tokens per window, question included (≥ 8).
+        doc_stride: tokens shared by consecutive windows, fewer than a window holds of the context (≥ 0).
+        max_query_length: the question is cut after this many tokens (≥ 1).
         Batching, subsampling and seed: see TransformerDataModule.
     """
 
@@ -87,6 +96,9 @@ class SquadDataModule(TransformerDataModule):
         self.columns = columns or {}
         self.repair_answer_start = repair_answer_start
         self.max_misaligned_answers = max_misaligned_answers
+        check_range("--data.max_misaligned_answers", max_misaligned_answers, minimum=0, maximum=1)
+        check_range("--data.doc_stride", doc_stride, minimum=0)  # its maximum needs the tokenizer
+        check_range("--data.max_query_length", max_query_length, minimum=1)
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
         self._has_unanswerable = False
@@ -111,16 +123,42 @@ class SquadDataModule(TransformerDataModule):
         """Questions with a question and a context, unique ids and (unless predicting) answers at their offsets;
         whether any question is unanswerable (SQuAD v2.0 rules by default)."""
         checked = {split: self._checked(split, rows) for split, rows in raw.items()}
-        self._has_unanswerable = any(
-            len(answers["text"]) == 0
-            for split, rows in checked.items()
-            if split != "predict"
-            for answers in rows["answers"]
-        )
+        without_answers = {split: unanswerable(rows) for split, rows in checked.items() if split != "predict"}
+        self._has_unanswerable = any(without_answers.values())
+        for split, positions in without_answers.items():
+            self._check_unanswerable(split, checked[split], positions)
         return checked
+
+    def _check_unanswerable(self, split: str, rows: Dataset, positions: list[int]) -> None:
+        """Unanswerable questions must agree with the rules asked for: refused under v1.1 rules, announced when they
+        switch the rules to v2.0 (a v1.1 file with a question lacking answers would do that silently)."""
+        if not positions or self.version_2_with_negative or self.hub == (HUB_DATASETS["squad_v2"], None):
+            return
+        ids = list(rows.select(positions[:5])["id"])
+        which = f"{len(positions)} of {len(rows)} questions of {self.source(split)} have no answer (first ids: {ids})"
+        if self.version_2_with_negative is False:
+            raise FtlitError(
+                f"{which}, but --data.version_2_with_negative is false (SQuAD v1.1 rules: every question has an "
+                "answer). Give them answers, drop them, or use --data.version_2_with_negative true."
+            )
+        log.warning(
+            "%s: SQuAD v2.0 rules apply (unanswerable questions, the null answer competes). If these are "
+            "broken v1.1 questions, fix them; --data.version_2_with_negative true says v2.0 is meant.",
+            which,
+        )
 
     def _checked(self, split: str, rows: Dataset) -> Dataset:
         source = self.source(split)
+        check_text_types(rows, ["question", "context"], source)
+        if split != "predict":
+            malformed = malformed_answers(rows)
+            if malformed:
+                raise FtlitError(
+                    f"{source}: {len(malformed)} question(s) have no well-formed 'answers' ({rows_named(malformed)}, "
+                    f"ids {[rows[i]['id'] for i in malformed[:5]]}: {rows[malformed[0]]['answers']!r}). Each needs "
+                    'answers as {"text": [...], "answer_start": [...]} (both lists empty for an unanswerable '
+                    "question)."
+                )
         rows = drop_blank_texts(rows, ["question", "context"], source, self.empty_text)
         repeated = duplicates(rows["id"])
         if repeated:

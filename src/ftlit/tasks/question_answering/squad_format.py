@@ -6,6 +6,9 @@ Pure functions over rows; the data module maps them.
 import re
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset
 
 from ftlit.data.loading import file_format, load_local_file, read_head
@@ -45,6 +48,40 @@ def load_squad_file(path: str) -> Dataset:
 def answer_at(context: str, text: str, start: object) -> bool:
     """``text`` occurs in ``context`` at ``start``."""
     return isinstance(start, int) and start >= 0 and context[start : start + len(text)] == text
+
+
+def is_answer_list(answers: object) -> bool:
+    """A question's ``answers`` in the flat layout: ``{"text": [str, ...], "answer_start": [int, ...]}``, equally
+    long (both empty for an unanswerable question)."""
+    if not isinstance(answers, dict):
+        return False
+    texts, starts = answers.get("text"), answers.get("answer_start")
+    return (
+        isinstance(texts, list) and isinstance(starts, list) and len(texts) == len(starts)
+        and all(isinstance(text, str) for text in texts) and all(isinstance(start, int) for start in starts)
+    )  # fmt: skip
+
+
+def malformed_answers(rows: Dataset) -> list[int]:
+    """Positions of the rows whose ``answers`` are not a well-formed answer list (``is_answer_list``). Read from the
+    Arrow column when its type says text and offsets (fast: no row is turned into Python objects)."""
+    column = rows.with_format("arrow")["answers"]
+    kind = column.type
+    if not (pa.types.is_struct(kind) and {kind.field(i).name for i in range(kind.num_fields)} == {"text",
+                                                                                                    "answer_start"}
+            and pa.types.is_string(kind.field("text").type.value_type)
+            and pa.types.is_integer(kind.field("answer_start").type.value_type)):  # fmt: skip
+        return [i for i, answers in enumerate(rows["answers"]) if not is_answer_list(answers)]
+    texts, starts = pc.struct_field(column, "text"), pc.struct_field(column, "answer_start")
+    # a missing struct or list compares as null: null counts as broken
+    broken = pc.fill_null(pc.not_equal(pc.list_value_length(texts), pc.list_value_length(starts)), True)
+    return np.flatnonzero(broken.to_numpy(zero_copy_only=False)).tolist()
+
+
+def unanswerable(rows: Dataset) -> list[int]:
+    """Positions of the questions without answers (SQuAD v2.0's unanswerable ones), from the Arrow column."""
+    texts = pc.struct_field(rows.with_format("arrow")["answers"], "text")
+    return np.flatnonzero(pc.list_value_length(texts).to_numpy(zero_copy_only=False) == 0).tolist()
 
 
 def is_aligned(context: str, answers: dict) -> bool:

@@ -2,12 +2,14 @@
 warning) can name them. Rows are numbered from 1, not counting a header line: row N of a JSON-lines file is its
 line N."""
 
+import itertools
 import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
+import numpy as np
 from datasets import Dataset, Value
 from transformers import PreTrainedTokenizerBase
 
@@ -109,6 +111,7 @@ def unknown_token_share(input_ids: Sequence[Sequence[int]], tokenizer: PreTraine
     """The share of text tokens (special tokens left out) that are the tokenizer's unknown token."""
     if tokenizer.unk_token_id is None:
         return 0.0
-    special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    tokens = [token for ids in input_ids for token in ids if token not in special]
-    return sum(token == tokenizer.unk_token_id for token in tokens) / max(len(tokens), 1)
+    special = list(set(tokenizer.all_special_ids) - {tokenizer.unk_token_id})
+    tokens = np.fromiter(itertools.chain.from_iterable(input_ids), dtype=np.int64)
+    tokens = tokens[~np.isin(tokens, special)]
+    return float((tokens == tokenizer.unk_token_id).sum() / max(len(tokens), 1))

@@ -72,30 +72,27 @@ def assert_refused(build, option: str, value, bounds: str) -> None:
     assert str(refused.value) == f"{option} must be {bounds}, got {value!r}."
 
 
-@pytest.mark.parametrize(("setting", "value", "bounds"), out_of_range(CLASSIFICATION_DATA))
-def test_classification_data_refuses_settings_out_of_range(setting, value, bounds):
-    build = lambda: ClassificationDataModule("unused", text_fields=["text"], **{setting: value})  # noqa: E731
-    assert_refused(build, f"--data.{setting}", value, bounds)
-    assert f"({bounds}" in in_help(ClassificationDataModule, setting)
+# (the module's class, how the command line names its options, its settings' table, other arguments it needs)
+MODULES = [
+    (ClassificationDataModule, "--data", CLASSIFICATION_DATA, {"text_fields": ["text"]}),
+    (SquadDataModule, "--data", SQUAD_DATA, {}),
+    (SequenceClassificationModule, "--model", MODEL, {}),
+    (QuestionAnsweringModule, "--model", QA_MODEL, {}),
+]
 
 
-@pytest.mark.parametrize(("setting", "value", "bounds"), out_of_range(SQUAD_DATA))
-def test_squad_data_refuses_settings_out_of_range(setting, value, bounds):
-    assert_refused(lambda: SquadDataModule("unused", **{setting: value}), f"--data.{setting}", value, bounds)
-    assert f"({bounds}" in in_help(SquadDataModule, setting)
-
-
-@pytest.mark.parametrize(("setting", "value", "bounds"), out_of_range(MODEL))
-def test_classification_model_refuses_settings_out_of_range(setting, value, bounds):
-    build = lambda: SequenceClassificationModule("unused", **{setting: value})  # noqa: E731
-    assert_refused(build, f"--model.{setting}", value, bounds)
-    assert f"({bounds}" in in_help(SequenceClassificationModule, setting)
-
-
-@pytest.mark.parametrize(("setting", "value", "bounds"), out_of_range(QA_MODEL))
-def test_qa_model_refuses_settings_out_of_range(setting, value, bounds):
-    assert_refused(lambda: QuestionAnsweringModule("unused", **{setting: value}), f"--model.{setting}", value, bounds)
-    assert f"({bounds}" in in_help(QuestionAnsweringModule, setting)
+@pytest.mark.parametrize(
+    ("cls", "prefix", "setting", "value", "bounds", "needed"),
+    [
+        pytest.param(cls, prefix, *case.values, needed, id=f"{cls.__name__}-{case.id}")
+        for cls, prefix, table, needed in MODULES
+        for case in out_of_range(table)
+    ],
+)
+def test_modules_refuse_settings_out_of_range_and_their_help_says_the_range(cls, prefix, setting, value, bounds,
+                                                                           needed):  # fmt: skip
+    assert_refused(lambda: cls("unused", **needed, **{setting: value}), f"{prefix}.{setting}", value, bounds)
+    assert f"({bounds}" in in_help(cls, setting)
 
 
 @pytest.mark.parametrize(("setting", "value", "bounds"), out_of_range(LORA))

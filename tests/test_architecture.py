@@ -1,4 +1,5 @@
-"""The package's layers import one way: core ← data ← training ← tasks and tools ← cli. A generic layer never
+"""The package's layers import one way: the core ← data and training (independent of each other) ← tasks and tools
+← cli. A generic layer never
 imports a task, a task never imports another task, and model code never reaches into its data module."""
 
 import ast

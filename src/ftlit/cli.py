@@ -233,7 +233,7 @@ class FtlitCLI(LightningCLI):
 
     def after_predict(self) -> None:
         if self.trainer.is_global_zero:
-            write_json(self.output_dir / "predictions.jsonl", self.model.predictions, lines=True)
+            write_json(self.output_dir / "predictions.jsonl", self.model.predictions or [], lines=True)
 
     # ------------------------------------------------------------------------------------------------- outputs
     def _write_results(self, stage: str, train: dict | None = None) -> None:

@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ftlit.cli import main
+from ftlit.training.module import BestCheckpoint, EarlyStoppingOnTaskMetric, fusable
 from ftlit.training.optim import WarmupDecay, parameter_groups
 
 
@@ -74,18 +76,19 @@ def test_the_default_is_adamw_with_a_linear_warmup_and_decay(config_file, tmp_pa
     assert [group["weight_decay"] for group in groups] == [0.01, 0.0]
     assert groups[0]["lr"] == pytest.approx(0.0)  # the linear decay ends at zero after the last step
     assert checkpoint["lr_schedulers"][0]["shape"] == "linear"
-    assert checkpoint["lr_schedulers"][0]["num_training_steps"] == 8
+    # the step counts are the run's: a resumed (say, longer) run gives them anew
+    assert "num_training_steps" not in checkpoint["lr_schedulers"][0]
 
 
-def test_sgd_with_momentum_and_a_cosine_schedule_from_the_config(config_file, tmp_path):
+def test_sgd_with_momentum_and_a_schedule_of_ftlit_from_the_config(config_file, tmp_path):
     checkpoint = fit(config_file, tmp_path, "--model.optimizer", "torch.optim.SGD", "--model.optimizer.momentum",
                      "0.9", "--model.lr_scheduler", "ftlit.training.optim.WarmupDecay", "--model.lr_scheduler.shape",
-                     "cosine")  # fmt: skip
+                     "constant")  # fmt: skip
     groups = checkpoint["optimizer_states"][0]["param_groups"]
     assert [group["momentum"] for group in groups] == [0.9, 0.9] and "betas" not in groups[0]
     assert [group["weight_decay"] for group in groups] == [0.01, 0.0]  # the no-decay grouping holds for SGD too
-    schedule = checkpoint["lr_schedulers"][0]
-    assert (schedule["shape"], schedule["num_warmup_steps"], schedule["num_training_steps"]) == ("cosine", 2, 8)
+    assert checkpoint["lr_schedulers"][0]["shape"] == "constant"
+    assert groups[0]["lr"] == pytest.approx(0.05)  # warmed up over 2 steps, then held (linear would end at 0)
     assert checkpoint["hyper_parameters"]["optimizer"]["class_path"] == "torch.optim.SGD"  # resumable from its config
 
 
@@ -95,3 +98,29 @@ def test_any_torch_schedule_is_stepped_once_per_optimizer_step(config_file, tmp_
     groups = checkpoint["optimizer_states"][0]["param_groups"]
     assert groups[0]["lr"] == pytest.approx(0.05 * 0.5**2)  # 8 steps: halved after steps 3 and 6
     assert checkpoint["lr_schedulers"][0]["last_epoch"] == 8
+
+
+def test_a_plateau_schedule_steps_on_the_task_metric_once_per_validation(config_file, tmp_path):
+    checkpoint = fit(config_file, tmp_path, "--trainer.max_steps", "-1", "--trainer.max_epochs", "2",
+                     "--trainer.limit_val_batches", "1.0", "--model.lr_scheduler",
+                     "torch.optim.lr_scheduler.ReduceLROnPlateau", "--model.lr_scheduler.mode", "max")  # fmt: skip
+    plateau = checkpoint["lr_schedulers"][0]
+    # stepped once per epoch, on the validation accuracy (last.ckpt is saved before the second epoch's step)
+    assert plateau["mode"] == "max" and plateau["last_epoch"] == 1
+    assert 0 <= plateau["best"] <= 1  # the best validation accuracy it has seen
+
+
+def test_fused_kernels_only_where_the_optimizer_takes_them():
+    assert fusable({"fused": None, "foreach": None, "differentiable": False})  # AdamW, SGD … as configured
+    assert not fusable({"fused": None, "foreach": True})  # torch refuses fused and foreach together
+    assert not fusable({"fused": False})  # turned off in the config
+    assert not fusable({"momentum": 0.9})  # an optimizer without the option
+
+
+def test_checkpoint_and_early_stopping_state_keeps_lightnings_name(tmp_path):
+    # checkpoints written before ftlit's subclasses resume with their best score and patience
+    best = BestCheckpoint(mode="max", dirpath=tmp_path)
+    stopping = EarlyStoppingOnTaskMetric(mode="max", patience=2)
+    best.monitor = stopping.monitor = "val/f1"
+    plain_best, plain_stopping = ModelCheckpoint(monitor="val/f1", mode="max"), EarlyStopping("val/f1", mode="max")
+    assert best.state_key == plain_best.state_key and stopping.state_key == plain_stopping.state_key

@@ -31,11 +31,11 @@ def data_root() -> Path:
 
 
 def expand_data_path(path: str) -> str:
-    """``${FTLIT_DATA}/glue/...`` (or ``$FTLIT_DATA/...``) → a path under ``data_root()``; other environment
-    variables and ``~`` are expanded too."""
+    """``${FTLIT_DATA}/glue/...`` (or ``$FTLIT_DATA/...``) → a path under ``data_root()``, and ``~`` → the home
+    folder; nothing else in a path is touched."""
     for form in ("${FTLIT_DATA}", "$FTLIT_DATA"):
         path = path.replace(form, str(data_root()))
-    return os.path.expanduser(os.path.expandvars(path))
+    return os.path.expanduser(path)
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ class TransformerModule(LightningModule):
         fused = self.device.type == "cuda"
         if self.optimizer is None:
             optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon, fused=fused)
-        elif fused and getattr(self.optimizer, "keywords", {}).get("fused", False) is None:
+        elif fused and fusable(getattr(self.optimizer, "keywords", {})):
             optimizer = self.optimizer(groups, fused=True)  # an optimizer with a fused CUDA kernel (Adam, SGD, …)
         else:
             optimizer = self.optimizer(groups)
@@ -238,6 +238,9 @@ class TransformerModule(LightningModule):
         else:  # the run's step counts go to a schedule that asks for them and was not given them
             given = getattr(self.lr_scheduler, "keywords", {})
             scheduler = self.lr_scheduler(optimizer, **{k: v for k, v in steps.items() if given.get(k, 0) is None})
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # stepped on the task metric
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{self.monitor}",
+                                                             "interval": "epoch"}}  # fmt: skip
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_callbacks(self) -> list[Callback]:
@@ -267,8 +270,9 @@ class TransformerModule(LightningModule):
         """Score a split from its features' gathered outputs (sorted by ``feature_index``)."""
         raise NotImplementedError
 
-    def figures(self, result: EvalResult) -> dict[str, Figure]:
-        """Figures of an evaluation for the logger, by name (drawn only when the logger is TensorBoard)."""
+    def figures(self, result: EvalResult, title: str) -> dict[str, Figure]:
+        """Figures of an evaluation for the logger, by name (drawn only when the logger is TensorBoard); ``title``
+        names the evaluation (``val``, ``val_mismatched``, ``test``)."""
         return {}
 
     def predict_records(self, split: str, feature_index: torch.Tensor, outputs: dict[str, torch.Tensor]) -> list:
@@ -314,7 +318,7 @@ class TransformerModule(LightningModule):
             if result is None or self.trainer.sanity_checking:  # sanity batches: scored (so scoring is checked)
                 continue
             if isinstance(self.logger, TensorBoardLogger):
-                for name, figure in self.figures(result).items():
+                for name, figure in self.figures(result, f"{stage}{suffix}").items():
                     self.logger.experiment.add_figure(f"{stage}/{name}{suffix}", figure, global_step=self.global_step)
             if position == 0:
                 result.eval_time_s = time.perf_counter() - self._started
@@ -375,7 +379,14 @@ class ContractHandover(Callback):
 
 class MonitorsTaskMetric(Callback):
     """For checkpointing and early stopping: the monitored metric is the task's main one, known once the contract
-    is in (at setup)."""
+    is in (at setup). Their state is saved under Lightning's own class name (``saved_as``), so that checkpoints
+    written before these subclasses existed resume with their best score and patience."""
+
+    saved_as: type[Callback]
+
+    @property
+    def state_key(self) -> str:
+        return super().state_key.replace(type(self).__qualname__, self.saved_as.__qualname__, 1)
 
     def setup(self, trainer, pl_module: TransformerModule, stage: str) -> None:
         self.monitor = f"val/{pl_module.monitor}"
@@ -385,9 +396,24 @@ class MonitorsTaskMetric(Callback):
 class BestCheckpoint(MonitorsTaskMetric, ModelCheckpoint):
     """Keeps the checkpoint with the best task metric."""
 
+    saved_as = ModelCheckpoint
+
 
 class EarlyStoppingOnTaskMetric(MonitorsTaskMetric, EarlyStopping):
     """Stops when the task metric has not improved for ``patience`` validations."""
 
+    saved_as = EarlyStopping
+
     def __init__(self, **kwargs) -> None:
         super().__init__(monitor="val/(the task metric, set at setup)", **kwargs)
+
+
+def fusable(settings: dict) -> bool:
+    """Whether an optimizer configured with ``settings`` (its init arguments) takes ``fused=True``: it has the
+    option, left unset, and neither ``foreach`` nor ``differentiable``, which exclude it."""
+    return (
+        "fused" in settings
+        and settings["fused"] is None
+        and not settings.get("foreach")
+        and not settings.get("differentiable")
+    )

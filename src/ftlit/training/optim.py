@@ -45,6 +45,10 @@ class WarmupDecay(LambdaLR):
         self.num_training_steps = num_training_steps
         super().__init__(optimizer, self.factor, last_epoch)
 
+    def state_dict(self) -> dict:
+        # The step counts are the run's, given anew when it resumes (with a longer run, a longer schedule)
+        return {k: v for k, v in super().state_dict().items() if k not in ("num_warmup_steps", "num_training_steps")}
+
     def factor(self, step: int) -> float:
         """The learning rate at ``step``, as a fraction of the peak."""
         warmup, total = self.num_warmup_steps, self.num_training_steps

@@ -61,7 +61,7 @@ def test_figures_skip_the_confusion_matrix_of_a_label_space_too_large_to_draw(ti
     module.accept_contract(ClassificationContract(16, ("validation",), {}, get_task("custom"), labels))
     logits, truth = torch.randn(200, len(labels)), torch.randint(len(labels), (200,))
     result = EvalResult("validation", {}, 200, 200, details={"logits": logits, "labels": truth})
-    assert set(module.figures(result)) == {"reliability"}
+    assert set(module.figures(result, "val")) == {"reliability"}
     module.accept_contract(ClassificationContract(16, ("validation",), {}, get_task("custom"), labels[:3]))
     small = EvalResult("validation", {}, 200, 200, details={"logits": logits[:, :3], "labels": truth % 3})
-    assert set(module.figures(small)) == {"reliability", "confusion_matrix"}
+    assert set(module.figures(small, "val")) == {"reliability", "confusion_matrix"}

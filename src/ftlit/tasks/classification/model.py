@@ -104,11 +104,10 @@ class SequenceClassificationModule(TransformerModule):
         return EvalResult(split, scores, num_examples=len(labels), num_features=eval_set.num_features,
                           details={"logits": logits, "labels": labels})  # fmt: skip
 
-    def figures(self, result: EvalResult) -> dict[str, Figure]:
+    def figures(self, result: EvalResult, title: str) -> dict[str, Figure]:
         if self.contract.spec.regression:
             return {}
         logits, labels = result.details["logits"], result.details["labels"]
-        title = result.split.replace("validation", "val")
         figures = {"reliability": reliability_diagram(logits.cpu(), labels.cpu(), title=title)}
         names = list(self.contract.label_names)
         if len(names) > MAX_CONFUSION_LABELS:  # an n × n figure: unreadable, and slow to draw for thousands

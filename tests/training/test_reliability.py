@@ -168,7 +168,8 @@ def test_fp16_on_cpu_is_refused(tiny_bert, sentiment_files, tmp_path, capsys):
 
 
 def test_ctrl_c_while_the_data_loads_exits_130_and_leaves_nothing(tiny_bert, tmp_path):
-    train = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(60_000, seed=9))  # seconds of tokenising
+    # seconds of loading and tokenising: rows of a seed never used before, so no cache of an earlier run helps
+    train = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(60_000, seed=time.time_ns()))
     args = fit_args(tiny_bert, train, train, tmp_path / "runs", "--trainer.max_epochs", "1")
     run = subprocess.Popen(["ftlit", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                            env=OFFLINE)  # fmt: skip

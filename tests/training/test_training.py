@@ -3,6 +3,7 @@
 import pytest
 import torch
 from lightning import Callback, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 
 from ftlit.tasks.classification.contract import ClassificationContract
 from ftlit.tasks.classification.data import ClassificationDataModule
@@ -65,6 +66,7 @@ def test_best_checkpoint_by_the_task_metric_a_last_one_to_resume_and_optional_ea
 
     module = SequenceClassificationModule(tiny_bert, early_stopping_patience=2)
     trainer = Trainer(logger=False)
+    trainer.state.fn = TrainerFn.FITTING  # (evaluation gets the contract handover only)
     module.trainer = trainer
     callbacks = module.configure_callbacks()
     # the task metric is known once the contract is in: CoLA's is Matthews' correlation
@@ -100,3 +102,18 @@ def test_no_checkpoints_when_the_trainer_has_checkpointing_off(tiny_bert, sentim
                       default_root_dir=tmp_path, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
     trainer.fit(module, datamodule=dm)
     assert trainer.checkpoint_callback is None and not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_evaluating_after_fit_keeps_one_set_of_checkpoint_callbacks(tiny_bert, sentiment_files, tmp_path):
+    # (with a second set, processes of a multi-device run could keep different ones and wait on each other)
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    module = SequenceClassificationModule(tiny_bert)
+    dm = ClassificationDataModule(tiny_bert, train_file=str(sentiment_files["train"]), text_fields=["text"])
+    trainer = Trainer(max_steps=2, logger=False, default_root_dir=tmp_path, enable_progress_bar=False,
+                      enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    fitted = [callback for callback in trainer.callbacks if isinstance(callback, ModelCheckpoint)]
+    trainer.validate(module, datamodule=dm, verbose=False)
+    assert [callback for callback in trainer.callbacks if isinstance(callback, ModelCheckpoint)] == fitted
+    assert sorted(type(callback).__name__ for callback in fitted) == ["BestCheckpoint", "ModelCheckpoint"]

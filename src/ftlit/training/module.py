@@ -19,6 +19,7 @@ from lightning import Callback, LightningModule
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from matplotlib.figure import Figure
 from peft import TaskType
@@ -245,6 +246,10 @@ class TransformerModule(LightningModule):
 
     def configure_callbacks(self) -> list[Callback]:
         callbacks: list[Callback] = [ContractHandover()]
+        if self.trainer.state.fn != TrainerFn.FITTING:
+            # Evaluation needs none of the others; returning them again (the best checkpoint's re-validation after
+            # fit) would make Lightning choose which instances to replace by set order, which differs by process
+            return callbacks
         if self.trainer.checkpoint_callback is not None:  # unless Trainer(enable_checkpointing=False)
             # The best checkpoint by the task metric, and last.ckpt to resume from (every N steps, every epoch end)
             best = BestCheckpoint(mode="max", filename="best-epoch{epoch}-step{step}", auto_insert_metric_name=False)

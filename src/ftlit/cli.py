@@ -6,6 +6,7 @@ import signal
 import sys
 import time
 import warnings
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -161,8 +162,13 @@ class FtlitCLI(LightningCLI):
         saved = checkpoint.parent.parent / "config.yaml"
         if not saved.is_file():
             return None
-        current = yaml.safe_load(self.parser.dump(self.config, skip_none=False))[self.subcommand]
-        return config_differences(yaml.safe_load(saved.read_text()) or {}, current)
+        return config_differences(yaml.safe_load(saved.read_text()) or {}, self._settings_as_saved)
+
+    @cached_property
+    def _settings_as_saved(self) -> dict:
+        """This run's config as LightningCLI saves it beside its checkpoints (config.yaml): dumped once, however
+        many earlier runs it is compared with."""
+        return yaml.safe_load(self.parser.dump(self.config, skip_none=False))[self.subcommand]
 
     def _check_same_run(self, checkpoint: Path) -> None:
         """A run resumed from a checkpoint must have the settings it was trained with."""

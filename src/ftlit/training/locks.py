@@ -26,7 +26,7 @@ def process_alive(pid: int) -> bool:
 
 
 class FolderLock:
-    """``with FolderLock(folder):`` — or ``acquire()`` until ``release()`` / ``release_held()`` — holds
+    """``acquire()`` until ``release()`` (or ``release_held()``, at the end of a command) holds
     ``folder/.ftlit.lock``, which names the holder (host, pid, start time). A lock left by a process that has died
     on this host is taken over with a notice; a live holder (or one on another host, which cannot be checked) makes
     ``acquire`` refuse."""
@@ -82,13 +82,6 @@ class FolderLock:
         for folder in self.created_folders:  # innermost first; each only when nothing else filled it
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-
-    def __enter__(self) -> "FolderLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 def release_held() -> None:

@@ -42,11 +42,16 @@ def results_document(metrics: dict, evaluation: dict, train: dict, model: dict, 
             "config": config}  # fmt: skip
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else the closest folder above it that does."""
+    return next(candidate for candidate in (path, *path.parents) if candidate.exists())
+
+
 def check_writable(directory: Path, what: str) -> None:
     """``directory`` can be made (if need be) and written: a probe file is written and removed in it, or in the
     nearest folder above it that exists — nothing is left behind. Permissions alone do not tell (a read-only mount;
     root, whom chmod does not stop)."""
-    existing = next(path for path in (directory, *directory.parents) if path.exists())
+    existing = nearest_existing(directory)
     if not existing.is_dir():
         where = "" if existing == directory else f" ({existing} is)"
         raise FtlitError(f"{what} {directory} is an existing file{where}, not a folder: give another one.")
@@ -66,12 +71,11 @@ def check_free_space(needs: dict[Path, int]) -> None:
     folders on one file system add up)."""
     by_device: dict[int, tuple[int, list[Path]]] = {}
     for folder, needed in needs.items():
-        existing = next(path for path in (folder, *folder.parents) if path.exists())  # may be created later
-        device = os.stat(existing).st_dev
+        device = os.stat(nearest_existing(folder)).st_dev  # (the folder may be created later)
         total, folders = by_device.get(device, (0, []))
         by_device[device] = (total + needed, [*folders, folder])
     for needed, folders in by_device.values():
-        free = shutil.disk_usage(next(path for path in (folders[0], *folders[0].parents) if path.exists())).free
+        free = shutil.disk_usage(nearest_existing(folders[0])).free
         if free < needed:
             raise FtlitError(
                 f"Not enough disk space: {', '.join(map(str, folders))} will need about {in_units(needed)} "

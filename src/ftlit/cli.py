@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 import yaml
+from lightning import Trainer
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -20,7 +22,14 @@ from ftlit._lightning import silence_tips
 from ftlit.arguments import ArgumentProblem, FtlitArgumentParser, explain_argument_problem
 from ftlit.data.base import TransformerDataModule
 from ftlit.errors import FtlitError, TrainingInterrupted
-from ftlit.training.callbacks import DiscardUnstartedRun, DiskSpaceCheck, NonFiniteLossGuard, TrainingThroughput
+from ftlit.training.callbacks import (
+    DiscardUnstartedRun,
+    DiskSpaceCheck,
+    NonFiniteLossGuard,
+    RichTrainingProgressBar,
+    TrainingProgressBar,
+    TrainingThroughput,
+)
 from ftlit.training.checkpoints import AtomicCheckpointIO, config_differences, last_checkpoints, verify_checkpoint
 from ftlit.training.locks import FolderLock, release_held
 from ftlit.training.module import TransformerModule
@@ -100,6 +109,7 @@ class FtlitCLI(LightningCLI):
         # the precision asked for: Lightning quietly turns 16-mixed on a CPU into bf16-mixed
         requested = (self._setting(self.config_init, "trainer") or {}).get("precision")
         check_precision(str(requested or trainer.precision), trainer.strategy.root_device)
+        use_training_progress_bar(trainer)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # FSDP/DeepSpeed keep their own writers
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
@@ -283,6 +293,15 @@ def check_precision(precision: str, device: torch.device) -> None:
             f"--trainer.precision {precision}: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
             "use 16-mixed."
         )
+
+
+def use_training_progress_bar(trainer: Trainer) -> None:
+    """Lightning's default bar, replaced by the same bar showing the loss that NonFiniteLossGuard reads (without
+    waiting for the device). A bar of the user's own stays."""
+    bar = trainer.progress_bar_callback
+    ours = {TQDMProgressBar: TrainingProgressBar, RichProgressBar: RichTrainingProgressBar}.get(type(bar))
+    if ours is not None:
+        trainer.callbacks[trainer.callbacks.index(bar)] = ours(refresh_rate=bar.refresh_rate)
 
 
 def default_precision() -> str:

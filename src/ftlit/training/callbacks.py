@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit.errors import FtlitError
@@ -76,12 +76,11 @@ class TrainingThroughput(Callback):
                 self.window_started = self._now(trainer)
                 self.warmup_time = self.window_started - self.started
             return
-        mask = batch["attention_mask"]
-        tokens = int(mask.sum())
-        self.window["samples"] += mask.shape[0]
-        self.window["tokens"] += tokens
-        self.window["padded"] += mask.numel()
-        self.window["flops"] += tokens * flops_per_token(*self.shape, sequence_length=tokens / mask.shape[0])
+        counts = trainer.datamodule.train_batch_counts  # counted on the host: no wait for the device
+        for key in ("samples", "tokens", "padded"):
+            self.window[key] += counts[key]
+        length = counts["tokens"] / counts["samples"]
+        self.window["flops"] += counts["tokens"] * flops_per_token(*self.shape, sequence_length=length)
         if step % trainer.log_every_n_steps == 0:
             self._close_window(trainer, pl_module)
 
@@ -123,21 +122,73 @@ class TrainingThroughput(Callback):
 
 
 class NonFiniteLossGuard(Callback):
-    """Stops training the moment the loss becomes NaN or infinite, before any checkpoint takes the broken weights,
-    naming the step and the last good checkpoint."""
+    """Stops training when the loss becomes NaN or infinite, before any checkpoint takes the broken weights,
+    naming the first bad step and the last good checkpoint.
+
+    Reading the loss on the host makes it wait for the device, so the losses are kept where they are and read
+    together every ``log_every_n_steps`` steps (when Lightning reads the logged values anyway), before any checkpoint
+    is written, and at the end of training.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[torch.Tensor, int, int, int]] = []  # (loss, step, epoch, batch) not yet read
+        self.window_loss: float | None = None  # the mean loss of the steps read last, for the progress bar
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None or torch.isfinite(loss).all():
+        if loss is None:
             return
+        self.pending.append((loss.detach(), trainer.global_step, trainer.current_epoch, batch_idx))
+        if trainer.global_step % trainer.log_every_n_steps == 0:
+            self.check(trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self.check(trainer)  # raising here stops the checkpoint before it is written
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.check(trainer)
+
+    def check(self, trainer) -> None:
+        """Raise if any loss kept since the last check is not finite, naming the first."""
+        if not self.pending:
+            return
+        losses = torch.stack([loss.float().reshape(()) for loss, *_ in self.pending])
+        finite = torch.isfinite(losses).tolist()  # the one read of the device
+        pending, self.pending = self.pending, []
+        if all(finite):
+            self.window_loss = losses.mean().item()
+            return
+        first = finite.index(False)
+        _, step, epoch, batch_idx = pending[first]
         last = last_checkpoint_path(trainer)
         good = f"The last good checkpoint is {last}" if last and last.is_file() else "No checkpoint was saved yet"
         raise FtlitError(
-            f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
-            f"batch {batch_idx}); training stopped rather than go on with broken weights. {good}. Usual fixes: a "
-            "lower --model.learning_rate, --model.max_grad_norm 1.0, bf16-mixed instead of 16-mixed precision, or "
+            f"The training loss became {losses[first].item()} at step {step} (epoch {epoch}, batch {batch_idx}); "
+            f"training stopped rather than go on with broken weights. {good}. Usual fixes: a lower "
+            "--model.learning_rate, --model.max_grad_norm 1.0, bf16-mixed instead of 16-mixed precision, or "
             "checking the data for extreme regression labels."
         )
+
+
+class ShowsWindowLoss:
+    """For a progress bar: show the mean training loss of the steps NonFiniteLossGuard read last (every
+    ``log_every_n_steps``). Lightning would read a ``prog_bar=True`` loss on the host after every step, which on a
+    GPU makes the host wait for the device."""
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        guard = next((c for c in trainer.callbacks if isinstance(c, NonFiniteLossGuard)), None)
+        if guard is not None and guard.window_loss is not None:
+            metrics["loss"] = f"{guard.window_loss:.4g}"
+        return metrics
+
+
+class TrainingProgressBar(ShowsWindowLoss, TQDMProgressBar):
+    """Lightning's tqdm bar, with the loss of the last logging window."""
+
+
+class RichTrainingProgressBar(ShowsWindowLoss, RichProgressBar):
+    """Lightning's rich bar (its default where ``rich`` is installed), with the loss of the last logging window."""
 
 
 class DiscardUnstartedRun(Callback):

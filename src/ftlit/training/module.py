@@ -209,7 +209,9 @@ class TransformerModule(LightningModule):
     # ---------------------------------------------------------------------------------------------- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.model(**batch).loss
-        self.log("train/loss", loss, prog_bar=True)
+        # Not prog_bar=True: Lightning reads progress-bar values on the host after every step, which on a GPU makes
+        # the host wait for the device; the bar shows NonFiniteLossGuard's reading instead
+        self.log("train/loss", loss)
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:

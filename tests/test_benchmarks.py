@@ -1,0 +1,63 @@
+"""The benchmark scripts run end to end in their smoke-check modes (tiny models, a few steps): a smoke check of
+every stage and of what each reports, never a timing assertion (timings are the benchmarks' own business)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+
+
+def test_glue_parity_scores_every_system_on_every_task(tmp_path):
+    done = run_benchmark("glue_parity.py", "--tiny", "--seeds", "1", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(line) for line in (tmp_path / "tiny/runs.jsonl").read_text().splitlines()]
+    systems = {(run["task"], run["system"]) for run in runs}
+    assert systems == {("cola", "ftlit"), ("cola", "ftlit, random batches"), ("cola", "Trainer"),
+                       ("cola", "Trainer, grouped"), ("mrpc", "ftlit"), ("mrpc", "Trainer"), ("rte", "ftlit"),
+                       ("rte", "Trainer")}  # fmt: skip
+    for run in runs:
+        metric = {"cola": "matthews_corrcoef", "mrpc": "f1", "rte": "accuracy"}[run["task"]]
+        assert 0 <= run["last"]["accuracy"] <= 1 and -1 <= run["last"][metric] <= 1
+        assert len(run["per_epoch"]) == 3  # a dev score after each epoch, for the best-epoch column
+    summary = json.loads((tmp_path / "tiny/summary.json").read_text())
+    assert {row["system"] for row in summary if row["task"] == "cola"} == {
+        "ftlit", "ftlit, random batches", "Trainer", "Trainer, grouped"}  # fmt: skip
+
+
+def test_the_parity_scorer_agrees_with_scikit_learn():
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from glue_parity import task_metrics
+
+    rng = np.random.default_rng(0)
+    labels, predictions = rng.integers(0, 2, 500), rng.integers(0, 2, 500)
+    predictions[:300] = labels[:300]  # better than chance
+    assert task_metrics("cola", predictions, labels)["matthews_corrcoef"] == pytest.approx(
+        matthews_corrcoef(labels, predictions))  # fmt: skip
+    assert task_metrics("mrpc", predictions, labels)["f1"] == pytest.approx(f1_score(labels, predictions))
+    assert task_metrics("rte", predictions, labels)["accuracy"] == pytest.approx(accuracy_score(labels, predictions))
+    assert task_metrics("cola", np.ones(10, int), labels[:10])["matthews_corrcoef"] == 0.0  # one class predicted
+
+
+def test_the_gpu_suite_dry_run_exercises_every_stage_and_reports_the_ratios(tmp_path):
+    done = run_benchmark("gpu_suite.py", "--dry-run", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    steps = {step["name"]: step for step in report["steps"]}
+    assert set(steps) == {"train", "classification", "eval", "padding_parity", "fit"}
+    assert all(step["status"] == "ok" for step in steps.values()), {n: s["logs"] for n, s in steps.items()}
+    for name in ("train", "classification"):  # ftlit against the Trainer as recipes run it and at its best
+        ftlit = next(row for row in steps[name]["output"] if row["run"].startswith("(c)"))
+        assert {"ftlit / (a)", "ftlit / (d)"} <= set(ftlit)
+    assert "| step |" in (tmp_path / "report.md").read_text()

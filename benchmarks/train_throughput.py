@@ -57,7 +57,7 @@ def hf_trainer(folder: str, features, warmup: int, steps: int, bf16: bool = Fals
         collator, bf16 = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), default_precision() == "bf16-mixed"
     else:
         features = features.map(
-            lambda batch: tokenizer.pad({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]},
+            lambda batch: tokenizer.pad({k: batch[k] for k in tokenizer.model_input_names if k in batch},
                                         padding="max_length", max_length=384),
             batched=True,
         )  # fmt: skip

@@ -126,6 +126,29 @@ def test_a_non_finite_loss_read_late_is_named_by_its_first_step_and_never_checkp
     assert not (tmp_path / "out").exists()
 
 
+class BatchTypeRecorder(Callback):
+    """The type of every batch the model receives, after Lightning moved it to the device."""
+
+    types: set[type] = set()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        BatchTypeRecorder.types.add(type(batch))
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        BatchTypeRecorder.types.add(type(batch))
+
+
+def test_batches_move_to_the_device_as_plain_dicts(tiny_bert, sentiment_files, tmp_path):
+    # Lightning moves a collator's BatchEncoding with one blocking .to(device), which on a GPU waits for the step
+    # before (seen on an H200); a plain dict's tensors it moves with non_blocking=True
+    BatchTypeRecorder.types.clear()
+    main(fit_args(tiny_bert, sentiment_files["train"], tmp_path, "--data.text_fields", "[text]",
+                  "--data.validation_file", str(sentiment_files["dev"]), "--trainer.limit_val_batches", "2",
+                  "--trainer.max_steps", "3",
+                  "--trainer.callbacks+=test_sync_free_step.BatchTypeRecorder"))  # fmt: skip
+    assert BatchTypeRecorder.types == {dict}
+
+
 class SyncErrorBetweenLogging(Callback):
     """Makes any host↔device synchronisation an error during steady steps between logging steps."""
 

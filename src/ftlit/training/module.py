@@ -208,6 +208,9 @@ class TransformerModule(LightningModule):
 
     # ---------------------------------------------------------------------------------------------- training
     def on_before_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict:
+        # A plain dict, not the collator's BatchEncoding: Lightning moves a BatchEncoding with its own blocking
+        # .to(device), which makes the host wait for the GPU every step; a dict's tensors move non-blocking
+        batch = dict(batch)
         if self.trainer.training:
             # Counted on the host, before the batch moves: on a GPU, reading the count would make the host wait
             # for the step before (TrainingThroughput reports these)

@@ -126,6 +126,23 @@ def test_a_non_finite_loss_read_late_is_named_by_its_first_step_and_never_checkp
     assert not (tmp_path / "out").exists()
 
 
+def test_the_loss_is_written_at_every_logging_step_as_that_steps_loss(tiny_bert, sentiment_files, tmp_path):
+    # handed to Lightning only at the steps it writes (each self.log costs host time): none missed, none stale
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    LossRecorder.losses.clear()
+    main(fit_args(tiny_bert, sentiment_files["train"], tmp_path, "--data.text_fields", "[text]",
+                  "--trainer.max_steps", "14", "--trainer.log_every_n_steps", "4",
+                  "--trainer.callbacks+=test_sync_free_step.LossRecorder"))  # fmt: skip
+    (events,) = tmp_path.glob("lightning_logs/version_*/events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    written = {event.step: event.value for event in accumulator.Scalars("train/loss")}
+    assert [event.step for event in accumulator.Scalars("train/grad_norm")] == list(written) == [3, 7, 11]
+    # (LossRecorder keys a batch's loss by the step count after its optimizer step)
+    assert written == pytest.approx({step: LossRecorder.losses[step + 1] for step in written}, rel=1e-6)
+
+
 class BatchTypeRecorder(Callback):
     """The type of every batch the model receives, after Lightning moved it to the device."""
 

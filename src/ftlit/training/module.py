@@ -222,15 +222,24 @@ class TransformerModule(LightningModule):
         loss = self.model(**batch).loss
         # Not prog_bar=True: Lightning reads progress-bar values on the host after every step, which on a GPU makes
         # the host wait for the device; the bar shows NonFiniteLossGuard's reading instead
-        self.log("train/loss", loss)
+        if self._writes_step_metrics():
+            self.log("train/loss", loss)
         return loss
+
+    def _writes_step_metrics(self) -> bool:
+        """Whether Lightning writes step metrics after this batch (its own test, on the public step counter).
+        Each ``self.log`` costs a millisecond or two of host time, so the training figures are handed over only
+        then, not at every step."""
+        every = self.trainer.log_every_n_steps
+        return every > 0 and ((self.trainer.global_step + 1) % every == 0 or self.trainer.should_stop)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Clipped here, not with Trainer(gradient_clip_val): Lightning refuses that for fused AdamW under AMP.
         # Gradients are already unscaled at this point (fp16).
         if self.hparams.max_grad_norm:
             norm = torch.nn.utils.clip_grad_norm_(self.parameters(), self.hparams.max_grad_norm)
-            self.log("train/grad_norm", norm)
+            if self._writes_step_metrics():
+                self.log("train/grad_norm", norm)
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams

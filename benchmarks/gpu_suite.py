@@ -4,6 +4,7 @@ Runs, each as its own process (a failure is recorded with its exit code and the 
 goes on: GPU minutes are rare), the figures the speed targets name first, so that a run cut short by the device's
 time limit still leaves them:
 
+0. the CUDA-only tests (``CUDA_TESTS``: the steady training step run under ``set_sync_debug_mode("error")``);
 1. ``train_throughput.py`` (rows (a)–(d): HF Trainer fp32 / bf16 padded, ftlit, the Trainer at its best);
 2. ``ftlit fit --config configs/offline_minilm_squad.yaml``: 3 epochs of the 87,599 SQuAD questions, with its
    wall time, EM/F1 and training throughput (from the run's results.json);
@@ -44,14 +45,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = Path("runs/benchmarks/gpu_suite")
 DRY_RUN_OUTPUT = Path("runs/benchmarks/gpu_suite_dry_run")
 SQUAD_CONFIG = "configs/offline_minilm_squad.yaml"
-STAGES = ("train", "classification", "eval", "padding_parity", "fit")
+STAGES = ("cuda_tests", "train", "classification", "eval", "padding_parity", "fit")
 # The dry run's budgets, by step: the smallest that still go through each script's whole path (data, training or
 # evaluation, its JSON), so that every stage runs on a 2-core CPU in a few minutes.
+CUDA_TESTS = ["tests/training/test_sync_free_step.py"]  # the tests that run only on a CUDA GPU (skipped elsewhere)
 DRY_RUN = {
     "train": ["--tiny", "--warmup", "1", "--steps", "2"],
     "classification": ["--tiny", "--warmup", "1", "--steps", "2"],
@@ -74,7 +77,7 @@ class Step:
     name: str
     stage: str
     command: list[str]
-    result: Path  # the JSON the command writes
+    result: Path  # the JSON the command writes (or, for the tests, pytest's JUnit XML)
     folder: Path | None = None  # its own output folder, emptied first (padding_parity refuses to overwrite a run)
 
 
@@ -87,6 +90,10 @@ def suite_steps(output: Path, dry_run: bool) -> list[Step]:
 
     fit = output / "fit"
     steps = [
+        Step("cuda_tests", "cuda_tests",
+             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CUDA_TESTS, "-k", "gpu",
+              f"--junitxml={output / 'cuda_tests.xml'}"],
+             output / "cuda_tests.xml"),
         Step("train", "train", [*script("train_throughput", "train"), "--json", str(output / "train.json")],
              output / "train.json"),
         Step("fit", "fit",
@@ -204,13 +211,26 @@ def run_step(step: Step, env: dict[str, str], logs: Path, timeout: float) -> dic
     code = run_process(step.command, env, stdout, stderr, timeout)
     record = {"name": step.name, "stage": step.stage, "command": shlex.join(step.command), "exit_code": code,
               "wall_s": round(time.perf_counter() - started, 1), "logs": [str(stdout), str(stderr)]}  # fmt: skip
+    if step.result.suffix == ".xml" and step.result.exists():
+        record["output"] = test_summary(step.result)
     if code == 0 and step.result.exists():
-        output = json.loads(step.result.read_text())
+        output = record.get("output") or json.loads(step.result.read_text())
         record.update(status="ok", output=fit_summary(output, record["wall_s"]) if step.stage == "fit" else output)
     else:
         why = f"timed out after {timeout:g} s" if code is None else "failed" if code else f"wrote no {step.result}"
-        record.update(status=why, stderr_tail=tail(stderr.read_text()))
+        # (pytest reports its failures on stdout)
+        record.update(status=why, stderr_tail=tail(stderr.read_text() or stdout.read_text()))
     return record
+
+
+def test_summary(junit_xml: Path) -> dict:
+    """pytest's JUnit XML in brief: how many tests ran, passed, were skipped, and which failed."""
+    suite = ElementTree.parse(junit_xml).getroot().find("testsuite")
+    counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    failed = [case.get("name") for case in suite.iter("testcase")
+              if case.find("failure") is not None or case.find("error") is not None]  # fmt: skip
+    return {**counts, "passed": counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"],
+            "failed": failed}  # fmt: skip
 
 
 def fit_summary(results: dict, wall_s: float) -> dict:
@@ -460,7 +480,7 @@ def main() -> None:
                         help=f"run only these stages, of: {' '.join(STAGES)}")  # fmt: skip
     parser.add_argument("--output", type=Path, default=None,
                         help=f"default: {DEFAULT_OUTPUT} ({DRY_RUN_OUTPUT} for --dry-run)")  # fmt: skip
-    parser.add_argument("--step-timeout", type=float, default=1800, help="seconds before a step is stopped")
+    parser.add_argument("--step-timeout", type=float, default=600, help="seconds before a step is stopped")
     parser.add_argument("--prepare", action="store_true", help="fill .gpu/ for the GPU machine and print the calls")
     parser.add_argument("--data", type=Path, default=REPO / "../shared/data", help="--prepare's source of the data")
     args = parser.parse_args()

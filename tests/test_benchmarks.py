@@ -55,7 +55,8 @@ def test_the_gpu_suite_dry_run_exercises_every_stage_and_reports_the_ratios(tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     steps = {step["name"]: step for step in report["steps"]}
-    assert set(steps) == {"train", "classification", "eval", "padding_parity", "fit"}
+    assert set(steps) == {"cuda_tests", "train", "classification", "eval", "padding_parity", "fit"}
+    assert steps["cuda_tests"]["output"]["skipped"] == steps["cuda_tests"]["output"]["tests"] >= 1  # no GPU here
     assert all(step["status"] == "ok" for step in steps.values()), {n: s["logs"] for n, s in steps.items()}
     for name in ("train", "classification"):  # ftlit against the Trainer as recipes run it and at its best
         ftlit = next(row for row in steps[name]["output"] if row["run"].startswith("(c)"))

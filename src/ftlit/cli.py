@@ -11,12 +11,11 @@ from pathlib import Path
 
 import torch
 import yaml
-from lightning import Trainer
+from lightning import LightningModule, Trainer
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from ftlit._lightning import silence_tips
 from ftlit.arguments import ArgumentProblem, FtlitArgumentParser, explain_argument_problem
@@ -32,6 +31,7 @@ from ftlit.training.callbacks import (
 )
 from ftlit.training.checkpoints import AtomicCheckpointIO, config_differences, last_checkpoints, verify_checkpoint
 from ftlit.training.locks import FolderLock, release_held
+from ftlit.training.loggers import VERSIONED_FOLDERS, reopened, run_folder
 from ftlit.training.module import TransformerModule
 from ftlit.training.outputs import check_writable, results_document, write_json
 from ftlit.training.resume import ResumableTraining, last_checkpoint_path, stop_on_interrupt
@@ -119,7 +119,8 @@ class FtlitCLI(LightningCLI):
             return
         self._resolve_checkpoint()
         configured = self._setting(self.config, "output_dir")
-        self.output_dir = Path(configured or self.trainer.log_dir or ".")
+        self.run_dir = run_folder(self.trainer)  # (on every device)
+        self.output_dir = Path(configured or self.run_dir)
         self.overwrite = self._setting(self.config, "overwrite")
         if self.trainer.is_global_zero:  # the first device writes every output
             self._claim_outputs()
@@ -133,8 +134,8 @@ class FtlitCLI(LightningCLI):
         """Before any work: every output folder can be written, and this run holds it alone (a lock for the run's
         lifetime: two runs started at once must not write into one folder)."""
         folders = {"--output_dir": self.output_dir}
-        if self.subcommand == "fit" and self.trainer.log_dir:
-            folders["The run's log folder"] = Path(self.trainer.log_dir)
+        if self.subcommand == "fit":
+            folders["The run's log folder"] = self.run_dir
         for what, folder in folders.items():
             check_writable(folder, what)
         for folder in dict.fromkeys(folders.values()):
@@ -150,7 +151,12 @@ class FtlitCLI(LightningCLI):
         if arguments.get("ckpt_path") != "last":
             return
         logger = self.trainer.logger
-        root = Path(logger.root_dir if isinstance(logger, TensorBoardLogger) else self.trainer.default_root_dir)
+        if logger is None:
+            root = Path(self.trainer.default_root_dir)
+        elif isinstance(logger, VERSIONED_FOLDERS):  # save_dir/name, its runs' version_N folders below
+            root = Path(logger.root_dir)
+        else:  # save_dir, its runs in name/version below (MLflow: mlruns/<experiment id>/<run id>)
+            root = run_folder(self.trainer).parents[1]
         found = self._last_checkpoint_of_this_run(root)
         if found is None:
             if self.subcommand != "fit":
@@ -161,8 +167,8 @@ class FtlitCLI(LightningCLI):
             return
         verify_checkpoint(found)
         run_dir = found.parent.parent
-        if self.subcommand == "fit" and isinstance(logger, TensorBoardLogger) and run_dir.parent == root:
-            self.trainer.logger = TensorBoardLogger(logger.save_dir, name=logger.name, version=run_dir.name)
+        if self.subcommand == "fit" and logger is not None and run_dir.parent == root:
+            self.trainer.logger = reopened(logger, run_dir.name)
         print(f"Resuming from {found}")
         arguments["ckpt_path"] = str(found)
 
@@ -210,7 +216,8 @@ class FtlitCLI(LightningCLI):
         train_time = self.throughput.train_time_s()  # the whole run, when it was resumed
         checkpoint = self.trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
-        log_dir = self.trainer.log_dir  # on every device: Lightning broadcasts it
+        log_dir = str(run_folder(self.trainer))  # (on every device)
+        history = self.model.validation_history  # (loading the best checkpoint below would bring back its own)
         # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/
         # (with validation switched off there is no best checkpoint: the last weights are exported)
         if self.trainer.limit_val_batches != 0:
@@ -225,7 +232,8 @@ class FtlitCLI(LightningCLI):
             check_outputs_free(self.output_dir, "fit", self.overwrite)  # again: nothing else may have written there
             self._export(best or str(last_checkpoint_path(self.trainer) or ""))
             train = {"train_time_s": round(train_time, 2), "best_checkpoint": best or None,
-                     "throughput": self.throughput.summary, "log_dir": log_dir}  # fmt: skip
+                     "throughput": self.throughput.summary, "log_dir": log_dir,
+                     "history": history}  # fmt: skip
             self._write_results("val", train)
 
     def _export(self, checkpoint: str) -> None:
@@ -333,6 +341,20 @@ def build_cli(args: list[str], run: bool = True) -> FtlitCLI:
         raise FtlitError(explain_argument_problem(problem, args)) from problem
 
 
+class SaveConfigInRunFolder(SaveConfigCallback):
+    """config.yaml in the run's folder (``run_folder``), whatever the logger: Lightning's own callback writes it to
+    ``trainer.log_dir``, which loggers without versioned folders (MLflow on a database) leave unset."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{**kwargs, "save_to_log_dir": False})
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        folder = run_folder(trainer, every_device=False)  # (Lightning calls this on the first device only)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, folder / self.config_filename, skip_none=False, overwrite=self.overwrite,
+                         multifile=self.multifile)  # fmt: skip
+
+
 def _build_cli(args: list[str], run: bool) -> FtlitCLI:
     return FtlitCLI(
         TransformerModule,
@@ -341,6 +363,7 @@ def _build_cli(args: list[str], run: bool) -> FtlitCLI:
         subclass_mode_data=True,
         seed_everything_default=42,
         auto_configure_optimizers=False,
+        save_config_callback=SaveConfigInRunFolder,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"precision": default_precision()},
         parser_kwargs={

@@ -1,4 +1,4 @@
-"""ftlit compare: finished runs side by side, from their results.json and TensorBoard scalars."""
+"""ftlit compare: finished runs side by side, from their results.json (and TensorBoard scalars for older runs)."""
 
 import csv
 import json
@@ -73,14 +73,26 @@ def test_compare_overlays_the_validation_curves_in_a_png(two_runs, tmp_path):
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
 
 
-def test_validation_curves_come_from_the_runs_tensorboard_scalars(two_runs):
+def test_validation_curves_come_from_the_validation_history_in_results(two_runs):
     from ftlit.tools.comparison import load_results, validation_curves
 
-    for run in two_runs:  # the second run's logs are not under its output folder: results.json names them
-        curves = validation_curves(run, load_results(run))
+    for run in two_runs:
+        results = load_results(run)
+        curves = validation_curves(run, results)
         steps = [step for step, _ in curves["val/accuracy"]]
         assert len(steps) >= 2 and steps == sorted(steps)
         assert {"val/loss", "val/f1", "val/ece"} <= set(curves)
+        assert [value for _, value in curves["val/f1"]] == [entry["val/f1"] for entry in results["train"]["history"]]
+
+
+def test_runs_without_a_history_give_their_curves_from_tensorboard_scalars(two_runs):
+    from ftlit.tools.comparison import load_results, validation_curves
+
+    for run in two_runs:  # the second run's logs are not under its output folder: results.json names them
+        results = load_results(run)
+        history = results["train"].pop("history")  # as ftlit wrote results.json before it kept one
+        curves = validation_curves(run, results)
+        assert [value for _, value in curves["val/f1"]] == pytest.approx([entry["val/f1"] for entry in history])
 
 
 def test_a_folder_without_results_is_refused(two_runs, tmp_path, capsys):

@@ -1,8 +1,9 @@
 """``ftlit compare RUN_DIR...``: finished runs side by side — model, parameters, metrics, train time, throughput,
 latency — as a table (printed, Markdown and CSV) and their validation curves overlaid in one PNG.
 
-A run directory is the ``--output_dir`` of an ``ftlit fit`` (by default its TensorBoard log folder): it holds
-``results.json``, which also names the log folder whose scalars give the curves.
+A run directory is the ``--output_dir`` of an ``ftlit fit`` (by default its log folder): it holds ``results.json``,
+whose validation history gives the curves, whatever the logger (for runs older than that history: the TensorBoard
+scalars of the log folder it names).
 """
 
 import argparse
@@ -76,11 +77,20 @@ def comparison_row(run: str, results: dict) -> dict:
 
 
 def validation_curves(run_dir: Path, results: dict) -> dict[str, list[tuple[int, float]]]:
-    """``val/*`` scalars (step, value) from the run's TensorBoard event files, in step order."""
+    """``val/*`` scores (step, value) in step order: from the validation history ftlit keeps in results.json
+    (whatever the logger), or for runs older than that history, from the run's TensorBoard event files."""
+    history = results.get("train", {}).get("history")
+    if history:
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for entry in history:
+            for tag, value in entry.items():
+                if tag.startswith("val/"):
+                    curves.setdefault(tag, []).append((entry["step"], value))
+        return curves
     log_dir = results.get("train", {}).get("log_dir")
     folders = [run_dir] + ([Path(log_dir)] if log_dir else [])
     files = next((found for folder in folders if (found := sorted(folder.rglob("events.out.tfevents.*")))), [])
-    curves: dict[str, list[tuple[int, float]]] = {}
+    curves = {}
     for path in files:
         events = EventAccumulator(str(path), size_guidance={"scalars": 0})
         events.Reload()

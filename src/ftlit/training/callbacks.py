@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback, RichProgressBar, TQDMProgressB
 from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit.errors import FtlitError
+from ftlit.training.loggers import run_folder
 from ftlit.training.outputs import check_free_space
 from ftlit.training.resume import last_checkpoint_path
 
@@ -196,10 +197,10 @@ class DiscardUnstartedRun(Callback):
     it would hold nothing but the config and an empty event file. A folder with a checkpoint is always kept."""
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if trainer.global_step or not trainer.is_global_zero or trainer.log_dir is None:
+        if trainer.global_step or not trainer.is_global_zero:
             return
-        run_dir = Path(trainer.log_dir)
-        if run_dir.is_dir() and not any(run_dir.rglob("*.ckpt")):
+        run_dir = run_folder(trainer, every_device=False)
+        if trainer.loggers and run_dir.is_dir() and not any(run_dir.rglob("*.ckpt")):
             shutil.rmtree(run_dir)
 
 

@@ -18,7 +18,6 @@ import torch
 from lightning import Callback, LightningModule
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from matplotlib.figure import Figure
@@ -30,6 +29,7 @@ from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 from ftlit.settings import check_range
 from ftlit.training.evaluation import EvalResult, FeatureOutputs
+from ftlit.training.loggers import log_figures
 from ftlit.training.lora import LoraSettings, apply_lora
 from ftlit.training.optim import WarmupDecay, parameter_groups
 from ftlit.training.outputs import replace_directory
@@ -116,6 +116,7 @@ class TransformerModule(LightningModule):
         self.last_eval: EvalResult | None = None  # the first split's result of the latest evaluation
         self.predictions: list[dict] | None = None  # one record per input row of the latest prediction
         self._outputs: dict[str, FeatureOutputs] = {}
+        self.validation_history: list[dict] = []  # (see on_validation_end)
 
     # ---------------------------------------------------------------------------------------------- the data
     def accept_contract(self, contract: DataContract) -> None:
@@ -175,9 +176,13 @@ class TransformerModule(LightningModule):
             self.logger.log_metrics({"params/trainable": trainable, "params/total": total}, step=0)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["ftlit_validation_history"] = self.validation_history
         if self.lora is not None:  # adapters + head (+ optimizer state): small checkpoints
             trainable = {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
             checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.validation_history = list(checkpoint.get("ftlit_validation_history", []))
 
     def parameter_counts(self) -> dict[str, int]:
         params = list(self.model.parameters())
@@ -345,13 +350,20 @@ class TransformerModule(LightningModule):
                 self.log(f"{stage}/{name}{suffix}", float(value), sync_dist=True)
             if result is None or self.trainer.sanity_checking:  # sanity batches: scored (so scoring is checked)
                 continue
-            if isinstance(self.logger, TensorBoardLogger):
-                for name, figure in self.figures(result, f"{stage}{suffix}").items():
-                    self.logger.experiment.add_figure(f"{stage}/{name}{suffix}", figure, global_step=self.global_step)
+            if self.trainer.loggers:
+                figures = self.figures(result, f"{stage}{suffix}").items()
+                log_figures(self.trainer, {f"{stage}/{name}{suffix}": f for name, f in figures}, self.global_step)
             if position == 0:
                 result.eval_time_s = time.perf_counter() - self._started
                 self.last_eval = result
         self._outputs = {}
+
+    def on_validation_end(self) -> None:
+        # ftlit's own record of the validation curves (in results.json and the checkpoints), whatever the logger:
+        # every val/ score of each evaluation during fit, once Lightning has reduced the epoch's values
+        if self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking:
+            scores = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
+            self.validation_history.append({"step": self.global_step, "epoch": self.current_epoch, **scores})
 
     def on_validation_epoch_start(self) -> None:
         self._start("val")

@@ -6,12 +6,13 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
 import torch
 import yaml
-from lightning import LightningModule, Trainer
+from lightning import Callback, LightningModule, Trainer
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
@@ -45,13 +46,19 @@ class FtlitCLI(LightningCLI):
             "--output_dir",
             type=str | None,
             default=None,
-            help="Where export/, results.json and predictions go (default: the run's TensorBoard log dir).",
+            help="Where export/, results.json and predictions go (default: the run's log folder).",
         )
         parser.add_argument(
             "--overwrite",
             type=bool,
             default=False,
             help="Replace the export/, results.json or predictions.jsonl that --output_dir already holds.",
+        )
+        parser.add_argument(
+            "--tune",
+            type=dict | None,
+            default=None,
+            help="The search space of `ftlit tune` (see README); the other commands pass it over.",
         )
         # Data is always tokenised by the model's own tokenizer
         parser.link_arguments("model.init_args.model_name_or_path", "data.init_args.model_name_or_path")
@@ -268,8 +275,9 @@ class FtlitCLI(LightningCLI):
             for key, value in self.trainer.callback_metrics.items()
             if key.startswith(f"{stage}/")
         }
+        evaluation = {**self.model.eval_summary(), "main_metric": self.model.monitor}
         results = results_document(
-            metrics, self.model.eval_summary(), train or {}, self.model.describe_model(),
+            metrics, evaluation, train or {}, self.model.describe_model(),
             self.config[self.subcommand].as_dict(),
         )  # fmt: skip
         for name, content in self.model.output_files().items():
@@ -329,14 +337,16 @@ def cpu_has_native_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def build_cli(args: list[str], run: bool = True) -> FtlitCLI:
+def build_cli(args: list[str], run: bool = True, callbacks: Sequence[Callback] = ()) -> FtlitCLI:
+    """The CLI on ``args``, run unless ``run`` is false; ``callbacks``: added to the Trainer's, and not written to
+    the run's config (``ftlit tune``'s pruning: the trial's own, not a setting of the run)."""
     # ftlit always hands LightningCLI its arguments (sys.argv less --debug): Lightning's warning about that is noise
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
     # the model counts each training batch's tokens on the host (TransformerModule.on_before_batch_transfer)
     warnings.filterwarnings("ignore", message="You have overridden `on_before_batch_transfer` in `LightningModule`")
     silence_tips()
     try:
-        return _build_cli(args, run)
+        return _build_cli(args, run, list(callbacks))
     except ArgumentProblem as problem:
         raise FtlitError(explain_argument_problem(problem, args)) from problem
 
@@ -355,7 +365,7 @@ class SaveConfigInRunFolder(SaveConfigCallback):
                          multifile=self.multifile)  # fmt: skip
 
 
-def _build_cli(args: list[str], run: bool) -> FtlitCLI:
+def _build_cli(args: list[str], run: bool, callbacks: list[Callback]) -> FtlitCLI:
     return FtlitCLI(
         TransformerModule,
         TransformerDataModule,
@@ -365,10 +375,11 @@ def _build_cli(args: list[str], run: bool) -> FtlitCLI:
         auto_configure_optimizers=False,
         save_config_callback=SaveConfigInRunFolder,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"precision": default_precision()},
+        trainer_defaults={"precision": default_precision(), **({"callbacks": callbacks} if callbacks else {})},
         parser_kwargs={
-            "epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training) and "
-            "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side)."
+            "epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training), "
+            "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side) and "
+            "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section)."
         },
         parser_class=FtlitArgumentParser,
         args=args,
@@ -399,7 +410,15 @@ def compare_command(args: list[str]) -> int:
     return compare(args)
 
 
-COMMANDS = {"inspect": inspect_command, "compare": compare_command}
+def tune_command(args: list[str]) -> int:
+    try:
+        from ftlit.tools.tuning import main as tune
+    except ImportError as err:  # an optional extra
+        raise FtlitError(f"ftlit tune needs Optuna ({err}): pip install 'ftlit[tune]'.") from err
+    return tune(args)
+
+
+COMMANDS = {"inspect": inspect_command, "compare": compare_command, "tune": tune_command}
 
 
 def main(args: list[str] | None = None) -> None:

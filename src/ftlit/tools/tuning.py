@@ -1,0 +1,250 @@
+"""``ftlit tune --config X.yaml [--tune.n_trials 20] [--tune.storage URL] [--tune.study_name NAME]
+[--tune.timeout SECONDS] [--tune.output_dir DIR] [--tune.metric NAME] [--tune.direction maximize|minimize]
+[--tune.pruner median|none] [fit options…]``: hyperparameter search with Optuna over the config's ``tune:`` section.
+
+Each trial is a full ``ftlit fit`` in ``<output_dir>/trial_<N>`` with its own results.json; Optuna's median pruner
+stops a trial whose validation score falls behind (optuna-integration's Lightning callback). The study lives in an
+Optuna storage — SQLite in the output folder by default, so that a killed study resumes with the same command;
+several ``ftlit tune`` processes pointed at one database URL share the study (Optuna's distributed mode). At the end:
+trials.md (every trial's parameters, score, state and time), best.yaml (a complete config: ``ftlit fit --config
+best.yaml``), history.png and importances.png.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+from optuna_integration import PyTorchLightningPruningCallback
+
+from ftlit.errors import FtlitError
+from ftlit.tools.search_space import Parameter, parse_space, set_in_config
+from ftlit.tools.tables import markdown_table
+from ftlit.training.locks import release_held
+from ftlit.training.outputs import check_writable
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# a killed worker's trial is marked failed once its heartbeat is this old (RDB storages), so it never blocks the study
+HEARTBEAT_S, GRACE_S = 30, 90
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """The study's settings: the config's ``tune:`` section, then ``--tune.*`` options over it."""
+
+    space: list[Parameter]
+    study_name: str
+    output_dir: Path
+    storage: str
+    n_trials: int = 20
+    timeout: float | None = None
+    metric: str | None = None  # default: the task's main validation metric
+    direction: str = "maximize"
+    pruner: dict | None = None  # MedianPruner's arguments; None: no pruning
+    seed: int | None = None  # the sampler's (one worker: a reproducible study)
+    enqueue: tuple[dict, ...] = ()  # trials to run first (e.g. the config's defaults)
+
+
+class TrialPruning(PyTorchLightningPruningCallback):
+    """Optuna's Lightning pruning callback, on the task's own validation metric unless one is named."""
+
+    def __init__(self, trial: optuna.Trial, monitor: str | None) -> None:
+        super().__init__(trial, monitor or "")
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.monitor = self.monitor or f"val/{pl_module.monitor}"
+        super().on_fit_start(trainer, pl_module)
+
+
+def settings_from(section: dict, options: dict[str, str], config_path: Path) -> TuneSettings:
+    """Merge the ``tune:`` section and the command line's ``--tune.*`` options (these win), checked."""
+    known = {"space", "n_trials", "storage", "study_name", "timeout", "output_dir", "metric", "direction", "pruner",
+             "seed", "enqueue"}  # fmt: skip
+    unknown = (set(section) | set(options)) - known
+    if unknown:
+        raise FtlitError(f"Unknown tune setting(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))}).")
+    merged = {**section, **{key: yaml.safe_load(value) for key, value in options.items()}}
+    study_name = str(merged.get("study_name") or config_path.stem)
+    output_dir = Path(merged.get("output_dir") or Path("lightning_logs/tune") / study_name)
+    storage = merged.get("storage") or f"sqlite:///{(output_dir / 'study.db').resolve()}"
+    n_trials, timeout = merged.get("n_trials", 20), merged.get("timeout")
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise FtlitError(f"tune.n_trials must be a whole number of at least 1, not {n_trials!r}.")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise FtlitError(f"tune.timeout must be a number of seconds above 0, not {timeout!r}.")
+    direction, pruner = merged.get("direction", "maximize"), merged.get("pruner", "median")
+    if direction not in ("maximize", "minimize"):
+        raise FtlitError(f"tune.direction must be maximize or minimize, not {direction!r}.")
+    if pruner not in ("median", "none") and not isinstance(pruner, dict):
+        raise FtlitError(f"tune.pruner must be median, none or MedianPruner's arguments, not {pruner!r}.")
+    seed, enqueue = merged.get("seed"), merged.get("enqueue") or []
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise FtlitError(f"tune.seed must be a whole number, not {seed!r}.")
+    space = parse_space(merged.get("space"))
+    keys = {parameter.key for parameter in space}
+    if not isinstance(enqueue, list) or not all(isinstance(t, dict) and set(t) <= keys for t in enqueue):
+        raise FtlitError(f"tune.enqueue must be a list of trials, each giving values of {', '.join(sorted(keys))}.")
+    metric = merged.get("metric")
+    pruner_arguments = {} if pruner == "median" else None if pruner == "none" else pruner
+    return TuneSettings(space, study_name, output_dir, str(storage), n_trials, timeout,
+                        metric and str(metric).removeprefix("val/"), direction, pruner_arguments, seed,
+                        tuple(enqueue))  # fmt: skip
+
+
+def value_arguments(values: dict[str, Any]) -> list[str]:
+    """A trial's values as ``fit`` options (JSON: numbers, strings, lists alike)."""
+    return [part for key, value in values.items() for part in (f"--{key}", json.dumps(value))]
+
+
+def check_fit_arguments(arguments: list[str]) -> None:
+    """Parse a trial's ``fit`` arguments without running anything (LightningCLI's ``--print_config``): an unknown
+    setting or a value of the wrong type is refused before the first trial, by ftlit's own parser."""
+    from ftlit.cli import build_cli
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            build_cli([*arguments, "--print_config"])
+    except SystemExit as done:  # (how --print_config ends)
+        if done.code:
+            raise FtlitError("The fit options of the trials were refused (see above).") from None
+
+
+def open_study(settings: TuneSettings) -> optuna.Study:
+    if settings.storage.startswith("sqlite:///"):
+        Path(settings.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = optuna.storages.RDBStorage(settings.storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        pruners = optuna.pruners
+        pruner = pruners.NopPruner() if settings.pruner is None else pruners.MedianPruner(**settings.pruner)
+        return optuna.create_study(storage=storage, study_name=settings.study_name, direction=settings.direction,
+                                   pruner=pruner, sampler=optuna.samplers.TPESampler(seed=settings.seed),
+                                   load_if_exists=True)  # fmt: skip
+    except TypeError as err:  # MedianPruner's arguments
+        raise FtlitError(f"tune.pruner: {err}") from err
+    except ValueError as err:  # e.g. the study exists with the other direction
+        raise FtlitError(f"Study {settings.study_name!r} in {settings.storage}: {err}") from err
+    except Exception as err:  # SQLAlchemy's errors: a storage that cannot be opened
+        raise FtlitError(f"Cannot open the study storage {settings.storage}: {err}") from err
+
+
+def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[str]) -> float:
+    """One trial: a full ``ftlit fit`` in its own folder; its score from its results.json."""
+    from ftlit.cli import build_cli
+
+    values = {parameter.key: parameter.suggest(trial) for parameter in settings.space}
+    folder = settings.output_dir / f"trial_{trial.number}"
+    pruning = TrialPruning(trial, settings.metric and f"val/{settings.metric}")
+    try:
+        build_cli([*fit_arguments, *value_arguments(values), "--output_dir", str(folder),
+                   "--trainer.default_root_dir", str(folder)], callbacks=[pruning])  # fmt: skip
+    finally:
+        release_held()
+    pruning.check_pruned()  # (several devices: the first one's decision)
+    results = json.loads((folder / "results.json").read_text())
+    metric = settings.metric or results["eval"]["main_metric"]
+    if metric not in results["metrics"]:
+        raise FtlitError(f"tune.metric {metric!r} is not among the run's scores: {', '.join(results['metrics'])}.")
+    trial.set_user_attr("run", str(folder))
+    trial.set_user_attr("metric", metric)
+    trial.set_user_attr("config", str(Path(results["train"]["log_dir"]) / "config.yaml"))
+    return results["metrics"][metric]
+
+
+def trials_table(study: optuna.Study) -> list[dict]:
+    rows = []
+    for trial in study.trials:
+        duration = trial.duration.total_seconds() if trial.duration else None
+        metric = trial.user_attrs.get("metric", "value")
+        rows.append({"trial": trial.number, "state": trial.state.name.lower(), metric: trial.value, **trial.params,
+                     "time_s": duration and round(duration, 1)})  # fmt: skip
+    return rows
+
+
+def best_config(trial: optuna.trial.FrozenTrial, base: dict) -> dict:
+    """The best trial's whole config as ftlit saved it, made a fresh run's: its own output folders dropped."""
+    config = yaml.safe_load(Path(trial.user_attrs["config"]).read_text())
+    for key in ("output_dir", "overwrite", "tune"):
+        config.pop(key, None)
+    root = (base.get("trainer") or {}).get("default_root_dir")
+    set_in_config(config, "trainer.default_root_dir", root)
+    return config
+
+
+def write_plots(study: optuna.Study, output_dir: Path) -> list[Path]:
+    """Optuna's matplotlib figures: the optimisation history and (two finished trials or more) the parameters'
+    importances."""
+    from optuna.visualization import matplotlib as plots
+
+    written = []
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    drawings = {"history.png": plots.plot_optimization_history}
+    if len(finished) >= 2 and any(len({t.params.get(k) for t in finished}) > 1 for k in finished[0].params):
+        drawings["importances.png"] = plots.plot_param_importances
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for name, draw in drawings.items():
+            axes = draw(study)
+            axes.figure.savefig(output_dir / name, bbox_inches="tight")
+            written.append(output_dir / name)
+    return written
+
+
+def report(study: optuna.Study, settings: TuneSettings, base: dict) -> None:
+    rows = trials_table(study)
+    table = markdown_table(rows, lambda v: f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else str(v))
+    print(table)
+    (settings.output_dir / "trials.md").write_text(table)
+    written = [settings.output_dir / "trials.md", *write_plots(study, settings.output_dir)]
+    if any(t.state == TrialState.COMPLETE for t in study.trials):
+        best = study.best_trial
+        path = settings.output_dir / "best.yaml"
+        path.write_text(yaml.safe_dump(best_config(best, base), sort_keys=False))
+        written.append(path)
+        print(f"Best: trial {best.number}, {best.user_attrs['metric']} {best.value:.4f}, {best.params}")
+    print("Written: " + ", ".join(map(str, written)))
+
+
+def main(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ftlit tune", description=__doc__.split("\n\n")[0], add_help=True)
+    parser.add_argument("--config", type=Path, required=True, help="a fit config with a tune: section")
+    known, rest = parser.parse_known_args(args)
+    options, fit_options = {}, []
+    words = iter(rest)
+    for word in words:
+        if word.startswith("--tune."):
+            key, equals, value = word.removeprefix("--tune.").partition("=")
+            options[key] = value if equals else next(words, "")
+        else:
+            fit_options.append(word)
+    if not known.config.is_file():
+        raise FtlitError(f"--config {known.config}: no such file.")
+    config = yaml.safe_load(known.config.read_text())
+    if not isinstance(config, dict) or not isinstance(config.get("tune"), dict):
+        raise FtlitError(f"{known.config} has no tune: section (the search space); see README, `ftlit tune`.")
+    settings = settings_from(config["tune"], options, known.config)
+    check_writable(settings.output_dir, "--tune.output_dir")
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    fit_arguments = ["fit", "--config", str(known.config), *fit_options]  # (fit passes the tune: section over)
+    check_fit_arguments([*fit_arguments, *value_arguments({p.key: p.example() for p in settings.space})])
+    study = open_study(settings)
+    if not study.trials:  # a new study: the trials asked for first
+        for values in settings.enqueue:
+            study.enqueue_trial(values)
+    done = sum(t.state in FINISHED for t in study.trials)
+    print(f"Study {settings.study_name!r} in {settings.storage}: {done} of {settings.n_trials} trials finished.")
+    if done < settings.n_trials:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        enough = MaxTrialsCallback(settings.n_trials, states=FINISHED)  # counted across every worker of the study
+        study.optimize(lambda trial: run_trial(trial, settings, fit_arguments), timeout=settings.timeout,
+                       callbacks=[enough], gc_after_trial=True)  # fmt: skip
+    report(study, settings, config)
+    return 0

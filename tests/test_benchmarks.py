@@ -62,3 +62,11 @@ def test_the_gpu_suite_dry_run_exercises_every_stage_and_reports_the_ratios(tmp_
         ftlit = next(row for row in steps[name]["output"] if row["run"].startswith("(c)"))
         assert {"ftlit / (a)", "ftlit / (d)"} <= set(ftlit)
     assert "| step |" in (tmp_path / "report.md").read_text()
+
+
+def test_tune_glue_compares_the_best_trial_with_the_defaults(tmp_path):
+    done = run_benchmark("tune_glue.py", "--tiny", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    default, best = json.loads((tmp_path / "results.json").read_text())
+    assert best["complete"] + best["pruned"] == 3 and 0 <= best["dev accuracy"] <= 1
+    assert (tmp_path / "study/best.yaml").is_file() and default["dev accuracy"] >= 0

@@ -174,3 +174,15 @@ def test_a_config_without_a_search_space_is_refused(tiny_bert, tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["tune", "--config", str(config)])
     assert "has no tune: section" in capsys.readouterr().err
+
+
+def test_two_workers_on_one_storage_share_the_study(tune_config, tmp_path):
+    command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", "4"]
+    workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=600) == 0, worker.stderr.read().decode()[-2000:]
+    trials = study_of(tmp_path / "study").trials
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    # Optuna's MaxTrialsCallback: each worker stops once 4 are finished (one more may have begun meanwhile)
+    assert 4 <= len(complete) <= 5
+    assert all((tmp_path / f"study/trial_{t.number}/results.json").is_file() for t in complete)

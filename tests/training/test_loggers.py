@@ -65,17 +65,22 @@ def test_several_loggers_at_once_each_get_the_run(tiny_bert, sentiment_files, tm
     assert list((run / "figures").glob("val_reliability-step*.png"))  # CSV takes no images: files once, here
 
 
+@pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_an_mlflow_run_keeps_its_outputs_beside_its_checkpoints_and_its_figures_as_artifacts(
-    tiny_bert, sentiment_files, tmp_path
+    tiny_bert, sentiment_files, tmp_path, monkeypatch, store
 ):
     mlflow = pytest.importorskip("mlflow")
-    database = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a real tracking store, no server
+    if store == "sqlite":  # a real tracking database, no server; runs under <default_root_dir>/<experiment>/<run>
+        database, runs = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path
+    else:  # MLflow 3 keeps its file store only on request; runs under mlruns/<experiment>/<run>
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        database, runs = f"file:{tmp_path / 'mlruns'}", tmp_path / "mlruns"
     logger = ["--trainer.logger", "lightning.pytorch.loggers.MLFlowLogger", "--trainer.logger.tracking_uri", database,
               "--trainer.logger.experiment_name", "sentiment",
               "--trainer.logger.artifact_location", str(tmp_path / "artifacts")]  # fmt: skip
     main(fit_args(tiny_bert, sentiment_files, tmp_path, *logger))
-    (results_file,) = tmp_path.glob("*/*/results.json")
-    run = results_file.parent  # <default_root_dir>/<experiment id>/<run id>, as Lightning places the checkpoints
+    (results_file,) = runs.glob("*/*/results.json")
+    run = results_file.parent  # as Lightning places the checkpoints
     assert (run / "checkpoints/last.ckpt").is_file() and (run / "export/config.json").is_file()
     client = mlflow.MlflowClient(database)
     assert len(client.get_metric_history(run.name, "val/accuracy")) == 2  # one per epoch
@@ -84,7 +89,7 @@ def test_an_mlflow_run_keeps_its_outputs_beside_its_checkpoints_and_its_figures_
 
     # resumed from the newest last.ckpt under the same root: a new MLflow run, the old run's weights and history
     main(fit_args(tiny_bert, sentiment_files, tmp_path, *logger, "--ckpt_path", "last", epochs=3))
-    resumed = max(tmp_path.glob("*/*/results.json"), key=lambda p: p.stat().st_mtime).parent
+    resumed = max(runs.glob("*/*/results.json"), key=lambda p: p.stat().st_mtime).parent
     assert resumed != run and scored_epochs(resumed) == [0, 1, 2]
     assert torch.load(resumed / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 3  # epochs done
 

@@ -415,7 +415,7 @@ def tune_command(args: list[str]) -> int:
         from ftlit.tools.tuning import main as tune
     except ImportError as err:  # an optional extra
         raise FtlitError(f"ftlit tune needs Optuna ({err}): pip install 'ftlit[tune]'.") from err
-    return tune(args)
+    return tune(args, lambda arguments, callbacks: build_cli(arguments, callbacks=callbacks))
 
 
 COMMANDS = {"inspect": inspect_command, "compare": compare_command, "tune": tune_command}

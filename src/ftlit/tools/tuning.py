@@ -16,12 +16,14 @@ import io
 import json
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
+from lightning import Callback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
@@ -33,6 +35,8 @@ from ftlit.training.locks import release_held
 from ftlit.training.outputs import check_writable
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# runs an ftlit command line with extra Trainer callbacks (the CLI's build_cli: tools sit below the CLI)
+FitRunner = Callable[[list[str], Sequence[Callback]], object]
 # a killed worker's trial is marked failed once its heartbeat is this old (RDB storages), so it never blocks the study
 HEARTBEAT_S, GRACE_S = 30, 90
 
@@ -105,14 +109,12 @@ def value_arguments(values: dict[str, Any]) -> list[str]:
     return [part for key, value in values.items() for part in (f"--{key}", json.dumps(value))]
 
 
-def check_fit_arguments(arguments: list[str]) -> None:
+def check_fit_arguments(arguments: list[str], run_fit: FitRunner) -> None:
     """Parse a trial's ``fit`` arguments without running anything (LightningCLI's ``--print_config``): an unknown
     setting or a value of the wrong type is refused before the first trial, by ftlit's own parser."""
-    from ftlit.cli import build_cli
-
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            build_cli([*arguments, "--print_config"])
+            run_fit([*arguments, "--print_config"], [])
     except SystemExit as done:  # (how --print_config ends)
         if done.code:
             raise FtlitError("The fit options of the trials were refused (see above).") from None
@@ -136,16 +138,14 @@ def open_study(settings: TuneSettings) -> optuna.Study:
         raise FtlitError(f"Cannot open the study storage {settings.storage}: {err}") from err
 
 
-def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[str]) -> float:
+def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[str], run_fit: FitRunner) -> float:
     """One trial: a full ``ftlit fit`` in its own folder; its score from its results.json."""
-    from ftlit.cli import build_cli
-
     values = {parameter.key: parameter.suggest(trial) for parameter in settings.space}
     folder = settings.output_dir / f"trial_{trial.number}"
     pruning = TrialPruning(trial, settings.metric and f"val/{settings.metric}")
     try:
-        build_cli([*fit_arguments, *value_arguments(values), "--output_dir", str(folder),
-                   "--trainer.default_root_dir", str(folder)], callbacks=[pruning])  # fmt: skip
+        run_fit([*fit_arguments, *value_arguments(values), "--output_dir", str(folder),
+                 "--trainer.default_root_dir", str(folder)], [pruning])  # fmt: skip
     finally:
         release_held()
     pruning.check_pruned()  # (several devices: the first one's decision)
@@ -213,7 +213,7 @@ def report(study: optuna.Study, settings: TuneSettings, base: dict) -> None:
     print("Written: " + ", ".join(map(str, written)))
 
 
-def main(args: list[str]) -> int:
+def main(args: list[str], run_fit: FitRunner) -> int:
     parser = argparse.ArgumentParser(prog="ftlit tune", description=__doc__.split("\n\n")[0], add_help=True)
     parser.add_argument("--config", type=Path, required=True, help="a fit config with a tune: section")
     known, rest = parser.parse_known_args(args)
@@ -234,7 +234,7 @@ def main(args: list[str]) -> int:
     check_writable(settings.output_dir, "--tune.output_dir")
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     fit_arguments = ["fit", "--config", str(known.config), *fit_options]  # (fit passes the tune: section over)
-    check_fit_arguments([*fit_arguments, *value_arguments({p.key: p.example() for p in settings.space})])
+    check_fit_arguments([*fit_arguments, *value_arguments({p.key: p.example() for p in settings.space})], run_fit)
     study = open_study(settings)
     if not study.trials:  # a new study: the trials asked for first
         for values in settings.enqueue:
@@ -244,7 +244,7 @@ def main(args: list[str]) -> int:
     if done < settings.n_trials:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         enough = MaxTrialsCallback(settings.n_trials, states=FINISHED)  # counted across every worker of the study
-        study.optimize(lambda trial: run_trial(trial, settings, fit_arguments), timeout=settings.timeout,
+        study.optimize(lambda trial: run_trial(trial, settings, fit_arguments, run_fit), timeout=settings.timeout,
                        callbacks=[enough], gc_after_trial=True)  # fmt: skip
     report(study, settings, config)
     return 0

@@ -29,6 +29,7 @@ from ftlit.training.callbacks import (
     RichTrainingProgressBar,
     TrainingProgressBar,
     TrainingThroughput,
+    ValidationHistory,
 )
 from ftlit.training.checkpoints import AtomicCheckpointIO, config_differences, last_checkpoints, verify_checkpoint
 from ftlit.training.locks import FolderLock, release_held
@@ -133,7 +134,9 @@ class FtlitCLI(LightningCLI):
             self._claim_outputs()
         check_outputs_free(self.output_dir, self.subcommand, self.overwrite)
         self.throughput = TrainingThroughput()
-        self.trainer.callbacks += [self.throughput, NonFiniteLossGuard(), ResumableTraining(), DiscardUnstartedRun()]
+        self.history = ValidationHistory()
+        self.trainer.callbacks += [self.throughput, self.history, NonFiniteLossGuard(), ResumableTraining(),
+                                   DiscardUnstartedRun()]  # fmt: skip
         if self.subcommand == "fit":
             self.trainer.callbacks.append(DiskSpaceCheck(self.output_dir))
 
@@ -162,8 +165,14 @@ class FtlitCLI(LightningCLI):
             root = Path(self.trainer.default_root_dir)
         elif isinstance(logger, VERSIONED_FOLDERS):  # save_dir/name, its runs' version_N folders below
             root = Path(logger.root_dir)
-        else:  # save_dir, its runs in name/version below (MLflow: mlruns/<experiment id>/<run id>)
-            root = run_folder(self.trainer).parents[1]
+        elif self.trainer.world_size > 1:
+            # only the first device's MLflow or W&B logger knows its experiment (and the devices cannot talk yet)
+            raise FtlitError(
+                f"--ckpt_path last with {type(logger).__name__} on several devices: give the checkpoint's path "
+                "(ckpt_path: <run folder>/checkpoints/last.ckpt) instead."
+            )
+        else:  # the experiment's (MLflow) or project's (W&B) folder, its runs below
+            root = run_folder(self.trainer).parent
         found = self._last_checkpoint_of_this_run(root)
         if found is None:
             if self.subcommand != "fit":
@@ -175,7 +184,8 @@ class FtlitCLI(LightningCLI):
         verify_checkpoint(found)
         run_dir = found.parent.parent
         if self.subcommand == "fit" and logger is not None and run_dir.parent == root:
-            self.trainer.logger = reopened(logger, run_dir.name)
+            # the first logger's folder is the run's; the others (if any) start new versions of their own
+            self.trainer.loggers = [reopened(logger, run_dir.name), *self.trainer.loggers[1:]]
         print(f"Resuming from {found}")
         arguments["ckpt_path"] = str(found)
 
@@ -224,7 +234,7 @@ class FtlitCLI(LightningCLI):
         checkpoint = self.trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
         log_dir = str(run_folder(self.trainer))  # (on every device)
-        history = self.model.validation_history  # (loading the best checkpoint below would bring back its own)
+        history = list(self.history.entries)  # (before the best checkpoint is evaluated again below)
         # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/
         # (with validation switched off there is no best checkpoint: the last weights are exported)
         if self.trainer.limit_val_batches != 0:
@@ -415,7 +425,19 @@ def tune_command(args: list[str]) -> int:
         from ftlit.tools.tuning import main as tune
     except ImportError as err:  # an optional extra
         raise FtlitError(f"ftlit tune needs Optuna ({err}): pip install 'ftlit[tune]'.") from err
-    return tune(args, lambda arguments, callbacks: build_cli(arguments, callbacks=callbacks))
+    return tune(args, _run_trial_fit)
+
+
+def _run_trial_fit(arguments: list[str], callbacks: Sequence[Callback]) -> None:
+    """A trial's ``fit`` for ``ftlit tune``: a problem with the trial's values surfaces as the FtlitError behind it
+    (jsonargparse wraps those raised while instantiating), which the study records as a failed trial."""
+    try:
+        build_cli(arguments, callbacks=callbacks)
+    except Exception as err:
+        user_error = _find_user_error(err)
+        if user_error is None or user_error is err:
+            raise
+        raise user_error from err
 
 
 COMMANDS = {"inspect": inspect_command, "compare": compare_command, "tune": tune_command}

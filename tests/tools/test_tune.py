@@ -14,7 +14,8 @@ import yaml
 
 from ftlit.cli import main
 from ftlit.errors import FtlitError
-from ftlit.tools.search_space import Parameter, parse_space, set_in_config
+from ftlit.tools.search_space import Parameter, parse_space
+from ftlit.tools.tuning import split_tune_options
 
 
 # ------------------------------------------------------------------------------------------------- the space
@@ -53,6 +54,7 @@ def test_ranges_and_choices_are_read_with_their_types():
         ({"data.batch_size": []}, "choices must be a non-empty list"),
         ({"trainer.max_epochs": {"low": 1, "high": 3, "step": 5}}, "step 5 must be above 0"),
         ({"trainer.max_epochs": "1-3"}, "give a range"),
+        ({"trainer.max_epochs": {"low": 1, "high": 4, "step": 0.5}}, "step must be a whole number"),
     ],
 )
 def test_unusable_spaces_are_refused_with_the_setting_named(space, message):
@@ -60,14 +62,13 @@ def test_unusable_spaces_are_refused_with_the_setting_named(space, message):
         parse_space(space)
 
 
-def test_values_go_under_init_args_where_a_section_names_a_class():
-    config = {"model": {"class_path": "ftlit.SequenceClassificationModule", "init_args": {"learning_rate": 1e-4}},
-              "trainer": {"max_epochs": 3}}  # fmt: skip
-    set_in_config(config, "model.learning_rate", 3e-4)
-    set_in_config(config, "trainer.max_epochs", 1)
-    set_in_config(config, "data.batch_size", 8)
-    assert config["model"]["init_args"]["learning_rate"] == 3e-4
-    assert config["trainer"] == {"max_epochs": 1} and config["data"] == {"batch_size": 8}
+def test_tune_options_come_apart_from_the_fit_options():
+    words = ["--tune.n_trials", "3", "--data.batch_size", "8", "--tune.seed=1", "--trainer.max_epochs", "2"]
+    assert split_tune_options(words) == ({"n_trials": "3", "seed": "1"},
+                                         ["--data.batch_size", "8", "--trainer.max_epochs", "2"])  # fmt: skip
+    for words in (["--tune.storage"], ["--tune.study_name", "--trainer.max_epochs", "1"]):
+        with pytest.raises(FtlitError, match=r"--tune\.\w+ needs a value"):
+            split_tune_options(words)
 
 
 # ------------------------------------------------------------------------------------------------- studies
@@ -158,6 +159,8 @@ def test_a_killed_study_resumes_with_the_same_command_without_repeating_a_trial(
         (["--tune.storage", "postgresql://nobody@127.0.0.1:1/none"], "Cannot open the study storage"),
         (["--tune.n_trials", "0"], "tune.n_trials must be a whole number of at least 1"),
         (["--tune.colour", "blue"], "Unknown tune setting(s): colour"),
+        (["--tune.space", "{model.learning_rate: [1"], "is not valid YAML"),
+        (["--trainer.devices", "2", "--trainer.accelerator", "cpu"], "runs each trial on one device"),
     ],
 )
 def test_bad_studies_are_refused_before_any_trial(tune_config, tmp_path, options, message, capsys):
@@ -186,3 +189,29 @@ def test_two_workers_on_one_storage_share_the_study(tune_config, tmp_path):
     # Optuna's MaxTrialsCallback: each worker stops once 4 are finished (one more may have begun meanwhile)
     assert 4 <= len(complete) <= 5
     assert all((tmp_path / f"study/trial_{t.number}/results.json").is_file() for t in complete)
+
+
+def test_a_study_is_not_continued_with_another_search_space(tune_config, capsys):
+    main(["tune", "--config", str(tune_config), "--tune.n_trials", "1"])
+    with pytest.raises(SystemExit):
+        main(["tune", "--config", str(tune_config), "--tune.n_trials", "2", "--tune.space",
+              "{model.learning_rate: [1.0e-3, 3.0e-3]}"])  # fmt: skip
+    assert "was started with another search space" in capsys.readouterr().err
+
+
+def test_a_failed_trial_is_recorded_and_the_study_goes_on_until_three_fail_in_a_row(tune_config, tmp_path, capsys):
+    # batch size 0 passes the parser but not ftlit's own check when the trial's run starts
+    space = ["--tune.space", "{data.batch_size: [16, 0, -8, -16]}"]
+    main(["tune", "--config", str(tune_config), "--tune.n_trials", "1", *space, "--tune.enqueue",
+          "[{data.batch_size: 0}, {data.batch_size: 16}]"])  # fmt: skip
+    states = [t.state for t in study_of(tmp_path / "study").trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["tune", "--config", str(tune_config), "--tune.n_trials", "5", *space, "--tune.study_name", "failing",
+              "--tune.enqueue", "[{data.batch_size: 0}, {data.batch_size: -8}, {data.batch_size: -16}]"])  # fmt: skip
+    assert stopped.value.code == 2
+    assert "3 trials in a row failed, the last one with: --data.batch_size" in capsys.readouterr().err
+    failing = study_of(tmp_path / "study", "failing").trials
+    assert [t.state for t in failing] == [optuna.trial.TrialState.FAIL] * 3
+    assert (tmp_path / "study/trials.md").is_file()  # the report, also for a stopped study

@@ -76,21 +76,26 @@ def comparison_row(run: str, results: dict) -> dict:
     }
 
 
+def curves_of_history(history: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """results.json's validation history (one entry of scores per evaluation) as a (step, value) curve per score."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for entry in history:
+        for tag, value in entry.items():
+            if tag.startswith("val/"):
+                curves.setdefault(tag, []).append((entry["step"], value))
+    return curves
+
+
 def validation_curves(run_dir: Path, results: dict) -> dict[str, list[tuple[int, float]]]:
     """``val/*`` scores (step, value) in step order: from the validation history ftlit keeps in results.json
     (whatever the logger), or for runs older than that history, from the run's TensorBoard event files."""
     history = results.get("train", {}).get("history")
     if history:
-        curves: dict[str, list[tuple[int, float]]] = {}
-        for entry in history:
-            for tag, value in entry.items():
-                if tag.startswith("val/"):
-                    curves.setdefault(tag, []).append((entry["step"], value))
-        return curves
+        return curves_of_history(history)
     log_dir = results.get("train", {}).get("log_dir")
     folders = [run_dir] + ([Path(log_dir)] if log_dir else [])
     files = next((found for folder in folders if (found := sorted(folder.rglob("events.out.tfevents.*")))), [])
-    curves = {}
+    curves: dict[str, list[tuple[int, float]]] = {}
     for path in files:
         events = EventAccumulator(str(path), size_guidance={"scalars": 0})
         events.Reload()

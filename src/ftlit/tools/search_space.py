@@ -1,5 +1,4 @@
-"""The search space of ``ftlit tune``, as a config's ``tune:`` section gives it, and what a trial's values do to a
-config.
+"""The search space of ``ftlit tune``, as a config's ``tune:`` section gives it.
 
     tune:
       space:
@@ -85,19 +84,8 @@ def parse_parameter(key: str, spec: object) -> Parameter:
         raise FtlitError(f"{where}: a log range must start above 0 (low is {low}).")
     if log and step is not None:
         raise FtlitError(f"{where}: a range is either log or stepped, not both.")
+    if kind == "int" and step is not None and not isinstance(step, int):
+        raise FtlitError(f"{where}: an int range's step must be a whole number, not {step!r}.")
     if step is not None and not 0 < step <= high - low:
         raise FtlitError(f"{where}: step {step} must be above 0 and at most the range's width {high - low}.")
     return Parameter(key, kind, low=low, high=high, log=log, step=step)
-
-
-def set_in_config(config: dict, key: str, value: Any) -> None:
-    """Set ``key`` (``model.learning_rate``) in a LightningCLI config dict: under ``init_args`` where the section
-    names a class (``class_path``), else directly."""
-    section, _, name = key.partition(".")
-    target = config.setdefault(section, {})
-    if isinstance(target, dict) and "class_path" in target:
-        target = target.setdefault("init_args", {})
-    *parents, last = name.split(".")
-    for parent in parents:
-        target = target.setdefault(parent, {})
-    target[last] = value

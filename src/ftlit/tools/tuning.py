@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 import yaml
 from lightning import Callback
 from optuna.study import MaxTrialsCallback
@@ -29,7 +30,7 @@ from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from ftlit.errors import FtlitError
-from ftlit.tools.search_space import Parameter, parse_space, set_in_config
+from ftlit.tools.search_space import Parameter, parse_space
 from ftlit.tools.tables import markdown_table
 from ftlit.training.locks import release_held
 from ftlit.training.outputs import check_writable
@@ -39,6 +40,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 FitRunner = Callable[[list[str], Sequence[Callback]], object]
 # a killed worker's trial is marked failed once its heartbeat is this old (RDB storages), so it never blocks the study
 HEARTBEAT_S, GRACE_S = 30, 90
+MAX_FAILED_IN_A_ROW = 3  # a failing trial (a loss gone NaN at a high learning rate) is a result; three are a problem
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,42 @@ class TrialPruning(PyTorchLightningPruningCallback):
         super().on_fit_start(trainer, pl_module)
 
 
+class TrialFailed(Exception):
+    """A trial's run failed for a reason of its own values (a loss gone NaN, out of memory): Optuna records it as
+    failed and the study goes on. Anything else stops the study."""
+
+
+class StopAfterFailures:
+    """Optuna callback: stop this worker once ``limit`` of its trials in a row have failed, keeping the reason."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.failed, self.reason = limit, 0, ""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.failed = self.failed + 1 if trial.state == TrialState.FAIL else 0
+        self.reason = trial.user_attrs.get("failure", "") if self.failed else ""
+        if self.failed >= self.limit:
+            study.stop()
+
+
+def split_tune_options(words: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``--tune.KEY VALUE`` / ``--tune.KEY=VALUE`` apart from the options every trial's ``fit`` gets."""
+    options, fit_options = {}, []
+    words = list(words)
+    while words:
+        word = words.pop(0)
+        if not word.startswith("--tune."):
+            fit_options.append(word)
+            continue
+        key, equals, value = word.removeprefix("--tune.").partition("=")
+        if not equals:
+            if not words or words[0].startswith("--"):
+                raise FtlitError(f"--tune.{key} needs a value.")
+            value = words.pop(0)
+        options[key] = value
+    return options, fit_options
+
+
 def settings_from(section: dict, options: dict[str, str], config_path: Path) -> TuneSettings:
     """Merge the ``tune:`` section and the command line's ``--tune.*`` options (these win), checked."""
     known = {"space", "n_trials", "storage", "study_name", "timeout", "output_dir", "metric", "direction", "pruner",
@@ -76,7 +114,7 @@ def settings_from(section: dict, options: dict[str, str], config_path: Path) -> 
     unknown = (set(section) | set(options)) - known
     if unknown:
         raise FtlitError(f"Unknown tune setting(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))}).")
-    merged = {**section, **{key: yaml.safe_load(value) for key, value in options.items()}}
+    merged = {**section, **{key: read_value(key, value) for key, value in options.items()}}
     study_name = str(merged.get("study_name") or config_path.stem)
     output_dir = Path(merged.get("output_dir") or Path("lightning_logs/tune") / study_name)
     storage = merged.get("storage") or f"sqlite:///{(output_dir / 'study.db').resolve()}"
@@ -104,20 +142,50 @@ def settings_from(section: dict, options: dict[str, str], config_path: Path) -> 
                         tuple(enqueue))  # fmt: skip
 
 
+def read_value(key: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise FtlitError(f"--tune.{key}: {text!r} is not valid YAML ({str(err).splitlines()[0]}).") from None
+
+
 def value_arguments(values: dict[str, Any]) -> list[str]:
     """A trial's values as ``fit`` options (JSON: numbers, strings, lists alike)."""
     return [part for key, value in values.items() for part in (f"--{key}", json.dumps(value))]
 
 
-def check_fit_arguments(arguments: list[str], run_fit: FitRunner) -> None:
-    """Parse a trial's ``fit`` arguments without running anything (LightningCLI's ``--print_config``): an unknown
+def parsed_fit_config(arguments: list[str], run_fit: FitRunner) -> dict:
+    """A trial's ``fit`` arguments parsed without running anything (LightningCLI's ``--print_config``): an unknown
     setting or a value of the wrong type is refused before the first trial, by ftlit's own parser."""
+    printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(printed):
             run_fit([*arguments, "--print_config"], [])
     except SystemExit as done:  # (how --print_config ends)
         if done.code:
             raise FtlitError("The fit options of the trials were refused (see above).") from None
+    return yaml.safe_load(printed.getvalue())
+
+
+def one_device(trainer: dict) -> list[str]:
+    """Trials run on one device each: Lightning starts a multi-device run's other processes by running the same
+    command again, which for ``ftlit tune`` would be new workers asking for trials of their own. The options that
+    keep ``devices: auto`` on one device; a refusal for more."""
+    devices, nodes = trainer.get("devices", "auto"), trainer.get("num_nodes", 1)
+    single = devices in (1, "1") or (isinstance(devices, list) and len(devices) == 1)
+    if nodes != 1 or not (single or devices == "auto"):
+        raise FtlitError(
+            f"ftlit tune runs each trial on one device (trainer.devices is {devices!r}, num_nodes {nodes!r}). To use "
+            "several GPUs, start one `ftlit tune` per GPU (CUDA_VISIBLE_DEVICES=N) against the same storage."
+        )
+    return [] if single else ["--trainer.devices", "1"]
+
+
+def search_fingerprint(settings: TuneSettings, config: dict, fit_options: list[str]) -> str:
+    """What makes two runs of a study comparable: the space, the objective, the config and the fit options."""
+    return json.dumps({"space": [vars(parameter) for parameter in settings.space], "metric": settings.metric,
+                       "config": {k: v for k, v in config.items() if k != "tune"}, "fit": fit_options},
+                      sort_keys=True, default=str)  # fmt: skip
 
 
 def open_study(settings: TuneSettings) -> optuna.Study:
@@ -127,15 +195,17 @@ def open_study(settings: TuneSettings) -> optuna.Study:
         storage = optuna.storages.RDBStorage(settings.storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         pruners = optuna.pruners
         pruner = pruners.NopPruner() if settings.pruner is None else pruners.MedianPruner(**settings.pruner)
-        return optuna.create_study(storage=storage, study_name=settings.study_name, direction=settings.direction,
-                                   pruner=pruner, sampler=optuna.samplers.TPESampler(seed=settings.seed),
-                                   load_if_exists=True)  # fmt: skip
+        study = optuna.create_study(storage=storage, study_name=settings.study_name, direction=settings.direction,
+                                    pruner=pruner, load_if_exists=True)  # fmt: skip
     except TypeError as err:  # MedianPruner's arguments
         raise FtlitError(f"tune.pruner: {err}") from err
     except ValueError as err:  # e.g. the study exists with the other direction
         raise FtlitError(f"Study {settings.study_name!r} in {settings.storage}: {err}") from err
     except Exception as err:  # SQLAlchemy's errors: a storage that cannot be opened
         raise FtlitError(f"Cannot open the study storage {settings.storage}: {err}") from err
+    if settings.seed is not None:  # offset by the trials already there: a resumed study does not replay its first
+        study.sampler = optuna.samplers.TPESampler(seed=settings.seed + len(study.trials))
+    return study
 
 
 def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[str], run_fit: FitRunner) -> float:
@@ -146,24 +216,26 @@ def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[s
     try:
         run_fit([*fit_arguments, *value_arguments(values), "--output_dir", str(folder),
                  "--trainer.default_root_dir", str(folder)], [pruning])  # fmt: skip
+    except (FtlitError, torch.OutOfMemoryError) as err:
+        trial.set_user_attr("failure", str(err))
+        raise TrialFailed(str(err)) from err
     finally:
         release_held()
-    pruning.check_pruned()  # (several devices: the first one's decision)
     results = json.loads((folder / "results.json").read_text())
     metric = settings.metric or results["eval"]["main_metric"]
-    if metric not in results["metrics"]:
+    if metric not in results["metrics"]:  # the same for every trial: the study stops
         raise FtlitError(f"tune.metric {metric!r} is not among the run's scores: {', '.join(results['metrics'])}.")
-    trial.set_user_attr("run", str(folder))
+    trial.set_user_attr("run", str(folder.resolve()))
     trial.set_user_attr("metric", metric)
-    trial.set_user_attr("config", str(Path(results["train"]["log_dir"]) / "config.yaml"))
+    trial.set_user_attr("config", str((Path(results["train"]["log_dir"]) / "config.yaml").resolve()))
     return results["metrics"][metric]
 
 
 def trials_table(study: optuna.Study) -> list[dict]:
+    metric = next((t.user_attrs["metric"] for t in study.trials if "metric" in t.user_attrs), "value")
     rows = []
     for trial in study.trials:
         duration = trial.duration.total_seconds() if trial.duration else None
-        metric = trial.user_attrs.get("metric", "value")
         rows.append({"trial": trial.number, "state": trial.state.name.lower(), metric: trial.value, **trial.params,
                      "time_s": duration and round(duration, 1)})  # fmt: skip
     return rows
@@ -171,11 +243,13 @@ def trials_table(study: optuna.Study) -> list[dict]:
 
 def best_config(trial: optuna.trial.FrozenTrial, base: dict) -> dict:
     """The best trial's whole config as ftlit saved it, made a fresh run's: its own output folders dropped."""
-    config = yaml.safe_load(Path(trial.user_attrs["config"]).read_text())
+    saved = Path(trial.user_attrs["config"])
+    if not saved.is_file():  # (another machine's worker ran it)
+        raise FtlitError(f"No best.yaml: the best trial's config {saved} is not on this machine.")
+    config = yaml.safe_load(saved.read_text())
     for key in ("output_dir", "overwrite", "tune"):
         config.pop(key, None)
-    root = (base.get("trainer") or {}).get("default_root_dir")
-    set_in_config(config, "trainer.default_root_dir", root)
+    config["trainer"]["default_root_dir"] = (base.get("trainer") or {}).get("default_root_dir")
     return config
 
 
@@ -217,34 +291,43 @@ def main(args: list[str], run_fit: FitRunner) -> int:
     parser = argparse.ArgumentParser(prog="ftlit tune", description=__doc__.split("\n\n")[0], add_help=True)
     parser.add_argument("--config", type=Path, required=True, help="a fit config with a tune: section")
     known, rest = parser.parse_known_args(args)
-    options, fit_options = {}, []
-    words = iter(rest)
-    for word in words:
-        if word.startswith("--tune."):
-            key, equals, value = word.removeprefix("--tune.").partition("=")
-            options[key] = value if equals else next(words, "")
-        else:
-            fit_options.append(word)
+    options, fit_options = split_tune_options(rest)
     if not known.config.is_file():
         raise FtlitError(f"--config {known.config}: no such file.")
-    config = yaml.safe_load(known.config.read_text())
+    try:
+        config = yaml.safe_load(known.config.read_text())
+    except yaml.YAMLError as err:
+        raise FtlitError(f"--config {known.config} is not valid YAML: {err}") from None
     if not isinstance(config, dict) or not isinstance(config.get("tune"), dict):
         raise FtlitError(f"{known.config} has no tune: section (the search space); see README, `ftlit tune`.")
     settings = settings_from(config["tune"], options, known.config)
     check_writable(settings.output_dir, "--tune.output_dir")
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     fit_arguments = ["fit", "--config", str(known.config), *fit_options]  # (fit passes the tune: section over)
-    check_fit_arguments([*fit_arguments, *value_arguments({p.key: p.example() for p in settings.space})], run_fit)
+    example = value_arguments({parameter.key: parameter.example() for parameter in settings.space})
+    fit_arguments += one_device(parsed_fit_config([*fit_arguments, *example], run_fit)["trainer"])
     study = open_study(settings)
-    if not study.trials:  # a new study: the trials asked for first
-        for values in settings.enqueue:
-            study.enqueue_trial(values)
+    fingerprint = search_fingerprint(settings, config, fit_options)
+    if study.user_attrs.setdefault("search", fingerprint) != fingerprint:
+        raise FtlitError(
+            f"Study {settings.study_name!r} in {settings.storage} was started with another search space, config or "
+            "fit options: its trials would not compare. Give another --tune.study_name, or the same settings."
+        )
+    study.set_user_attr("search", fingerprint)
+    for values in settings.enqueue:  # (once per study, however many workers start)
+        study.enqueue_trial(values, skip_if_exists=True)
     done = sum(t.state in FINISHED for t in study.trials)
     print(f"Study {settings.study_name!r} in {settings.storage}: {done} of {settings.n_trials} trials finished.")
-    if done < settings.n_trials:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        enough = MaxTrialsCallback(settings.n_trials, states=FINISHED)  # counted across every worker of the study
-        study.optimize(lambda trial: run_trial(trial, settings, fit_arguments, run_fit), timeout=settings.timeout,
-                       callbacks=[enough], gc_after_trial=True)  # fmt: skip
-    report(study, settings, config)
+    failures = StopAfterFailures(MAX_FAILED_IN_A_ROW)
+    try:
+        if done < settings.n_trials:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            enough = MaxTrialsCallback(settings.n_trials, states=FINISHED)  # counted across every worker of the study
+            study.optimize(lambda trial: run_trial(trial, settings, fit_arguments, run_fit), timeout=settings.timeout,
+                           callbacks=[enough, failures], catch=(TrialFailed,), gc_after_trial=True)  # fmt: skip
+    finally:  # what was found so far, also when the study stops on an error
+        report(study, settings, config)
+    if failures.failed >= MAX_FAILED_IN_A_ROW:
+        raise FtlitError(f"The study stopped: {failures.failed} trials in a row failed, the last one with: "
+                         f"{failures.reason}")  # fmt: skip
     return 0

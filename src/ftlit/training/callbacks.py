@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
 from lightning.pytorch.callbacks import Callback, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit.errors import FtlitError
-from ftlit.training.loggers import run_folder
+from ftlit.training.loggers import VERSIONED_FOLDERS, run_folder
 from ftlit.training.outputs import check_free_space
 from ftlit.training.resume import last_checkpoint_path
 
@@ -192,15 +193,37 @@ class RichTrainingProgressBar(ShowsWindowLoss, RichProgressBar):
     """Lightning's rich bar (its default where ``rich`` is installed), with the loss of the last logging window."""
 
 
+class ValidationHistory(Callback):
+    """ftlit's own record of the validation curves, whatever the logger: every ``val/`` score of each evaluation
+    during fit, by step and epoch, for results.json (``ftlit compare`` draws it) and, as this callback's state, in
+    every checkpoint, so that a resumed run keeps the earlier evaluations. Lightning calls checkpoint callbacks last:
+    a checkpoint written at the end of an evaluation already holds it."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            scores = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+            self.entries.append({"step": trainer.global_step, "epoch": trainer.current_epoch, **scores})
+
+    def state_dict(self) -> dict:
+        return {"entries": self.entries}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.entries = list(state_dict["entries"])
+
+
 class DiscardUnstartedRun(Callback):
     """A run that fails before its first optimizer step (a setting its model refuses, say) leaves no log folder:
     it would hold nothing but the config and an empty event file. A folder with a checkpoint is always kept."""
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if trainer.global_step or not trainer.is_global_zero:
+        # only a versioned folder made for this run (TensorBoard, CSV); MLflow's run folder is its store's record
+        if trainer.global_step or not trainer.is_global_zero or not isinstance(trainer.logger, VERSIONED_FOLDERS):
             return
         run_dir = run_folder(trainer, every_device=False)
-        if trainer.loggers and run_dir.is_dir() and not any(run_dir.rglob("*.ckpt")):
+        if run_dir.is_dir() and not any(run_dir.rglob("*.ckpt")):
             shutil.rmtree(run_dir)
 
 

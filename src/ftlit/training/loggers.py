@@ -63,8 +63,8 @@ def log_figures(trainer: Trainer, figures: dict[str, Figure], step: int) -> None
                 logger.log_image(key=tag, images=[figure], step=step)
             else:
                 as_files = True
-    folder = run_folder(trainer, every_device=False)  # (figures are drawn on the first device only)
     if as_files:
+        folder = run_folder(trainer, every_device=False)  # (figures are drawn on the first device only)
         (folder / "figures").mkdir(parents=True, exist_ok=True)
         for tag, figure in figures.items():
             figure.savefig(folder / "figures" / figure_file_name(tag, step))

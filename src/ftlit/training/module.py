@@ -116,7 +116,6 @@ class TransformerModule(LightningModule):
         self.last_eval: EvalResult | None = None  # the first split's result of the latest evaluation
         self.predictions: list[dict] | None = None  # one record per input row of the latest prediction
         self._outputs: dict[str, FeatureOutputs] = {}
-        self.validation_history: list[dict] = []  # (see on_validation_end)
 
     # ---------------------------------------------------------------------------------------------- the data
     def accept_contract(self, contract: DataContract) -> None:
@@ -176,13 +175,9 @@ class TransformerModule(LightningModule):
             self.logger.log_metrics({"params/trainable": trainable, "params/total": total}, step=0)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["ftlit_validation_history"] = self.validation_history
         if self.lora is not None:  # adapters + head (+ optimizer state): small checkpoints
             trainable = {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
             checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.validation_history = list(checkpoint.get("ftlit_validation_history", []))
 
     def parameter_counts(self) -> dict[str, int]:
         params = list(self.model.parameters())
@@ -304,7 +299,7 @@ class TransformerModule(LightningModule):
         raise NotImplementedError
 
     def figures(self, result: EvalResult, title: str) -> dict[str, Figure]:
-        """Figures of an evaluation for the logger, by name (drawn only when the logger is TensorBoard); ``title``
+        """Figures of an evaluation for the loggers, by name (see ``log_figures``); ``title``
         names the evaluation (``val``, ``val_mismatched``, ``test``)."""
         return {}
 
@@ -357,13 +352,6 @@ class TransformerModule(LightningModule):
                 result.eval_time_s = time.perf_counter() - self._started
                 self.last_eval = result
         self._outputs = {}
-
-    def on_validation_end(self) -> None:
-        # ftlit's own record of the validation curves (in results.json and the checkpoints), whatever the logger:
-        # every val/ score of each evaluation during fit, once Lightning has reduced the epoch's values
-        if self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking:
-            scores = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
-            self.validation_history.append({"step": self.global_step, "epoch": self.current_epoch, **scores})
 
     def on_validation_epoch_start(self) -> None:
         self._start("val")

@@ -104,9 +104,10 @@ def test_a_study_finds_the_learning_rate_that_learns_and_its_best_yaml_reproduce
     assert scores[3.0e-3] > scores[1.0e-8] + 0.1  # (accuracy, the task's main metric)
     best = max(trials, key=lambda t: t.value)
     assert best.params == {"model.learning_rate": 3.0e-3}
-    for trial in trials:  # each trial a full run in its own folder
+    for trial in trials:  # each trial a full run in its own folder, its score reported after each epoch
         results = json.loads((folder / f"trial_{trial.number}/results.json").read_text())
         assert results["metrics"]["accuracy"] == pytest.approx(trial.value)
+        assert sorted(trial.intermediate_values) == [0, 1, 2]
     printed = capsys.readouterr().out
     assert "| trial | state | accuracy | model.learning_rate | time_s |" in printed
     assert (folder / "trials.md").is_file() and (folder / "history.png").is_file()

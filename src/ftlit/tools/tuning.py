@@ -25,6 +25,7 @@ import optuna
 import torch
 import yaml
 from lightning import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
@@ -69,6 +70,10 @@ class TrialPruning(PyTorchLightningPruningCallback):
     def on_fit_start(self, trainer, pl_module) -> None:
         self.monitor = self.monitor or f"val/{pl_module.monitor}"
         super().on_fit_start(trainer, pl_module)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:  # not the best checkpoint's evaluation after training
+            super().on_validation_end(trainer, pl_module)
 
 
 class TrialFailed(Exception):

@@ -233,7 +233,6 @@ class FtlitCLI(LightningCLI):
         train_time = self.throughput.train_time_s()  # the whole run, when it was resumed
         checkpoint = self.trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
-        log_dir = str(run_folder(self.trainer))  # (on every device)
         history = list(self.history.entries)  # (before the best checkpoint is evaluated again below)
         # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/
         # (with validation switched off there is no best checkpoint: the last weights are exported)
@@ -249,7 +248,7 @@ class FtlitCLI(LightningCLI):
             check_outputs_free(self.output_dir, "fit", self.overwrite)  # again: nothing else may have written there
             self._export(best or str(last_checkpoint_path(self.trainer) or ""))
             train = {"train_time_s": round(train_time, 2), "best_checkpoint": best or None,
-                     "throughput": self.throughput.summary, "log_dir": log_dir,
+                     "throughput": self.throughput.summary, "log_dir": str(self.run_dir),
                      "history": history}  # fmt: skip
             self._write_results("val", train)
 

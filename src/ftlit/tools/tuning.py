@@ -17,7 +17,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,7 @@ def split_tune_options(words: list[str]) -> tuple[dict[str, str], list[str]]:
 
 def settings_from(section: dict, options: dict[str, str], config_path: Path) -> TuneSettings:
     """Merge the ``tune:`` section and the command line's ``--tune.*`` options (these win), checked."""
-    known = {"space", "n_trials", "storage", "study_name", "timeout", "output_dir", "metric", "direction", "pruner",
-             "seed", "enqueue"}  # fmt: skip
+    known = {setting.name for setting in fields(TuneSettings)}
     unknown = (set(section) | set(options)) - known
     if unknown:
         raise FtlitError(f"Unknown tune setting(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))}).")
@@ -312,13 +311,14 @@ def main(args: list[str], run_fit: FitRunner) -> int:
     example = value_arguments({parameter.key: parameter.example() for parameter in settings.space})
     fit_arguments += one_device(parsed_fit_config([*fit_arguments, *example], run_fit)["trainer"])
     study = open_study(settings)
-    fingerprint = search_fingerprint(settings, config, fit_options)
-    if study.user_attrs.setdefault("search", fingerprint) != fingerprint:
+    fingerprint, started_with = search_fingerprint(settings, config, fit_options), study.user_attrs.get("search")
+    if started_with is None:
+        study.set_user_attr("search", fingerprint)
+    elif started_with != fingerprint:
         raise FtlitError(
             f"Study {settings.study_name!r} in {settings.storage} was started with another search space, config or "
             "fit options: its trials would not compare. Give another --tune.study_name, or the same settings."
         )
-    study.set_user_attr("search", fingerprint)
     for values in settings.enqueue:  # (once per study, however many workers start)
         study.enqueue_trial(values, skip_if_exists=True)
     done = sum(t.state in FINISHED for t in study.trials)

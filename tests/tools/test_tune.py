@@ -1,6 +1,7 @@
 """ftlit tune: Optuna studies of full ftlit runs over a config's search space, in a real SQLite storage."""
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import yaml
 from ftlit.cli import main
 from ftlit.errors import FtlitError
 from ftlit.tools.search_space import Parameter, parse_space
-from ftlit.tools.tuning import split_tune_options
+from ftlit.tools.tuning import rdb_storage, split_tune_options
 
 
 # ------------------------------------------------------------------------------------------------- the space
@@ -190,6 +191,23 @@ def test_two_workers_on_one_storage_share_the_study(tune_config, tmp_path):
     # Optuna's MaxTrialsCallback: each worker stops once 4 are finished (one more may have begun meanwhile)
     assert 4 <= len(complete) <= 5
     assert all((tmp_path / f"study/trial_{t.number}/results.json").is_file() for t in complete)
+
+
+def _open_storage(url: str) -> None:
+    rdb_storage(url)
+
+
+def test_workers_starting_together_on_a_new_database_all_open_it(tmp_path):
+    # without retrying, about a third of these rounds lost a worker to the schema-creation race
+    context = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        url = f"sqlite:///{tmp_path / f'study_{round_}.db'}"
+        workers = [context.Process(target=_open_storage, args=(url,)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [worker.exitcode for worker in workers] == [0, 0, 0], f"round {round_}"
 
 
 def test_a_study_is_not_continued_with_another_search_space(tune_config, capsys):

@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import math
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 import torch
 import yaml
 from lightning import Callback
@@ -192,11 +194,21 @@ def search_fingerprint(settings: TuneSettings, config: dict, fit_options: list[s
                       sort_keys=True, default=str)  # fmt: skip
 
 
+def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage, which several workers may create at once: the first to write the schema wins and the
+    others fail on a table or row that now exists; they retry and find the schema in place."""
+    for attempt in range(1, attempts):
+        with contextlib.suppress(sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        time.sleep(0.2 * attempt)
+    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+
+
 def open_study(settings: TuneSettings) -> optuna.Study:
     if settings.storage.startswith("sqlite:///"):
         Path(settings.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        storage = optuna.storages.RDBStorage(settings.storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        storage = rdb_storage(settings.storage)
         pruners = optuna.pruners
         pruner = pruners.NopPruner() if settings.pruner is None else pruners.MedianPruner(**settings.pruner)
         study = optuna.create_study(storage=storage, study_name=settings.study_name, direction=settings.direction,

@@ -104,7 +104,7 @@ def test_the_temperature_is_built_into_the_model_and_its_export(tiny_bert, tmp_p
 def test_a_model_without_a_classification_layer_is_refused(tiny_bert):
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     model.classifier = torch.nn.Identity()
-    with pytest.raises(FtlitError, match="no classification output layer"):
+    with pytest.raises(FtlitError, match="no output layer"):
         apply_temperature(model, 2.0)
 
 
@@ -170,4 +170,4 @@ def test_calibrating_a_regression_is_refused(tiny_bert, tmp_path, capsys):
                "--data.train_file", str(scores), "--data.text_fields", "[a, b]",
                "--trainer.default_root_dir", str(tmp_path)])  # fmt: skip
     assert stopped.value.code == 2
-    assert "calibrates class probabilities; stsb is a regression" in capsys.readouterr().err
+    assert "calibrates the softmax of single-label classification; stsb is regression" in capsys.readouterr().err

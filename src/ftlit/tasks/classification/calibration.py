@@ -7,11 +7,10 @@ Pure functions over (N, C) logits and (N,) class ids.
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from torch import nn
 from torchmetrics.functional.classification import multiclass_calibration_error
 from transformers import PreTrainedModel
 
-from ftlit.errors import FtlitError
+from ftlit.tasks.classification.head import rescale_outputs
 
 ECE_BINS = 15
 
@@ -85,18 +84,5 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def apply_temperature(model: PreTrainedModel, temperature: float) -> None:
     """Divide the classification head's output layer by ``temperature``, so that every user of the model (the
     export, ``transformers.pipeline``) gets ``logits / T``; ``config.calibration_temperature`` records it."""
-    backbone = model.base_model_prefix
-    heads = [
-        module
-        for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and module.out_features == model.config.num_labels
-        and backbone not in name.split(".")  # the encoder's own layers are never scaled
-    ]  # fmt: skip
-    if not heads:
-        raise FtlitError(f"Found no classification output layer in {type(model).__name__} to apply a temperature to.")
-    with torch.no_grad():
-        for layer in heads:  # with LoRA, the trained copy of the head and its frozen original
-            layer.weight.div_(temperature)
-            if layer.bias is not None:
-                layer.bias.div_(temperature)
+    rescale_outputs(model, 1 / temperature)
     model.config.calibration_temperature = getattr(model.config, "calibration_temperature", 1.0) * temperature

@@ -5,7 +5,7 @@ and resumable batches, and the contract it hands the model.
 A task writes only how its rows are checked, turned into features and described to the model (the hooks below).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -22,7 +22,13 @@ from ftlit._lightning import batches_done_in_epoch, unrepeated
 from ftlit.contract import DataContract, EvalSet
 from ftlit.data.checks import EmptyTextPolicy, unknown_token_share
 from ftlit.data.loading import expand_data_path, load_hub_dataset, load_local_file
-from ftlit.data.sampler import LengthGroupedSampler, ResumableDataLoader, ShuffledSampler, longest_first
+from ftlit.data.sampler import (
+    LengthGroupedSampler,
+    ResumableDataLoader,
+    ShuffledSampler,
+    WeightedSampler,
+    longest_first,
+)
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained, resolve_model_path
 from ftlit.settings import check_range
@@ -39,13 +45,15 @@ STAGE_SPLITS = {"fit": ["train"], "validate": [], "test": ["test"], "predict": [
 
 @dataclass
 class SplitStats:
-    """What ``ftlit inspect`` reports of a split: its examples' untruncated token lengths, its label counts and,
-    for tasks whose answers can fall outside every window, how many did (lost, of how many)."""
+    """What ``ftlit inspect`` reports of a split: its examples' untruncated token lengths, its label counts (and
+    more lines on its labels, e.g. multi-label co-occurrence), and for tasks whose answers can fall outside every
+    window, how many did (lost, of how many)."""
 
     examples: int
     lengths: np.ndarray
     labels: dict[str, int]
     lost_answers: tuple[int, int] | None = None
+    label_lines: list[str] = field(default_factory=list)
 
 
 class TransformerDataModule(LightningDataModule):
@@ -174,6 +182,11 @@ class TransformerDataModule(LightningDataModule):
     def split_stats(self, split: str) -> SplitStats:
         """What ``ftlit inspect`` reports of a built split."""
         raise NotImplementedError
+
+    def sample_weights(self) -> np.ndarray | None:
+        """Training examples drawn with these relative weights (with replacement) instead of each once per epoch;
+        None: each once."""
+        return None
 
     # ------------------------------------------------------------------------------------------------- splits
     @property
@@ -359,7 +372,10 @@ class TransformerDataModule(LightningDataModule):
             if devices > 1:  # each feature evaluated on exactly one device
                 sampler = unrepeated(sampler, num_replicas=devices, rank=rank)
         else:
-            if self.group_by_length:
+            weights = self.sample_weights()
+            if weights is not None:  # (drawn without regard to length: batches pad more)
+                sampler = WeightedSampler(weights, self.seed)
+            elif self.group_by_length:
                 sampler = LengthGroupedSampler(lengths, self.batch_size, self.seed)  # one group per global batch
             else:
                 sampler = ShuffledSampler(len(lengths), self.seed)

@@ -43,11 +43,14 @@ class TsvLayout:
     """How an official GLUE TSV file (from ``download_glue_data.py``) lays out its columns.
 
     ``names`` is set for files without a header line (CoLA); ``rename`` maps the file's column names onto the
-    Hugging Face dataset's.
+    Hugging Face dataset's; ``quoted`` files wrap some fields in CSV quotes (GoEmotions), GLUE's never do;
+    ``all_text`` reads every named column as text (label lists such as ``3,27`` then never mix with lone ids).
     """
 
     names: tuple[str, ...] | None = None
     rename: dict[str, str] = field(default_factory=dict)
+    quoted: bool = False
+    all_text: bool = False
 
 
 _BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -126,10 +129,13 @@ def _not_utf8(path: str, fmt: str, header: bool) -> str | None:
 
 def _tsv_options(path: str, layout: TsvLayout) -> dict:
     # GLUE's TSVs use no quoting at all: a '"' inside a sentence is text, not a quote
-    options = {"sep": "\t", "quoting": csv.QUOTE_NONE, "encoding": "utf-8-sig"}
+    quoting = csv.QUOTE_MINIMAL if layout.quoted else csv.QUOTE_NONE
+    options = {"sep": "\t", "quoting": quoting, "encoding": "utf-8-sig"}
     # Headerless files (CoLA train/dev) get their column names; CoLA's test file has a header starting "index"
     if layout.names and not read_head(path).startswith("index\t"):
         options.update(header=None, names=list(layout.names))
+        if layout.all_text:
+            options["features"] = datasets.Features({name: datasets.Value("string") for name in layout.names})
     return options
 
 

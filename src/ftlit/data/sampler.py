@@ -33,6 +33,18 @@ class ShuffledSampler(EpochSeededSampler):
         return iter(self.rng().permutation(self.size).tolist())
 
 
+class WeightedSampler(EpochSeededSampler):
+    """As many indices as there are examples, drawn with replacement with probabilities proportional to
+    ``weights`` (e.g. class-balanced sampling), seeded per epoch."""
+
+    def __init__(self, weights: Sequence[float], seed: int = 0) -> None:
+        super().__init__(len(weights), seed)
+        self.probabilities = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.rng().choice(self.size, size=self.size, p=self.probabilities).tolist())
+
+
 class LengthGroupedSampler(EpochSeededSampler):
     """Shuffled indices arranged so that every run of ``group_size`` consecutive indices has similar lengths.
 

@@ -31,6 +31,7 @@ class SplitReport:
     labels: dict[str, int] = field(default_factory=dict)
     answers_lost: tuple[int, int] | None = None  # (lost, answerable) for QA
     problems: list[str] = field(default_factory=list)
+    label_lines: list[str] = field(default_factory=list)  # e.g. multi-label co-occurrence
 
     @property
     def truncated(self) -> float:
@@ -98,7 +99,7 @@ def split_report(dm: TransformerDataModule, split: str) -> SplitReport:
     if stats.lost_answers and stats.lost_answers[0]:
         problems.append(f"{stats.lost_answers[0]} answer(s) lie outside every window: raise --data.max_length")
     return SplitReport(split, stats.examples, len(features), stats.lengths, dm.max_length, stats.labels,
-                       stats.lost_answers, problems)  # fmt: skip
+                       stats.lost_answers, problems, stats.label_lines)  # fmt: skip
 
 
 def inspect_data(dm: TransformerDataModule) -> tuple[list[SplitReport], list[str]]:
@@ -130,6 +131,7 @@ def format_reports(reports: list[SplitReport], problems: list[str]) -> str:
             total = sum(report.labels.values())
             shares = ", ".join(f"{name} {count} ({count / total:.1%})" for name, count in report.labels.items())
             lines.append(f"labels {report.split}: {shares}")
+        lines += [f"{report.split}: {line}" for line in report.label_lines]
     lines.append("")
     every = problems + [f"{report.split}: {problem}" for report in reports for problem in report.problems]
     if every:

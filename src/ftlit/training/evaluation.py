@@ -9,7 +9,8 @@ from lightning import LightningModule
 
 @dataclass
 class EvalResult:
-    """A scored split: its metrics, its size, and what the task keeps of it for its output files (``details``)."""
+    """A scored split: its metrics, its size, what the task keeps of it for its output files and figures
+    (``details``), and what results.json reports beside the metrics (``report``, e.g. a per-label table)."""
 
     split: str
     metrics: dict[str, float]
@@ -17,6 +18,7 @@ class EvalResult:
     num_features: int
     details: dict = field(default_factory=dict)
     eval_time_s: float = 0.0
+    report: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """The ``eval`` section of results.json."""
@@ -26,6 +28,7 @@ class EvalResult:
             "num_features": self.num_features,
             "eval_time_s": round(self.eval_time_s, 3),
             "ms_per_example": round(1000 * self.eval_time_s / max(self.num_examples, 1), 3),
+            **self.report,
         }
 
 

@@ -198,6 +198,7 @@ class TransformerModule(LightningModule):
         model = self.model
         if self.lora is not None and self.lora.merge:
             model = copy.deepcopy(model).merge_and_unload()  # a copy: the live module keeps its adapters
+        model = self.exported_model(model)
         try:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
@@ -218,8 +219,12 @@ class TransformerModule(LightningModule):
             self.train_batch_counts = {"samples": mask.shape[0], "tokens": int(mask.sum()), "padded": mask.numel()}
         return batch
 
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of a batch: the Hugging Face model's own, unless the task weighs it otherwise."""
+        return self.model(**batch).loss
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.model(**batch).loss
+        loss = self.compute_loss(batch)
         # Not prog_bar=True: Lightning reads progress-bar values on the host after every step, which on a GPU makes
         # the host wait for the device; the bar shows NonFiniteLossGuard's reading instead
         if self._writes_step_metrics():
@@ -314,6 +319,10 @@ class TransformerModule(LightningModule):
     def finish_training(self) -> None:
         """Called once fit is over and the best checkpoint re-evaluated, before the export: last changes to the
         model (e.g. calibration)."""
+
+    def exported_model(self, model: PreTrainedModel) -> PreTrainedModel:
+        """The model as exported: ``model`` (the live one, or its merged copy), or a changed copy of it."""
+        return model
 
     def describe_model(self) -> dict:
         """The ``model`` section of results.json."""

@@ -58,6 +58,20 @@ def test_windowed_documents_show_their_windows_per_example(tiny_bert, documents,
     assert "| train | 5 | 8 | 1.60 | 10 | 32 | 32 | 32 | 32 | 2 (40.0%) | 3 (60.0%) |" in out
 
 
+def test_multi_label_data_shows_labels_per_text_and_the_labels_that_go_together(tiny_bert, tmp_path, capsys):
+    sets = [["joy", "love"], ["joy", "love"], ["anger"], ["joy"], ["anger", "joy", "love"]]
+    train = [{"text": text_of(3), "labels": labels} for labels in sets]
+    dev = [{"text": text_of(3), "labels": ["joy"]}]
+    code, out = inspect(tiny_bert, capsys, "--data.label_field", "labels",
+                        "--data.train_file", str(write_jsonl(tmp_path / "train.jsonl", train)),
+                        "--data.validation_file", str(write_jsonl(tmp_path / "dev.jsonl", dev)))  # fmt: skip
+    assert code == 0
+    lines = out.splitlines()
+    assert "labels train: anger 2 (22.2%), joy 4 (44.4%), love 3 (33.3%)" in lines  # shares of all 9 label uses
+    assert "train: labels per text: 1: 2, 2: 2, 3: 1" in lines
+    assert "train: most frequent label pairs: joy+love 3, anger+joy 1, anger+love 1" in lines
+
+
 def test_a_model_whose_pad_id_is_not_the_tokenizers_fails_the_inspection(tiny_bert, documents, capsys, tmp_path):
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_bert, broken)

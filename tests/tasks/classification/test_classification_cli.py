@@ -47,7 +47,7 @@ def test_fit_learns_the_task_and_records_results(fitted):
     assert set(results) == {"schema", "metrics", "eval", "train", "model", "config"}
     metrics, train, model = results["metrics"], results["train"], results["model"]
     assert metrics["accuracy"] > 0.9  # chance is 0.5
-    assert {"accuracy", "f1", "loss", "ece", "brier", "nll"} == set(metrics)  # the scores, and nothing else
+    assert {"accuracy", "f1", "macro_f1", "loss", "ece", "brier", "nll"} == set(metrics)  # the scores, nothing else
     assert results["eval"]["split"] == "validation" and results["eval"]["num_examples"] == 120
     assert train["train_time_s"] > 0 and train["throughput"]["samples_per_sec"] > 0
     assert model["trainable_params"] == model["total_params"] > 900_000

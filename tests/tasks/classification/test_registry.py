@@ -3,7 +3,13 @@
 import pytest
 import torch
 from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    matthews_corrcoef,
+    mean_absolute_error,
+    mean_squared_error,
+)
 
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.metrics import build_metrics
@@ -13,8 +19,9 @@ GLUE = ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"]
 
 
 def test_registry_covers_glue_imdb_snli_and_custom():
-    assert set(TASKS) == {*GLUE, "imdb", "snli", "custom"}
-    assert get_task("stsb").regression and get_task("stsb").label_names is None
+    assert set(TASKS) == {*GLUE, "imdb", "snli", "goemotions", "custom"}
+    assert get_task("stsb").problem_type == "regression" and get_task("stsb").label_names is None
+    assert get_task("goemotions").problem_type == "multi_label" and len(get_task("goemotions").label_names) == 28
     assert get_task("mnli").validation_splits == ("validation_matched", "validation_mismatched")
     assert get_task("snli").label_names == ("entailment", "neutral", "contradiction")
 
@@ -44,7 +51,7 @@ GOLD = [1, 0, 0, 1, 0, 1, 1, 0, 1, 0, 0, 1]
 
 
 def test_classification_metrics_match_scikit_learn():
-    metrics = build_metrics(("matthews_corrcoef", "accuracy", "f1"), num_labels=2)
+    metrics = build_metrics(("matthews_corrcoef", "accuracy", "f1"), 2, "single_label")
     values = metrics(torch.tensor(PREDICTED), torch.tensor(GOLD))
     assert values["matthews_corrcoef"].item() == pytest.approx(matthews_corrcoef(GOLD, PREDICTED), abs=1e-6)
     assert values["accuracy"].item() == pytest.approx(accuracy_score(GOLD, PREDICTED), abs=1e-6)
@@ -53,7 +60,7 @@ def test_classification_metrics_match_scikit_learn():
 
 def test_multiclass_accuracy_is_plain_accuracy_not_class_balanced():
     predicted, gold = [0, 0, 0, 0, 1, 2], [0, 0, 0, 0, 2, 1]
-    values = build_metrics(("accuracy", "f1"), num_labels=3)(torch.tensor(predicted), torch.tensor(gold))
+    values = build_metrics(("accuracy", "f1"), 3, "single_label")(torch.tensor(predicted), torch.tensor(gold))
     assert values["accuracy"].item() == pytest.approx(4 / 6)
     assert values["f1"].item() == pytest.approx(f1_score(gold, predicted, average="macro"), abs=1e-6)
 
@@ -61,6 +68,10 @@ def test_multiclass_accuracy_is_plain_accuracy_not_class_balanced():
 def test_regression_metrics_match_scipy():
     predicted = [0.5, 2.0, 3.5, 1.0, 4.9, 2.2, 3.0]
     gold = [0.0, 2.4, 3.0, 1.8, 5.0, 2.0, 4.0]
-    values = build_metrics(("pearson", "spearman"), num_labels=1)(torch.tensor(predicted), torch.tensor(gold))
+    values = build_metrics(("pearson", "spearman", "mse", "mae"), 1, "regression")(
+        torch.tensor(predicted), torch.tensor(gold)
+    )
     assert values["pearson"].item() == pytest.approx(pearsonr(gold, predicted).statistic, abs=1e-5)
     assert values["spearman"].item() == pytest.approx(spearmanr(gold, predicted).statistic, abs=1e-5)
+    assert values["mse"].item() == pytest.approx(mean_squared_error(gold, predicted), abs=1e-5)
+    assert values["mae"].item() == pytest.approx(mean_absolute_error(gold, predicted), abs=1e-5)

@@ -6,7 +6,7 @@ import numpy as np
 from datasets import Dataset
 
 from ftlit.contract import DataContract, EvalSet
-from ftlit.tasks.classification.registry import TaskSpec
+from ftlit.tasks.classification.registry import ProblemType, TaskSpec, task_metrics
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,23 @@ class DocumentsEvalSet(EvalSet):
 
 @dataclass(frozen=True)
 class ClassificationContract(DataContract):
-    """``label_names`` is None for a regression task."""
+    """The task, its problem type and labels (None for a regression), the metrics it reports (the main one first)
+    and, when the stage trained, how many training examples each label has (for ``class_weights: balanced``) or
+    the training targets' mean and standard deviation (for ``standardize_targets``)."""
 
     spec: TaskSpec
     label_names: tuple[str, ...] | None
+    problem_type: ProblemType = "single_label"
+    train_label_counts: tuple[int, ...] | None = None
+    train_target_stats: tuple[float, float] | None = None  # regression: the training targets' mean and std
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return task_metrics(self.spec, self.problem_type)
+
+    @property
+    def monitor(self) -> str:
+        return self.metrics[0]
 
     @property
     def num_outputs(self) -> int:

@@ -1,6 +1,8 @@
 """ClassificationDataModule: GLUE, IMDb, SNLI or local files → tokenised, dynamically padded batches."""
 
+import itertools
 import logging
+from collections import Counter
 from typing import Literal
 
 import numpy as np
@@ -8,8 +10,8 @@ from datasets import Dataset
 from transformers import AutoConfig
 
 from ftlit.data.base import SplitStats, TransformerDataModule
-from ftlit.data.checks import check_labels, check_text_types, drop_blank_texts
-from ftlit.data.loading import load_local_file
+from ftlit.data.checks import check_labels, check_text_types, drop_blank_texts, rows_named
+from ftlit.data.loading import expand_data_path, load_local_file
 from ftlit.data.windows import check_stride, token_windows
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
@@ -18,11 +20,15 @@ from ftlit.tasks.classification.contract import ClassificationContract, Document
 from ftlit.tasks.classification.labels import (
     UNLABELED,
     check_learnt_labels,
+    feature_label_names,
+    holds_label_lists,
     is_number,
     label_id,
     label_names_from_values,
+    label_set,
+    read_label_names,
 )
-from ftlit.tasks.classification.registry import TaskSpec, get_task
+from ftlit.tasks.classification.registry import ProblemType, TaskSpec, get_task
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +45,18 @@ class ClassificationDataModule(TransformerDataModule):
         test_file: local file for ``ftlit test``.
         predict_file: local file for ``ftlit predict`` (labels not needed).
         text_fields: one column (single sentence) or two (pair); default: the task's.
-        label_field: the label column.
+        label_field: the label column (default: the task's; ``label``, GoEmotions ``labels``).
+        problem_type: ``single_label`` (one class per text), ``multi_label`` (any number of classes per text) or
+            ``regression`` (a number per text); default: the task's, and for a custom task ``multi_label`` when the
+            label column holds lists (or ``label_fields`` is set), else ``single_label``.
+        label_fields: multi-label data as one 0/1 column per label (their names are the label names).
+        label_delimiter: what separates the labels of a multi-label text given as one string (``"3,27"``).
+        label_names_file: label names, one per line (line N names label id N − 1, as GoEmotions' emotions.txt);
+            labels in the data may then be names or ids.
+        allow_empty_labels: let a multi-label text have no label at all (refused by default: usually an error).
+        sampling: ``natural``: every training example once per epoch; ``balanced``: examples drawn (seeded, with
+            replacement) so that every class is drawn about equally often; for multi-label data a text is drawn by
+            its rarest label. For class imbalance; the alternative is ``--model.class_weights``.
         validation_split: fraction of train held out (seeded) when there is no validation set (IMDb, a lone file)
             (strictly between 0 and 1).
         max_length: tokens per example (per window with ``long_text: window``) (≥ 8).
@@ -65,7 +82,13 @@ class ClassificationDataModule(TransformerDataModule):
         test_file: str | None = None,
         predict_file: str | None = None,
         text_fields: list[str] | None = None,
-        label_field: str = "label",
+        label_field: str | None = None,
+        problem_type: ProblemType | None = None,
+        label_fields: list[str] | None = None,
+        label_delimiter: str = ",",
+        label_names_file: str | None = None,
+        allow_empty_labels: bool = False,
+        sampling: Literal["natural", "balanced"] = "natural",
         validation_split: float = 0.1,
         max_length: int = 128,
         long_text: Literal["truncate", "window"] = "truncate",
@@ -85,13 +108,49 @@ class ClassificationDataModule(TransformerDataModule):
         self.long_text = long_text
         check_range("--data.doc_stride", doc_stride, minimum=0, allow_none=True)  # its maximum needs the tokenizer
         self.doc_stride = max_length // 4 if doc_stride is None else doc_stride
-        self.label_field = label_field
+        self.label_field = label_field or self.spec.label_field
+        self.problem_type = self._given_problem_type(problem_type, label_fields)
+        if label_fields is not None and (len(label_fields) < 2 or len(set(label_fields)) < len(label_fields)):
+            raise FtlitError(f"--data.label_fields needs two or more distinct 0/1 columns, got {label_fields}.")
+        if not label_delimiter:
+            raise FtlitError("--data.label_delimiter cannot be empty: use the character between labels, e.g. ','.")
+        if label_names_file and (label_fields or self.problem_type == "regression"):
+            raise FtlitError(
+                "--data.label_names_file names class labels: "
+                + ("--data.label_fields already names them." if label_fields else "a regression has none.")
+            )
+        if sampling == "balanced" and self.problem_type == "regression":
+            raise FtlitError("--data.sampling balanced balances classes; a regression has none: use natural.")
+        self.label_fields = tuple(label_fields) if label_fields else None
+        self.label_delimiter = label_delimiter
+        self.label_names_file = expand_data_path(label_names_file) if label_names_file else None
+        self.allow_empty_labels = allow_empty_labels
+        self.sampling = sampling
+        self.train_label_counts: tuple[int, ...] | None = None
+        self.train_target_stats: tuple[float, float] | None = None
         self.hub = (dataset_name, dataset_config) if dataset_name else self.spec.hub
         self.hub_validation_splits = self.spec.validation_splits
         self.set_local_files(
             {"train": train_file, "test": test_file, "predict": predict_file, **self._validation_files(validation_file)}
         )
         self.label_names: list[str] | None = None
+
+    def _given_problem_type(self, given: ProblemType | None, label_fields: list[str] | None) -> ProblemType | None:
+        """The problem type known before any data is read (None: a custom task's, found in its labels)."""
+        fixed = self.spec.problem_type
+        if label_fields is not None:
+            if given not in (None, "multi_label") or fixed not in (None, "multi_label"):
+                raise FtlitError(
+                    f"--data.label_fields gives multi-label data (one 0/1 column per label); {self.spec.name} is "
+                    f"{given or fixed}."
+                )
+            return "multi_label"
+        if given is not None and fixed is not None and given != fixed:
+            raise FtlitError(
+                f"--data.problem_type {given}: {self.spec.name} is a {fixed} task. Use --data.task custom (with "
+                "--data.train_file) for your own labels."
+            )
+        return given or fixed
 
     def _validation_files(self, validation_file: str | list[str] | None) -> dict[str, str]:
         files = [validation_file] if isinstance(validation_file, str) else list(validation_file or [])
@@ -111,14 +170,19 @@ class ClassificationDataModule(TransformerDataModule):
             )
 
     def required_columns(self, split: str) -> list[str]:
-        return list(self.text_fields) + ([self.label_field] if split != "predict" else [])
+        if split == "predict":
+            return list(self.text_fields)
+        return list(self.text_fields) + list(self.label_fields or [self.label_field])
 
     def check_rows(self, raw: dict[str, Dataset]) -> dict[str, Dataset]:
         """Labels valid for the task (names learnt from the training data for a custom task); rows without text
         dropped or refused."""
         for split, rows in raw.items():
             check_text_types(rows, self.text_fields, self.source(split))
-        if "train" in raw and not self.spec.regression and not self.spec.label_names:
+        if self.label_fields:
+            raw = {split: self._label_sets_from_columns(split, rows) for split, rows in raw.items()}
+        self.problem_type = self._resolve_problem_type(raw)
+        if "train" in raw and self.problem_type == "single_label" and not self.spec.label_names:
             check_learnt_labels(raw["train"][self.label_field], self.source("train"), self.label_field)
         self.label_names = self._resolve_label_names(raw)
         checked = {}
@@ -132,7 +196,9 @@ class ClassificationDataModule(TransformerDataModule):
         if split == "predict":
             return rows
         before = len(rows)
-        rows = rows.filter(lambda label: label not in UNLABELED, input_columns=self.label_field)
+        # a multi-label text's empty list (or "") is a label set, not a missing label
+        unlabeled = (None,) if self.problem_type == "multi_label" else UNLABELED
+        rows = rows.filter(lambda label: label not in unlabeled, input_columns=self.label_field)
         if len(rows) < before:
             log.info("%s: dropped %d rows without a gold label", split, before - len(rows))
         if len(rows) == 0:
@@ -140,18 +206,64 @@ class ClassificationDataModule(TransformerDataModule):
         return rows
 
     # ----------------------------------------------------------------------------------------------- labels
+    def _label_sets_from_columns(self, split: str, rows: Dataset) -> Dataset:
+        """One 0/1 column per label → the label column, as the list of each row's label names."""
+        if split == "predict":
+            return rows
+        fields = list(self.label_fields)
+        for name in fields:
+            check_labels(rows[name], lambda v: v in MULTI_HOT, self.source(split), name, "0 or 1 (a multi-hot column)")
+
+        def to_sets(batch: dict) -> dict:
+            columns = [batch[name] for name in fields]
+            return {self.label_field: [[n for n, v in zip(fields, values) if v in ON] for values in zip(*columns)]}
+
+        return rows.map(to_sets, batched=True, desc="Reading label columns")
+
+    def _training_rows(self, raw: dict[str, Dataset]) -> Dataset | None:
+        """The training rows, loaded now if this stage does not use them (validate after fit); None without any."""
+        if "train" in raw:
+            return raw["train"]
+        if self.local_files["train"] or (self.hub and not self.uses_local_files):
+            return self.load_split("train")
+        return None
+
+    def _trained_config(self):
+        return load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
+
+    def _resolve_problem_type(self, raw: dict[str, Dataset]) -> ProblemType:
+        if self.problem_type is not None:
+            return self.problem_type
+        labelled = next((rows for split, rows in raw.items() if split != "predict"), None)
+        if labelled is None:  # predict of a custom task: the problem the model was trained for
+            trained = getattr(self._trained_config(), "problem_type", None)
+            return {"multi_label_classification": "multi_label", "regression": "regression"}.get(
+                trained, "single_label"
+            )
+        return "multi_label" if holds_label_lists(labelled[self.label_field]) else "single_label"
+
     def _resolve_label_names(self, raw: dict[str, Dataset]) -> list[str] | None:
-        if self.spec.regression:
+        if self.problem_type == "regression":
             return None
         if self.spec.label_names:
             return list(self.spec.label_names)
+        if self.label_fields:
+            return list(self.label_fields)
+        if self.label_names_file:
+            return read_label_names(self.label_names_file)
         if self.label_names is not None:  # resolved by an earlier stage (fit, then validate of the best checkpoint)
             return self.label_names
-        if "train" in raw or self.local_files["train"] or (self.hub and not self.uses_local_files):
-            train = raw["train"] if "train" in raw else self.load_split("train")
-            return label_names_from_values(train[self.label_field])
+        train = self._training_rows(raw)
+        if train is not None:
+            declared = feature_label_names(train, self.label_field)
+            if declared:
+                return declared
+            values = train[self.label_field]
+            if self.problem_type == "multi_label":
+                values = [label for value in values for label in label_set(value, self.label_delimiter) or []]
+            return label_names_from_values(values)
         # No training data (validate/test/predict of a custom task): the labels the model was trained with
-        config = load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
+        config = self._trained_config()
         names = [config.id2label[i] for i in range(config.num_labels)]
         if names == [f"LABEL_{i}" for i in range(config.num_labels)]:
             raise FtlitError(
@@ -162,8 +274,11 @@ class ClassificationDataModule(TransformerDataModule):
 
     def _check_labels(self, split: str, rows: Dataset) -> None:
         values = rows[self.label_field]
-        if self.spec.regression:
+        if self.problem_type == "regression":
             check_labels(values, is_number, self.source(split), self.label_field, "a number (a regression score)")
+            return
+        if self.problem_type == "multi_label":
+            self._check_label_sets(split, values)
             return
         names = self.label_names
         if self.spec.label_names:
@@ -175,6 +290,27 @@ class ClassificationDataModule(TransformerDataModule):
             self.label_field, expected,
         )  # fmt: skip
 
+    def _check_label_sets(self, split: str, values: list) -> None:
+        """Every multi-label value is a set of known labels (names or ids), empty only when allowed."""
+        names, delimiter, source = self.label_names, self.label_delimiter, self.source(split)
+        sets = [label_set(value, delimiter) for value in values]
+        if not self.allow_empty_labels:
+            empty = [i for i, labels in enumerate(sets) if labels == []]
+            if empty:
+                raise FtlitError(
+                    f"{source}: {len(empty)} text(s) have no label ({rows_named(empty)}; column {self.label_field!r})."
+                    " Give each text its labels, or allow texts without any with --data.allow_empty_labels true."
+                )
+        origin = f"the names file '{self.label_names_file}'" if self.label_names_file else "the label names"
+        expected = (
+            f"labels among {origin} ({len(names)}: {names[:8]}{' …' if len(names) > 8 else ''}) or their ids "
+            f"0-{len(names) - 1}, several separated by {delimiter!r} (--data.label_delimiter) or as a list"
+        )
+        check_labels(
+            values, lambda v: all(label_id(label, names) is not None for label in label_set(v, delimiter) or []),
+            source, self.label_field, expected,
+        )  # fmt: skip
+
     # ----------------------------------------------------------------------------------------------- features
     def check_settings(self) -> None:
         if self.long_text == "window":
@@ -183,7 +319,25 @@ class ClassificationDataModule(TransformerDataModule):
 
     def training_features(self, rows: Dataset) -> Dataset:
         # windows train as examples of their own
-        return self._tokenize(rows, labelled=True).remove_columns("document_index")
+        features = self._tokenize(rows, labelled=True).remove_columns("document_index")
+        if self.problem_type == "regression":
+            targets = np.asarray(features["labels"], dtype=np.float64)
+            self.train_target_stats = (float(targets.mean()), float(targets.std()))
+        else:
+            self.train_label_counts = tuple(int(n) for n in label_counts(features["labels"], len(self.label_names)))
+        return features
+
+    def sample_weights(self) -> np.ndarray | None:
+        """``sampling: balanced``: each training example's weight, the inverse of its class's count (a multi-label
+        text's rarest label), so that every class is drawn about equally often."""
+        if self.sampling != "balanced":
+            return None
+        inverse = 1.0 / np.maximum(np.asarray(self.train_label_counts, dtype=np.float64), 1)
+        labels = self.train_features.with_format("numpy")["labels"]
+        if self.problem_type == "single_label":
+            return inverse[labels]
+        weights = (labels * inverse).max(axis=1)
+        return np.where(weights > 0, weights, inverse.min())  # a text without labels: as the commonest label
 
     def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, DocumentsEvalSet]:
         features = self._tokenize(rows, labelled=split != "predict")
@@ -198,11 +352,18 @@ class ClassificationDataModule(TransformerDataModule):
         """Rows → features, each with the ``document_index`` of its row: one feature per row when truncating, one
         per window (with the row's label) when windowing."""
         tokenizer, fields, max_length = self.tokenizer, self.text_fields, self.max_length
-        label_names, label_field = self.label_names, self.label_field
-        windowed, stride = self.long_text == "window", self.doc_stride
+        label_names, label_field, delimiter = self.label_names, self.label_field, self.label_delimiter
+        windowed, stride, problem_type = self.long_text == "window", self.doc_stride, self.problem_type
 
-        def encode_label(value: object) -> float | int:
-            return float(value) if label_names is None else label_id(value, label_names)
+        def encode_label(value: object) -> float | int | list[float]:
+            if problem_type == "regression":
+                return float(value)
+            if problem_type == "single_label":
+                return label_id(value, label_names)
+            hot = [0.0] * len(label_names)  # multi-hot, as floats: the targets of BCE-with-logits
+            for label in label_set(value, delimiter):
+                hot[label_id(label, label_names)] = 1.0
+            return hot
 
         def tokenize(batch: dict, indices: list[int]) -> dict:
             if windowed:
@@ -223,15 +384,42 @@ class ClassificationDataModule(TransformerDataModule):
 
     def build_contract(self, eval_sets: dict[str, DocumentsEvalSet]) -> ClassificationContract:
         labels = tuple(self.label_names) if self.label_names is not None else None
-        return ClassificationContract(self.max_length, tuple(self.validation_names), eval_sets, self.spec, labels)
+        return ClassificationContract(self.max_length, tuple(self.validation_names), eval_sets, self.spec, labels,
+                                      self.problem_type, self.train_label_counts,
+                                      self.train_target_stats)  # fmt: skip
 
     # ----------------------------------------------------------------------------------------------- inspect
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]
         texts = [list(rows[name]) for name in self.text_fields]
         lengths = np.array([len(ids) for ids in self.tokenizer(*texts, verbose=False)["input_ids"]])
-        labels = {}
-        if self.label_names is not None and split != "predict":
-            ids = [label_id(value, self.label_names) for value in rows[self.label_field]]
-            labels = {name: ids.count(i) for i, name in enumerate(self.label_names)}
-        return SplitStats(len(rows), lengths, labels)
+        if self.label_names is None or split == "predict":
+            return SplitStats(len(rows), lengths, {})
+        names, values = self.label_names, rows[self.label_field]
+        if self.problem_type == "single_label":
+            ids = [label_id(value, names) for value in values]
+            return SplitStats(len(rows), lengths, {name: ids.count(i) for i, name in enumerate(names)})
+        delimiter = self.label_delimiter
+        sets = [sorted({label_id(label, names) for label in label_set(value, delimiter)}) for value in values]
+        counts = Counter(i for ids in sets for i in ids)
+        per_text = Counter(len(ids) for ids in sets)
+        pairs = Counter(pair for ids in sets for pair in itertools.combinations(ids, 2))
+        lines = ["labels per text: " + ", ".join(f"{n}: {per_text[n]}" for n in sorted(per_text))]
+        if pairs:
+            top = ", ".join(f"{names[a]}+{names[b]} {count}" for (a, b), count in pairs.most_common(CO_OCCURRING))
+            lines.append(f"most frequent label pairs: {top}")
+        return SplitStats(len(rows), lengths, {name: counts[i] for i, name in enumerate(names)}, label_lines=lines)
+
+
+#: Values of a 0/1 multi-hot column, and those that mean "this label applies"
+MULTI_HOT = (0, 1, "0", "1", True, False, 0.0, 1.0)
+ON = (1, "1", True)
+#: Label pairs ``ftlit inspect`` lists for multi-label data
+CO_OCCURRING = 10
+
+
+def label_counts(labels: list, num_labels: int) -> np.ndarray:
+    """Examples per label: class ids counted, or multi-hot rows summed."""
+    if labels and isinstance(labels[0], list):
+        return np.asarray(labels, dtype=np.float64).sum(axis=0).round().astype(np.int64)
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels)

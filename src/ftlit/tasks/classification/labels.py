@@ -4,7 +4,10 @@ import logging
 import math
 from collections import Counter
 
+from datasets import ClassLabel, Dataset
+
 from ftlit.data.checks import rows_named
+from ftlit.data.loading import open_text
 from ftlit.errors import FtlitError
 
 log = logging.getLogger(__name__)
@@ -68,3 +71,51 @@ def check_learnt_labels(values: list, source: str, field: str) -> None:
             shown = ", ".join(repr(values[i]) for i in once[:5])
             log.warning("%s: %d label(s) occur only once in column %r (%s: %s): each becomes a class of its own.",
                         source, len(once), field, rows_named(once), shown)  # fmt: skip
+
+
+def label_set(value: object, delimiter: str) -> list | None:
+    """A multi-label value as its list of labels: a list as it is, a delimited string (``"3,27"``) split and
+    stripped, a lone id as a list of one; None for a missing value (a row without gold labels)."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(delimiter) if part.strip()]
+    return [value]
+
+
+def holds_label_lists(values: list) -> bool:
+    """A label column of lists (JSON arrays, Hub sequence features): multi-label data."""
+    present = [value for value in values if value is not None]
+    return bool(present) and all(isinstance(value, list | tuple) for value in present)
+
+
+def read_label_names(path: str) -> list[str]:
+    """Label names, one per line (GoEmotions' emotions.txt): line N names label id N − 1; blank lines end nothing
+    and are refused, as they would shift every id after them."""
+    try:
+        lines = open_text(path).read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise FtlitError(f"Could not read the label names file '{path}': {err}") from err
+    names = [line.strip() for line in lines]
+    while names and not names[-1]:
+        names.pop()
+    blank = [i for i, name in enumerate(names) if not name]
+    if not names or blank:
+        where = f"blank {rows_named(blank).replace('row', 'line')}" if blank else "no names"
+        raise FtlitError(f"The label names file '{path}' has {where}: give one name per line, line N for id N − 1.")
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise FtlitError(f"The label names file '{path}' names {repeated[:5]} more than once: each name once.")
+    return names
+
+
+def feature_label_names(rows: Dataset, field: str) -> list[str] | None:
+    """The label names a Hub dataset declares for its label column: a ``ClassLabel``, or a sequence of them
+    (multi-label); None when the column is plain values."""
+    feature = rows.features.get(field)
+    feature = getattr(feature, "feature", feature)  # Sequence/List(ClassLabel) → ClassLabel
+    if isinstance(feature, list):  # datasets' [ClassLabel] shorthand
+        feature = feature[0] if feature else None
+    return list(feature.names) if isinstance(feature, ClassLabel) else None

@@ -1,9 +1,20 @@
 """Task registry: for each classification task, its text fields, labels, where its data lives and its metrics."""
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ftlit.data.loading import TsvLayout
 from ftlit.errors import FtlitError
+
+#: One class per text, any number of classes per text, or a number
+ProblemType = Literal["single_label", "multi_label", "regression"]
+
+#: The metrics of a problem type (the first picks the best checkpoint), for tasks that do not list their own
+PROBLEM_METRICS: dict[str, tuple[str, ...]] = {
+    "single_label": ("accuracy", "f1"),
+    "multi_label": ("macro_f1", "micro_f1", "subset_accuracy", "hamming_loss", "mean_average_precision"),
+    "regression": ("pearson", "spearman", "mse", "mae"),
+}
 
 
 @dataclass(frozen=True)
@@ -12,17 +23,23 @@ class TaskSpec:
 
     name: str
     text_fields: tuple[str, ...]
-    metrics: tuple[str, ...]  # the first one picks the best checkpoint
+    metrics: tuple[str, ...] | None  # the first one picks the best checkpoint; None: the problem type's
     label_names: tuple[str, ...] | None = None  # None: regression, or learnt from the data ("custom")
     hub: tuple[str, str | None] | None = None  # load_dataset(path, name)
     validation_splits: tuple[str, ...] = ("validation",)
     test_split: str | None = "test"  # None: the hub's test labels are hidden
     tsv: TsvLayout = field(default_factory=TsvLayout)
-    regression: bool = False
+    problem_type: ProblemType | None = "single_label"  # None: from the data (custom)
+    label_field: str = "label"
 
-    @property
-    def monitor(self) -> str:
-        return self.metrics[0]
+
+def task_metrics(spec: TaskSpec, problem_type: ProblemType) -> tuple[str, ...]:
+    """The metrics a run reports, the main one first: the task's own, else its problem type's; every
+    classification also reports macro-F1, the figure that shows what a rare class gets."""
+    metrics = spec.metrics or PROBLEM_METRICS[problem_type]
+    if problem_type == "single_label" and "macro_f1" not in metrics:
+        metrics = (*metrics, "macro_f1")
+    return metrics
 
 
 def _glue(name: str, text_fields: tuple[str, ...], label_names, metrics=("accuracy",), **kwargs) -> TaskSpec:
@@ -30,6 +47,12 @@ def _glue(name: str, text_fields: tuple[str, ...], label_names, metrics=("accura
 
 
 _NLI = ("entailment", "neutral", "contradiction")
+# GoEmotions' emotions.txt: label id = line number
+GOEMOTIONS = (
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment disapproval "
+    "disgust embarrassment excitement fear gratitude grief joy love nervousness optimism pride realization relief "
+    "remorse sadness surprise neutral"
+).split()
 _TWO_WAY_ENTAILMENT = ("entailment", "not_entailment")
 
 TASKS: dict[str, TaskSpec] = {
@@ -62,7 +85,7 @@ TASKS: dict[str, TaskSpec] = {
             ("sentence1", "sentence2"),
             None,
             metrics=("pearson", "spearman"),
-            regression=True,
+            problem_type="regression",
             tsv=TsvLayout(rename={"score": "label"}),
         ),
         _glue(
@@ -79,7 +102,18 @@ TASKS: dict[str, TaskSpec] = {
             "imdb", ("text",), ("accuracy", "f1"), ("neg", "pos"), hub=("stanfordnlp/imdb", None), validation_splits=()
         ),
         TaskSpec("snli", ("premise", "hypothesis"), ("accuracy",), _NLI, hub=("stanfordnlp/snli", None)),
-        TaskSpec("custom", (), ("accuracy", "f1")),
+        TaskSpec(
+            "goemotions",
+            ("text",),
+            None,
+            GOEMOTIONS,
+            hub=("google-research-datasets/go_emotions", "simplified"),
+            # the official files: no header; text, comma-separated label ids, comment id; some texts CSV-quoted
+            tsv=TsvLayout(names=("text", "labels", "id"), quoted=True, all_text=True),
+            problem_type="multi_label",
+            label_field="labels",
+        ),
+        TaskSpec("custom", (), None, problem_type=None),
     ]
 }
 

@@ -49,6 +49,30 @@ def test_evaluation_scores_documents_from_a_hand_built_contract(tiny_bert, token
     assert module.model.config.id2label == {0: "negative", 1: "positive"}  # the head follows the contract
 
 
+def test_multi_label_windows_are_scored_per_document_from_their_aggregated_logits(tiny_bert, tokenizer):
+    gold = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]  # per document; every window carries its document's
+    eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
+    module = SequenceClassificationModule(tiny_bert, window_aggregation="max", threshold=0.45)
+    module.accept_contract(ClassificationContract(16, ("validation",), {"validation": eval_set}, get_task("custom"),
+                                                  ("a", "b", "c"), "multi_label"))  # fmt: skip
+    batches = [{**tokenizer([FEATURES[i] for i in features], padding=True, return_tensors="pt"),
+                "labels": torch.tensor([gold[DOCUMENT_INDEX[i]] for i in features]),
+                "feature_index": torch.tensor(features)} for features in ([3, 0], [2, 1])]  # fmt: skip
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    scores = trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None), verbose=False)[0]
+
+    module.model.eval()
+    with torch.no_grad():
+        logits = module.model(**tokenizer(FEATURES, padding=True, return_tensors="pt")).logits
+    per_document = torch.stack([logits[0], logits[1], logits[2:].max(0).values])
+    predicted = (per_document.sigmoid() > 0.45).long()
+    exact = np.mean([row == truth for row, truth in zip(predicted.tolist(), [[1, 0, 1], [0, 1, 0], [1, 1, 0]])])
+    assert scores["val/subset_accuracy"] == pytest.approx(exact)
+    assert module.last_eval.details["labels"].tolist() == gold
+    assert module.model.config.thresholds == [0.45] * 3 and module.model.config.problem_type == (
+        "multi_label_classification")  # fmt: skip
+
+
 def test_a_module_without_a_contract_says_how_to_give_it_one(tiny_bert):
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     with pytest.raises(Exception, match="has no data contract"):

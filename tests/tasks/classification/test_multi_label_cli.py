@@ -163,6 +163,9 @@ def test_texts_without_labels_are_kept_when_allowed(tiny_bert, tmp_path):
     [
         (["--model.calibrate", "temperature"], "calibrates the softmax of single-label classification"),
         (["--data.problem_type", "regression", "--model.class_weights", "balanced"], "a regression"),
+        (["--data.problem_type", "single_label"], "holds lists of labels (rows 1, 2, 3, 4, 5 and 595 more)"),
+        (["--model.threshold", "tune", "--trainer.limit_val_batches", "0"], "validation cannot be off"),
+        (["--model.class_weights", "{sport: 2, chess: 1}"], "unknown label(s) ['chess']"),
     ],
 )
 def test_settings_that_do_not_fit_the_problem_are_refused_before_training(

@@ -182,6 +182,9 @@ class ClassificationDataModule(TransformerDataModule):
         if self.label_fields:
             raw = {split: self._label_sets_from_columns(split, rows) for split, rows in raw.items()}
         self.problem_type = self._resolve_problem_type(raw)
+        if self.problem_type != "multi_label":
+            for split, rows in raw.items():
+                self._refuse_label_lists(split, rows)
         if "train" in raw and self.problem_type == "single_label" and not self.spec.label_names:
             check_learnt_labels(raw["train"][self.label_field], self.source("train"), self.label_field)
         self.label_names = self._resolve_label_names(raw)
@@ -219,6 +222,19 @@ class ClassificationDataModule(TransformerDataModule):
             return {self.label_field: [[n for n, v in zip(fields, values) if v in ON] for values in zip(*columns)]}
 
         return rows.map(to_sets, batched=True, desc="Reading label columns")
+
+    def _refuse_label_lists(self, split: str, rows: Dataset) -> None:
+        """Lists of labels in a single-label or regression task: one label per text is expected."""
+        if split == "predict":
+            return
+        lists = [i for i, value in enumerate(rows[self.label_field]) if isinstance(value, list | tuple)]
+        if lists:
+            fix = "use --data.problem_type multi_label" if self.spec.name == "custom" else (
+                f"{self.spec.name} takes one label per text")  # fmt: skip
+            raise FtlitError(
+                f"{self.source(split)}: column {self.label_field!r} holds lists of labels ({rows_named(lists)}), "
+                f"but this is a {self.problem_type} task: {fix}."
+            )
 
     def _training_rows(self, raw: dict[str, Dataset]) -> Dataset | None:
         """The training rows, loaded now if this stage does not use them (validate after fit); None without any."""

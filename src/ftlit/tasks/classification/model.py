@@ -121,6 +121,13 @@ class SequenceClassificationModule(TransformerModule):
             "problem_type": HF_PROBLEM_TYPES[problem_type],
         }
 
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.trainer.limit_val_batches == 0 and (isinstance(self.hparams.threshold, str) or self.hparams.calibrate):
+            setting = "--model.calibrate" if self.hparams.calibrate else f"--model.threshold {self.hparams.threshold}"
+            raise FtlitError(f"{setting} is fitted on the validation set after training: validation cannot be off "
+                             "(--trainer.limit_val_batches 0).")  # fmt: skip
+
     def load_model(self):
         model = super().load_model()
         if self.hparams.class_weights is not None:

@@ -90,6 +90,10 @@ def test_the_export_is_a_multi_label_model_whose_pipeline_scores_equal_ftlit_pre
         assert {s["label"]: s["score"] for s in by_pipeline} == pytest.approx(record["probabilities"], abs=1e-5)
         # the labels ftlit predicts: those above their own (tuned) thresholds
         assert record["labels"] == [n for n, p in record["probabilities"].items() if p > thresholds[n]]
+    # ftlit's own pipeline applies the export's thresholds as ftlit predict does
+    by_ftlit_pipeline = pipeline("multi-label-classification", model=str(export))(texts)
+    assert [result["labels"] for result in by_ftlit_pipeline] == [record["labels"] for record in predicted]
+    assert by_ftlit_pipeline[0]["probabilities"] == pytest.approx(predicted[0]["probabilities"], abs=1e-5)
 
 
 def test_per_label_scores_are_drawn_for_tensorboard(multi_label_run):

@@ -1,5 +1,7 @@
-"""Sequence classification and regression: GLUE, IMDb, SNLI and local files; long documents in windows."""
+"""Sequence classification (one label or several per text) and regression: GLUE, IMDb, SNLI, GoEmotions and local
+files; long documents in windows. Importing it registers the ``multi-label-classification`` pipeline."""
 
+from ftlit.tasks.classification import pipeline as _registers_multi_label_pipeline  # noqa: F401
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
 

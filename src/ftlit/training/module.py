@@ -175,9 +175,10 @@ class TransformerModule(LightningModule):
             self.logger.log_metrics({"params/trainable": trainable, "params/total": total}, step=0)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        if self.lora is not None:  # adapters + head (+ optimizer state): small checkpoints
+        if self.lora is not None:  # adapters + head (+ optimizer state) and the module's own buffers: small checkpoints
             trainable = {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
-            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
+                                        if k in trainable or not k.startswith("model.")}  # fmt: skip
 
     def parameter_counts(self) -> dict[str, int]:
         params = list(self.model.parameters())

@@ -17,7 +17,13 @@ from sklearn.metrics import (
 from ftlit.data.sampler import WeightedSampler
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.contract import ClassificationContract
-from ftlit.tasks.classification.labels import holds_label_lists, label_set, read_label_names
+from ftlit.tasks.classification.labels import (
+    holds_label_lists,
+    label_id,
+    label_names_from_values,
+    label_set,
+    read_label_names,
+)
 from ftlit.tasks.classification.metrics import build_metrics, decision_probabilities, per_label_table
 from ftlit.tasks.classification.model import SequenceClassificationModule
 from ftlit.tasks.classification.registry import PROBLEM_METRICS, get_task
@@ -46,6 +52,14 @@ def test_a_label_set_is_read_from_a_list_a_delimited_string_or_a_lone_id(value, 
 
 def test_another_delimiter_splits_only_on_itself():
     assert label_set("joy|love, kindness", "|") == ["joy", "love, kindness"]
+
+
+def test_whole_numbers_read_as_floats_are_the_same_labels_and_numeric_names_are_never_indices():
+    names = label_names_from_values([1.0, 2.0, 10.0, 2])
+    assert names == ["1", "2", "10"]
+    assert label_id(2.0, names) == 1 and label_id("10", names) == 2
+    assert label_id(0, names) is None  # not "1" by position: the names are numbers
+    assert label_id(0, ["anger", "joy"]) == 0  # a names file's ids
 
 
 def test_a_column_of_lists_is_multi_label_data():
@@ -148,6 +162,11 @@ def test_balanced_weights_are_inverse_frequencies_with_mean_one():
     weights = class_weights("balanced", ("common", "rare"), (95, 5))
     assert weights.tolist() == pytest.approx([2 * 5 / 100, 2 * 95 / 100])
     assert weights.mean().item() == pytest.approx(1.0)
+
+
+def test_balanced_multi_label_weights_weigh_each_labels_positives_as_its_negatives():
+    weights = class_weights("balanced", ("neutral", "grief", "unseen"), (300, 10, 0), multi_label_examples=1000)
+    assert weights.tolist() == pytest.approx([700 / 300, 990 / 10, 999 / 1])
 
 
 def test_explicit_weights_by_order_or_by_name():

@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+from datasets import ClassLabel, Dataset, Features, List, Value
 from transformers import pipeline
 
 from conftest import FILLER, NEGATIVE, POSITIVE, SHARED_DATA, sentiment_rows, write_jsonl
@@ -96,6 +97,20 @@ def test_the_export_is_a_multi_label_model_whose_pipeline_scores_equal_ftlit_pre
     assert by_ftlit_pipeline[0]["probabilities"] == pytest.approx(predicted[0]["probabilities"], abs=1e-5)
 
 
+def test_the_export_is_evaluated_as_multi_label_whatever_the_labels_look_like(multi_label_run, topic_files, tmp_path):
+    dev = [{"text": row["text"], "labels": "|".join(row["labels"])} for row in topic_rows(150, 1)]  # "food|music"
+    run("validate", *common(str(multi_label_run / "export"), tmp_path, "--data.label_field", "labels",
+                            "--data.label_delimiter", "|", "--data.validation_file",
+                            str(write_jsonl(tmp_path / "dev.jsonl", dev))))  # fmt: skip
+    fitted = json.loads((multi_label_run / "results.json").read_text())
+    validated = json.loads((tmp_path / "results.json").read_text())
+    assert validated["eval"]["main_metric"] == "macro_f1"  # a lone "sport" does not make it single-label
+    # at the export's tuned thresholds, as the fit's "after"
+    assert validated["metrics"]["macro_f1"] == pytest.approx(
+        fitted["model"]["thresholds"]["after"]["macro_f1"], abs=0.01
+    )
+
+
 def test_per_label_scores_are_drawn_for_tensorboard(multi_label_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -153,6 +168,25 @@ def test_label_sets_that_cannot_be_right_are_refused_naming_file_row_and_fix(
     with pytest.raises(Exception, match=message) as raised:
         built(tiny_bert, train, problem_type="multi_label", **kwargs)
     assert str(train) in str(raised.value)
+
+
+def test_ids_as_integers_and_hub_class_label_sequences_become_float_targets(tiny_bert, tmp_path):
+    rows = Dataset.from_dict(
+        {"text": [f"text {i}" for i in range(40)], "labels": [[0, 2], [1], [2], [0]] * 10},
+        features=Features({"text": Value("string"), "labels": List(ClassLabel(names=["anger", "joy", "love"]))}),
+    )
+    rows.to_parquet(tmp_path / "train.parquet")  # keeps the ClassLabel names, as a Hub dataset has them
+    dm = built(tiny_bert, tmp_path / "train.parquet", label_field="labels")
+    assert dm.label_names == ["anger", "joy", "love"] and dm.problem_type == "multi_label"
+    assert dm.train_features.features["labels"] == List(Value("float32"))  # BCE's targets, not ClassLabel ints
+    plain = write_jsonl(tmp_path / "ids.jsonl", [{"text": "text", "labels": [0, 2]}, {"text": "t", "labels": [1]}] * 20)
+    assert built(tiny_bert, plain, label_field="labels").train_features.features["labels"] == List(Value("float32"))
+
+
+def test_a_regression_keeps_its_negative_targets(tiny_bert, tmp_path):
+    rows = [{"text": f"text {i}", "score": [-1, 0.5, 1][i % 3]} for i in range(30)]
+    dm = built(tiny_bert, write_jsonl(tmp_path / "train.jsonl", rows), problem_type="regression", label_field="score")
+    assert len(dm.rows["train"]) + len(dm.rows["validation"]) == 30 and -1.0 in dm.train_features["labels"]
 
 
 def test_texts_without_labels_are_kept_when_allowed(tiny_bert, tmp_path):

@@ -21,13 +21,15 @@ class DocumentsEvalSet(EvalSet):
 @dataclass(frozen=True)
 class ClassificationContract(DataContract):
     """The task, its problem type and labels (None for a regression), the metrics it reports (the main one first)
-    and, when the stage trained, how many training examples each label has (for ``class_weights: balanced``) or
+    and, when the stage trained, how many training examples there are and how many each label has (for
+    ``class_weights: balanced``) or
     the training targets' mean and standard deviation (for ``standardize_targets``)."""
 
     spec: TaskSpec
     label_names: tuple[str, ...] | None
     problem_type: ProblemType = "single_label"
     train_label_counts: tuple[int, ...] | None = None
+    train_examples: int | None = None
     train_target_stats: tuple[float, float] | None = None  # regression: the training targets' mean and std
 
     @property

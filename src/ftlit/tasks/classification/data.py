@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Literal
 
 import numpy as np
-from datasets import Dataset
+from datasets import Dataset, List, Value
 from transformers import AutoConfig
 
 from ftlit.data.base import SplitStats, TransformerDataModule
@@ -23,12 +23,13 @@ from ftlit.tasks.classification.labels import (
     feature_label_names,
     holds_label_lists,
     is_number,
+    is_plain_label,
     label_id,
     label_names_from_values,
     label_set,
     read_label_names,
 )
-from ftlit.tasks.classification.registry import ProblemType, TaskSpec, get_task
+from ftlit.tasks.classification.registry import HF_PROBLEM_TYPES, ProblemType, TaskSpec, get_task
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,10 @@ class ClassificationDataModule(TransformerDataModule):
             raise FtlitError(f"--data.label_fields needs two or more distinct 0/1 columns, got {label_fields}.")
         if not label_delimiter:
             raise FtlitError("--data.label_delimiter cannot be empty: use the character between labels, e.g. ','.")
+        if label_names_file is not None and not label_names_file.strip():
+            raise FtlitError("--data.label_names_file is empty: give the path of a file with one label name per line.")
+        if label_names_file and self.spec.label_names:
+            raise FtlitError(f"--data.label_names_file: {task} has its own labels; a names file is for a custom task.")
         if label_names_file and (label_fields or self.problem_type == "regression"):
             raise FtlitError(
                 "--data.label_names_file names class labels: "
@@ -182,8 +187,12 @@ class ClassificationDataModule(TransformerDataModule):
         if self.label_fields:
             raw = {split: self._label_sets_from_columns(split, rows) for split, rows in raw.items()}
         self.problem_type = self._resolve_problem_type(raw)
-        if self.problem_type != "multi_label":
-            for split, rows in raw.items():
+        for split, rows in raw.items():
+            if split == "predict":
+                continue
+            if self.problem_type == "multi_label":
+                self._check_label_set_members(split, rows)
+            else:
                 self._refuse_label_lists(split, rows)
         if "train" in raw and self.problem_type == "single_label" and not self.spec.label_names:
             check_learnt_labels(raw["train"][self.label_field], self.source("train"), self.label_field)
@@ -199,8 +208,8 @@ class ClassificationDataModule(TransformerDataModule):
         if split == "predict":
             return rows
         before = len(rows)
-        # a multi-label text's empty list (or "") is a label set, not a missing label
-        unlabeled = (None,) if self.problem_type == "multi_label" else UNLABELED
+        # a multi-label text's empty list (or "") is a label set, not a missing label; -1 is a regression target
+        unlabeled = {"single_label": UNLABELED, "multi_label": (None,), "regression": (None, "")}[self.problem_type]
         rows = rows.filter(lambda label: label not in unlabeled, input_columns=self.label_field)
         if len(rows) < before:
             log.info("%s: dropped %d rows without a gold label", split, before - len(rows))
@@ -223,10 +232,16 @@ class ClassificationDataModule(TransformerDataModule):
 
         return rows.map(to_sets, batched=True, desc="Reading label columns")
 
+    def _check_label_set_members(self, split: str, rows: Dataset) -> None:
+        """Each label of a label set is a name or a whole-number id: nested lists, mappings and fractions are not."""
+        check_labels(
+            rows[self.label_field],
+            lambda v: all(is_plain_label(label) for label in label_set(v, self.label_delimiter) or []),
+            self.source(split), self.label_field, "a list of label names or ids (or one delimited string of them)",
+        )  # fmt: skip
+
     def _refuse_label_lists(self, split: str, rows: Dataset) -> None:
         """Lists of labels in a single-label or regression task: one label per text is expected."""
-        if split == "predict":
-            return
         lists = [i for i, value in enumerate(rows[self.label_field]) if isinstance(value, list | tuple)]
         if lists:
             fix = "use --data.problem_type multi_label" if self.spec.name == "custom" else (
@@ -248,15 +263,16 @@ class ClassificationDataModule(TransformerDataModule):
         return load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
 
     def _resolve_problem_type(self, raw: dict[str, Dataset]) -> ProblemType:
+        """A custom task's problem type: lists of labels in the training data make it multi-label; without
+        training data (evaluating or predicting with a fine-tuned model) it is the one the model was trained for."""
         if self.problem_type is not None:
             return self.problem_type
-        labelled = next((rows for split, rows in raw.items() if split != "predict"), None)
-        if labelled is None:  # predict of a custom task: the problem the model was trained for
-            trained = getattr(self._trained_config(), "problem_type", None)
-            return {"multi_label_classification": "multi_label", "regression": "regression"}.get(
-                trained, "single_label"
-            )
-        return "multi_label" if holds_label_lists(labelled[self.label_field]) else "single_label"
+        train = self._training_rows(raw)
+        if train is not None:
+            return "multi_label" if holds_label_lists(train[self.label_field]) else "single_label"
+        trained = getattr(self._trained_config(), "problem_type", None)
+        by_hf_name = {hf: ours for ours, hf in HF_PROBLEM_TYPES.items()}
+        return by_hf_name.get(trained, "single_label")
 
     def _resolve_label_names(self, raw: dict[str, Dataset]) -> list[str] | None:
         if self.problem_type == "regression":
@@ -277,7 +293,10 @@ class ClassificationDataModule(TransformerDataModule):
             values = train[self.label_field]
             if self.problem_type == "multi_label":
                 values = [label for value in values for label in label_set(value, self.label_delimiter) or []]
-            return label_names_from_values(values)
+            names = label_names_from_values(values)
+            if not names:
+                raise FtlitError(f"{self.source('train')}: no labels in column {self.label_field!r}: nothing to learn.")
+            return names
         # No training data (validate/test/predict of a custom task): the labels the model was trained with
         config = self._trained_config()
         names = [config.id2label[i] for i in range(config.num_labels)]
@@ -313,9 +332,10 @@ class ClassificationDataModule(TransformerDataModule):
         if not self.allow_empty_labels:
             empty = [i for i, labels in enumerate(sets) if labels == []]
             if empty:
+                columns = f"columns {list(self.label_fields)}" if self.label_fields else f"column {self.label_field!r}"
                 raise FtlitError(
-                    f"{source}: {len(empty)} text(s) have no label ({rows_named(empty)}; column {self.label_field!r})."
-                    " Give each text its labels, or allow texts without any with --data.allow_empty_labels true."
+                    f"{source}: {len(empty)} text(s) have no label ({rows_named(empty)}; {columns}). Give each text "
+                    "its labels, or allow texts without any with --data.allow_empty_labels true."
                 )
         origin = f"the names file '{self.label_names_file}'" if self.label_names_file else "the label names"
         expected = (
@@ -396,12 +416,18 @@ class ClassificationDataModule(TransformerDataModule):
             return features
 
         desc = "Cutting windows" if windowed else "Tokenising"
-        return rows.map(tokenize, batched=True, with_indices=True, remove_columns=rows.column_names, desc=desc)
+        features = rows.map(tokenize, batched=True, with_indices=True, remove_columns=rows.column_names, desc=desc)
+        if not labelled:
+            return features
+        # the type the loss needs, whatever the input column's was (a ClassLabel sequence, ints, bools)
+        target = {"single_label": Value("int64"), "multi_label": List(Value("float32")), "regression": Value("float32")}
+        return features.cast_column("labels", target[problem_type])
 
     def build_contract(self, eval_sets: dict[str, DocumentsEvalSet]) -> ClassificationContract:
         labels = tuple(self.label_names) if self.label_names is not None else None
         return ClassificationContract(self.max_length, tuple(self.validation_names), eval_sets, self.spec, labels,
                                       self.problem_type, self.train_label_counts,
+                                      len(self.train_features) if self.train_features is not None else None,
                                       self.train_target_stats)  # fmt: skip
 
     # ----------------------------------------------------------------------------------------------- inspect

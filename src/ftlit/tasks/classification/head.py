@@ -21,10 +21,10 @@ def rescale_outputs(model: PreTrainedModel, scale: float, shift: float = 0.0) ->
     ]  # fmt: skip
     if not layers:
         raise FtlitError(f"Found no output layer in {type(model).__name__}'s head to rescale.")
+    if shift and any(layer.bias is None for layer in layers):
+        raise FtlitError(f"{type(model).__name__}'s output layer has no bias to shift.")
     with torch.no_grad():
         for layer in layers:  # with LoRA, the trained copy of the head and its frozen original
             layer.weight.mul_(scale)
             if layer.bias is not None:
                 layer.bias.mul_(scale).add_(shift)
-            elif shift:
-                raise FtlitError(f"{type(model).__name__}'s output layer has no bias to shift.")

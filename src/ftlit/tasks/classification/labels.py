@@ -16,19 +16,29 @@ log = logging.getLogger(__name__)
 UNLABELED = (None, -1, "-1", "", "-")
 
 
+def label_name(value: object) -> str:
+    """A raw label as a name: ``2.0`` (a whole number read as a float) is ``"2"``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def label_names_from_values(values: list) -> list[str]:
     """Sorted distinct labels as names; integer labels sort as numbers (so 2 comes before 10)."""
-    distinct = set(values) - set(UNLABELED)
-    if all(isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit()) for v in distinct):
-        return [str(v) for v in sorted(distinct, key=int)]
-    return sorted(str(v) for v in distinct)
+    distinct = {label_name(value) for value in values if value not in UNLABELED}
+    if all(name.lstrip("-").isdigit() for name in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
 
 
 def label_id(value: object, label_names: list[str]) -> int | None:
-    """A raw label's id: by name first ("positive", or "3" for integer-named labels), else as an index; None when
-    it is neither."""
-    if str(value) in label_names:
-        return label_names.index(str(value))
+    """A raw label's id: by name first ("positive", or "3" for integer-named labels), else as an index into names
+    that are not numbers themselves (a names file's ids); None when it is neither."""
+    name = label_name(value)
+    if name in label_names:
+        return label_names.index(name)
+    if all(known.lstrip("-").isdigit() for known in label_names):  # "2" among "0", "1", "3" is no label
+        return None
     is_index = isinstance(value, int) or (isinstance(value, str) and value.isdigit())
     if is_index and 0 <= int(value) < len(label_names):
         return int(value)
@@ -92,8 +102,8 @@ def holds_label_lists(values: list) -> bool:
 
 
 def read_label_names(path: str) -> list[str]:
-    """Label names, one per line (GoEmotions' emotions.txt): line N names label id N − 1; blank lines end nothing
-    and are refused, as they would shift every id after them."""
+    """Label names, one per line (GoEmotions' emotions.txt): line N names label id N − 1. Blank lines are refused
+    (they would shift every id after them), except at the end of the file."""
     try:
         lines = open_text(path).read().splitlines()
     except (OSError, UnicodeDecodeError) as err:
@@ -119,3 +129,8 @@ def feature_label_names(rows: Dataset, field: str) -> list[str] | None:
     if isinstance(feature, list):  # datasets' [ClassLabel] shorthand
         feature = feature[0] if feature else None
     return list(feature.names) if isinstance(feature, ClassLabel) else None
+
+
+def is_plain_label(value: object) -> bool:
+    """A label a label set can hold: a name or a whole-number id (not a list, a mapping or a fraction)."""
+    return isinstance(value, str | int) or (isinstance(value, float) and value.is_integer())

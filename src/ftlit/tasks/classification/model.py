@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from matplotlib.figure import Figure
 from peft import TaskType
@@ -30,6 +31,7 @@ from ftlit.tasks.classification.metrics import (
     decision_probabilities,
     per_label_table,
 )
+from ftlit.tasks.classification.registry import HF_PROBLEM_TYPES
 from ftlit.tasks.classification.thresholds import DEFAULT_THRESHOLD, tune_thresholds
 from ftlit.tasks.classification.weights import ClassWeights, class_weights
 from ftlit.training.evaluation import EvalResult
@@ -37,10 +39,6 @@ from ftlit.training.module import TransformerModule
 
 #: Above this many labels no confusion matrix (or per-label figure) is drawn
 MAX_CONFUSION_LABELS = 50
-#: The Hugging Face config's name for each problem type: it picks the model's loss, and the pipeline's softmax
-#: (single label) or sigmoid (multi-label)
-HF_PROBLEM_TYPES = {"single_label": "single_label_classification", "multi_label": "multi_label_classification",
-                    "regression": "regression"}  # fmt: skip
 
 
 class SequenceClassificationModule(TransformerModule):
@@ -57,9 +55,11 @@ class SequenceClassificationModule(TransformerModule):
             mapping from label name to weight (others 1). They weight cross-entropy per class, or multi-label
             BCE's positive examples per label (``pos_weight``).
         threshold: multi-label only: a label is predicted when its probability is above this (strictly between 0
-            and 1); ``tune``: after training, the one threshold, or with ``per_label`` one per label, that
-            maximises macro-F1 on the (first) validation set. The thresholds go into the export's config
-            (``thresholds``), which ``ftlit predict`` applies; results.json reports F1 before and after tuning.
+            and 1); null: the thresholds of the fine-tuned model (an ftlit export's ``config.thresholds``) when it
+            is evaluated or predicts, else 0.5; ``tune``: after training, the one threshold, or with ``per_label``
+            one per label, that maximises macro-F1 on the (first) validation set. The thresholds go into the
+            export's config (``thresholds``), which ``ftlit predict`` applies; results.json reports the metrics
+            at the thresholds used in training (0.5 when tuning) and F1 before and after tuning.
         standardize_targets: regression only: train on the targets standardised with the training set's mean and
             standard deviation (a head starting near 0 reaches targets such as 0-5 in far fewer steps), while
             every prediction, metric and the export stay in the targets' own units (the export's output layer
@@ -77,12 +77,12 @@ class SequenceClassificationModule(TransformerModule):
         window_aggregation: Literal["mean", "max"] = "mean",
         calibrate: Literal["temperature"] | None = None,
         class_weights: ClassWeights | None = None,
-        threshold: float | Literal["tune", "per_label"] = DEFAULT_THRESHOLD,
+        threshold: float | Literal["tune", "per_label"] | None = None,
         standardize_targets: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(model_name_or_path, **kwargs)
-        if not isinstance(threshold, str):
+        if isinstance(threshold, float | int):
             check_range("--model.threshold", threshold, minimum=0, maximum=1, include_minimum=False,
                         include_maximum=False)  # fmt: skip
         self.calibration: dict | None = None
@@ -106,7 +106,7 @@ class SequenceClassificationModule(TransformerModule):
                 f"is {problem_type}."
                 + (" For multi-label decisions tune the thresholds: --model.threshold tune." if labels else "")
             )
-        if hp.threshold != DEFAULT_THRESHOLD and problem_type != "multi_label":
+        if hp.threshold is not None and problem_type != "multi_label":
             raise FtlitError(f"--model.threshold applies to multi-label classification; {spec.name} is {problem_type}.")
         if hp.class_weights is not None and problem_type == "regression":
             raise FtlitError(f"--model.class_weights weighs classes; {spec.name} is a regression.")
@@ -133,8 +133,9 @@ class SequenceClassificationModule(TransformerModule):
         if self.hparams.class_weights is not None:
             # a buffer: it moves with the module, and is saved in checkpoints (an evaluation without the training
             # data has no counts to work it out from)
-            counts, labels = self.contract.train_label_counts, self.contract.label_names
-            weights = class_weights(self.hparams.class_weights, labels, counts)
+            contract, labels = self.contract, self.contract.label_names
+            examples = contract.train_examples if self.problem_type == "multi_label" else None
+            weights = class_weights(self.hparams.class_weights, labels, contract.train_label_counts, examples)
             self.register_buffer("class_weight", weights if weights is not None else torch.ones(len(labels)))
             if weights is not None:
                 shown = ", ".join(f"{name} {w:.3g}" for name, w in zip(labels, weights.tolist()))
@@ -142,14 +143,20 @@ class SequenceClassificationModule(TransformerModule):
         if self.hparams.standardize_targets:
             self.register_buffer("target_scale", torch.tensor(self._target_scale()))  # saved in checkpoints
         if self.problem_type == "multi_label":
-            # an ftlit export carries its thresholds, used unless another one is given (0.5 while tuning)
-            saved = getattr(model.config, "thresholds", None)
-            given = self.hparams.threshold if not isinstance(self.hparams.threshold, str) else DEFAULT_THRESHOLD
-            count = len(self.contract.label_names)
-            use_saved = saved is not None and given == DEFAULT_THRESHOLD and len(saved) == count
-            values = saved if use_saved else [given] * count
-            self.set_thresholds(torch.tensor(values, dtype=torch.float64), model)
+            self.set_thresholds(torch.tensor(self._initial_thresholds(model), dtype=torch.float64), model)
         return model
+
+    def _initial_thresholds(self, model) -> list[float]:
+        """The one given; when evaluating or predicting with an ftlit export, the thresholds it was tuned with;
+        otherwise (training, also before tuning) 0.5."""
+        count, threshold = len(self.contract.label_names), self.hparams.threshold
+        if isinstance(threshold, float | int):
+            return [float(threshold)] * count
+        saved = getattr(model.config, "thresholds", None)
+        training = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
+        if saved is not None and len(saved) == count and not training:
+            return saved
+        return [DEFAULT_THRESHOLD] * count
 
     def _target_scale(self) -> tuple[float, float]:
         """(mean, std) of the training targets; (0, 1) without training data (a checkpoint brings its own)."""

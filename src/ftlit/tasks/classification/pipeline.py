@@ -20,6 +20,10 @@ class MultiLabelClassificationPipeline(TextClassificationPipeline):
     whose probability is above their threshold — the export's ``config.thresholds``, else 0.5, or ``thresholds=``
     (one per label) given to the call."""
 
+    def __call__(self, inputs, **kwargs):
+        results = super().__call__(inputs, **kwargs)
+        return results[0] if isinstance(inputs, str) else results  # one text, one result (not a list of one)
+
     def _sanitize_parameters(self, thresholds: list[float] | None = None, **kwargs):
         preprocess, forward, postprocess = super()._sanitize_parameters(**kwargs)
         return preprocess, forward, {"thresholds": thresholds}
@@ -29,6 +33,8 @@ class MultiLabelClassificationPipeline(TextClassificationPipeline):
         config = self.model.config
         names = [config.id2label[i] for i in range(len(logits))]
         thresholds = thresholds or getattr(config, "thresholds", None) or [DEFAULT_THRESHOLD] * len(names)
+        if len(thresholds) != len(names):
+            raise ValueError(f"thresholds: {len(thresholds)} given for {len(names)} labels {names}.")
         chosen = decision_probabilities(logits, torch.tensor(thresholds, dtype=torch.float64)) > 0.5
         return {"labels": [name for name, on in zip(names, chosen.tolist()) if on],
                 "probabilities": dict(zip(names, logits.sigmoid().tolist()))}  # fmt: skip

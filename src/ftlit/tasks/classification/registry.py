@@ -9,6 +9,14 @@ from ftlit.errors import FtlitError
 #: One class per text, any number of classes per text, or a number
 ProblemType = Literal["single_label", "multi_label", "regression"]
 
+#: The Hugging Face config's name for each problem type: it picks the model's loss, and the pipeline's softmax
+#: (single label) or sigmoid (multi-label)
+HF_PROBLEM_TYPES: dict[str, str] = {
+    "single_label": "single_label_classification",
+    "multi_label": "multi_label_classification",
+    "regression": "regression",
+}
+
 #: The metrics of a problem type (the first picks the best checkpoint), for tasks that do not list their own
 PROBLEM_METRICS: dict[str, tuple[str, ...]] = {
     "single_label": ("accuracy", "f1"),

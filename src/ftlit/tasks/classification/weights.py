@@ -11,17 +11,23 @@ ClassWeights = Literal["balanced"] | list[float] | dict[str, float]
 
 
 def class_weights(
-    setting: ClassWeights, label_names: tuple[str, ...], counts: tuple[int, ...] | None
-) -> torch.Tensor | None:
-    """One weight per label. ``balanced``: the inverse of each label's count among the training examples,
-    normalised to mean 1 (a label never seen counts as seen once); None when the counts are not known (an
-    evaluation without training: the weights come from the checkpoint). Explicit weights must be positive; labels
-    a dict leaves out weigh 1."""
+    setting: ClassWeights, label_names: tuple[str, ...], counts: tuple[int, ...] | None,
+    multi_label_examples: int | None = None,
+) -> torch.Tensor | None:  # fmt: skip
+    """One weight per label. ``balanced``, single-label: the inverse of each class's count among the training
+    examples, normalised to mean 1; multi-label (``multi_label_examples`` training texts): each label's negatives
+    over its positives, ``(N − n) / n``, so that its positives weigh as much as its negatives (PyTorch's advice for
+    ``pos_weight``). A label never seen counts as seen once. None when the counts are not known (an evaluation
+    without training: the weights come from the checkpoint). Explicit weights must be positive; labels a mapping
+    leaves out weigh 1."""
     names = list(label_names)
     if setting == "balanced":
         if counts is None:
             return None
-        inverse = 1.0 / torch.tensor(counts, dtype=torch.float64).clamp(min=1)
+        seen = torch.tensor(counts, dtype=torch.float64).clamp(min=1)
+        if multi_label_examples is not None:
+            return ((multi_label_examples - seen).clamp(min=0) / seen).float()
+        inverse = 1.0 / seen
         return (inverse / inverse.mean()).float()
     if isinstance(setting, dict):
         unknown = sorted(set(setting) - set(names))

@@ -13,6 +13,7 @@ from sklearn.metrics import (
     hamming_loss,
     precision_recall_fscore_support,
 )
+from transformers import AutoModelForSequenceClassification
 
 from ftlit.data.sampler import WeightedSampler
 from ftlit.errors import FtlitError
@@ -29,6 +30,7 @@ from ftlit.tasks.classification.model import SequenceClassificationModule
 from ftlit.tasks.classification.registry import PROBLEM_METRICS, get_task
 from ftlit.tasks.classification.thresholds import tune_thresholds
 from ftlit.tasks.classification.weights import class_weights
+from ftlit.training.lora import LoraSettings
 
 
 # ------------------------------------------------------------------------------------------------- reading labels
@@ -217,3 +219,22 @@ def test_the_balanced_sampler_draws_each_class_about_equally_and_repeats_per_epo
     assert list(sampler) != first
     sampler.set_epoch(0)
     assert list(sampler) == first  # (seed, epoch) alone decide: a resumed run draws the same
+
+
+def test_a_lora_checkpoint_keeps_the_regression_scale_and_the_export_puts_targets_back(tiny_bert, tokenizer, tmp_path):
+    stats = (3.0, 2.0)  # targets' mean and standard deviation
+    contract = ClassificationContract(16, ("validation",), {}, get_task("custom"), None, "regression",
+                                      train_target_stats=stats)  # fmt: skip
+    module = SequenceClassificationModule(tiny_bert, standardize_targets=True, peft=LoraSettings(r=4))
+    module.accept_contract(contract)
+    module.configure_model()
+    checkpoint = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(checkpoint)
+    assert checkpoint["state_dict"]["target_scale"].tolist() == [3.0, 2.0]  # with only the adapters and the head
+    batch = tokenizer(["a fine film", "dull"], padding=True, return_tensors="pt")
+    module.eval()
+    with torch.no_grad():
+        scores, _ = module._forward(dict(batch))
+        module.export(tmp_path / "export", tokenizer)
+        exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "export").eval()(**batch).logits
+    torch.testing.assert_close(exported, scores, atol=1e-5, rtol=1e-5)  # in the targets' own units

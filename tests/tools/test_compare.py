@@ -40,7 +40,7 @@ def test_compare_writes_one_row_per_run_with_its_values(two_runs, tmp_path, caps
     for row, result in zip(rows, results):
         assert int(row["total_params"]) == result["model"]["total_params"]
         assert int(row["trainable_params"]) == result["model"]["trainable_params"]
-        for metric in ("accuracy", "f1", "loss", "ece", "brier", "nll"):
+        for metric in ("accuracy", "f1", "macro_f1", "loss", "ece", "brier", "nll"):
             assert float(row[metric]) == pytest.approx(result["metrics"][metric])
         assert float(row["train_time_s"]) == pytest.approx(result["train"]["train_time_s"])
         assert float(row["train_samples_per_s"]) == pytest.approx(result["train"]["throughput"]["samples_per_sec"])
@@ -52,6 +52,7 @@ def test_compare_writes_one_row_per_run_with_its_values(two_runs, tmp_path, caps
         "trainable_params",
         "accuracy",
         "f1",
+        "macro_f1",
         "loss",
         "ece",
         "brier",

@@ -16,7 +16,13 @@ from datasets import Dataset
 from lightning import LightningDataModule
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader
-from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+)
 
 from ftlit._lightning import batches_done_in_epoch, unrepeated
 from ftlit.contract import DataContract, EvalSet
@@ -316,11 +322,16 @@ class TransformerDataModule(LightningDataModule):
         return self.train_features if split == "train" else self.eval_features[split]
 
     @cached_property
+    def model_config(self) -> PretrainedConfig:
+        """The model's config (its vocabulary size, position limit and, for a fine-tuned model, its labels)."""
+        return load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
+
+    @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name_or_path, "tokenizer")
         if not tokenizer.is_fast:
             raise FtlitError(f"The tokenizer of '{self.model_name_or_path}' is not a fast (Rust) tokenizer.")
-        config = load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
+        config = self.model_config
         vocab_size = getattr(config, "vocab_size", None)
         if vocab_size and len(tokenizer) < vocab_size / 2:
             # A folder with weights but no tokenizer files still gives a (near-empty) tokenizer: every word → [UNK]

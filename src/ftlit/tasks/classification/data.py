@@ -7,14 +7,12 @@ from typing import Literal
 
 import numpy as np
 from datasets import Dataset, List, Value
-from transformers import AutoConfig
 
 from ftlit.data.base import SplitStats, TransformerDataModule
 from ftlit.data.checks import check_labels, check_text_types, drop_blank_texts, rows_named
 from ftlit.data.loading import expand_data_path, load_local_file
 from ftlit.data.windows import check_stride, token_windows
 from ftlit.errors import FtlitError
-from ftlit.pretrained import load_pretrained
 from ftlit.settings import check_range
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
 from ftlit.tasks.classification.labels import (
@@ -259,9 +257,6 @@ class ClassificationDataModule(TransformerDataModule):
             return self.load_split("train")
         return None
 
-    def _trained_config(self):
-        return load_pretrained(AutoConfig.from_pretrained, self.model_name_or_path, "model config")
-
     def _resolve_problem_type(self, raw: dict[str, Dataset]) -> ProblemType:
         """A custom task's problem type: lists of labels in the training data make it multi-label; without
         training data (evaluating or predicting with a fine-tuned model) it is the one the model was trained for."""
@@ -270,7 +265,7 @@ class ClassificationDataModule(TransformerDataModule):
         train = self._training_rows(raw)
         if train is not None:
             return "multi_label" if holds_label_lists(train[self.label_field]) else "single_label"
-        trained = getattr(self._trained_config(), "problem_type", None)
+        trained = getattr(self.model_config, "problem_type", None)
         by_hf_name = {hf: ours for ours, hf in HF_PROBLEM_TYPES.items()}
         return by_hf_name.get(trained, "single_label")
 
@@ -298,7 +293,7 @@ class ClassificationDataModule(TransformerDataModule):
                 raise FtlitError(f"{self.source('train')}: no labels in column {self.label_field!r}: nothing to learn.")
             return names
         # No training data (validate/test/predict of a custom task): the labels the model was trained with
-        config = self._trained_config()
+        config = self.model_config
         names = [config.id2label[i] for i in range(config.num_labels)]
         if names == [f"LABEL_{i}" for i in range(config.num_labels)]:
             raise FtlitError(

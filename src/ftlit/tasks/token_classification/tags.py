@@ -1,0 +1,101 @@
+"""Entity tags, pure functions over plain lists: the tag schemes (IOB1, IOB2, BIOES), conversion to IOB2, repair of
+an ``I-`` that opens an entity, and the entities a tag sequence holds, read exactly as ``conlleval`` (and seqeval's
+default mode) read them."""
+
+from collections.abc import Sequence
+from typing import Literal
+
+OUTSIDE = "O"
+PREFIXES = {"B", "I", "E", "S"}
+
+Scheme = Literal["IOB1", "IOB2", "BIOES"]
+#: An entity: (type, first word, last word), both ends inclusive
+Entity = tuple[str, int, int]
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """``B-PER`` → (``B``, ``PER``); ``O`` → (``O``, ``""``). A tag that is neither is refused by ``is_valid_tag``."""
+    if tag == OUTSIDE:
+        return OUTSIDE, ""
+    return tag[0], tag[2:]
+
+
+def is_valid_tag(tag: object) -> bool:
+    """``O``, or one of ``B- I- E- S-`` followed by a type."""
+    return isinstance(tag, str) and (tag == OUTSIDE or (len(tag) > 2 and tag[0] in PREFIXES and tag[1] == "-"))
+
+
+def detect_scheme(sequences: Sequence[Sequence[str]]) -> Scheme:
+    """BIOES when ``E-`` or ``S-`` tags occur; IOB1 when some entity opens with ``I-`` and no ``B-`` ever opens one
+    (in IOB1, ``B-`` only separates two adjacent entities of one type); else IOB2."""
+    opens_with_inside = opens_with_begin = False
+    for tags in sequences:
+        previous = OUTSIDE
+        for tag in tags:
+            prefix, kind = split_tag(tag)
+            if prefix in ("E", "S"):
+                return "BIOES"
+            opens = split_tag(previous)[1] != kind
+            opens_with_inside |= prefix == "I" and opens
+            opens_with_begin |= prefix == "B" and opens
+            previous = tag
+    return "IOB1" if opens_with_inside and not opens_with_begin else "IOB2"
+
+
+def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
+    """Every entity opens with ``B-``: an ``I-X`` that follows anything but an ``X`` tag becomes ``B-X``."""
+    converted, previous = [], OUTSIDE
+    for tag in tags:
+        prefix, kind = split_tag(tag)
+        converted.append(f"B-{kind}" if prefix == "I" and split_tag(previous)[1] != kind else tag)
+        previous = tag
+    return converted
+
+
+def broken_openings(tags: Sequence[str]) -> list[int]:
+    """Positions in IOB2 tags where an ``I-X`` opens an entity (after ``O`` or another type): a tagging error."""
+    return [i for i, tag in enumerate(tags)
+            if tag.startswith("I-") and split_tag(tags[i - 1] if i else OUTSIDE)[1] != split_tag(tag)[1]]  # fmt: skip
+
+
+def _ends(previous: str, current: str, previous_type: str, current_type: str) -> bool:
+    """conlleval's endOfChunk: whether the chunk open at ``previous`` ends before ``current``."""
+    return (
+        previous in ("E", "S")
+        or (previous in ("B", "I") and current in ("B", "S", "O"))
+        or (previous not in ("O", ".") and previous_type != current_type)
+    )
+
+
+def _starts(previous: str, current: str, previous_type: str, current_type: str) -> bool:
+    """conlleval's startOfChunk: whether a chunk starts at ``current``."""
+    return (
+        current in ("B", "S")
+        or (previous in ("E", "S", "O") and current in ("E", "I"))
+        or (current not in ("O", ".") and previous_type != current_type)
+    )
+
+
+def entities(tags: Sequence[str]) -> list[Entity]:
+    """The entities of one sentence's tags as conlleval reads them (any scheme): an ``I-X`` after ``O`` or after
+    another type opens an entity, a change of type closes one."""
+    found, previous, previous_type, start = [], OUTSIDE, "", 0
+    for i, tag in enumerate([*tags, OUTSIDE]):
+        prefix, kind = split_tag(tag)
+        if _ends(previous, prefix, previous_type, kind):
+            found.append((previous_type, start, i - 1))
+        if _starts(previous, prefix, previous_type, kind):
+            start = i
+        previous, previous_type = prefix, kind
+    return found
+
+
+def label_list(sequences: Sequence[Sequence[str]]) -> list[str]:
+    """The tags that occur, ``O`` first and the others sorted by type, then prefix (``B-LOC I-LOC B-PER …``)."""
+    seen = {tag for tags in sequences for tag in tags} - {OUTSIDE}
+    return [OUTSIDE, *sorted(seen, key=lambda tag: (split_tag(tag)[1], "BIES".index(split_tag(tag)[0])))]
+
+
+def inside_tag(tag: str) -> str:
+    """The tag of a word's later subwords under ``label_all_subwords``: ``I-`` of the word's type (``O`` stays)."""
+    return tag if tag == OUTSIDE else f"I-{split_tag(tag)[1]}"

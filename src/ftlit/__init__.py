@@ -2,6 +2,14 @@
 
 from ftlit.tasks.classification import ClassificationDataModule, SequenceClassificationModule
 from ftlit.tasks.question_answering import QuestionAnsweringModule, SquadDataModule
+from ftlit.tasks.token_classification import TokenClassificationDataModule, TokenClassificationModule
 
-__all__ = ["ClassificationDataModule", "QuestionAnsweringModule", "SequenceClassificationModule", "SquadDataModule"]
+__all__ = [
+    "ClassificationDataModule",
+    "QuestionAnsweringModule",
+    "SequenceClassificationModule",
+    "SquadDataModule",
+    "TokenClassificationDataModule",
+    "TokenClassificationModule",
+]
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
-"""The package's layers import one way: the core ← data and training (independent of each other) ← tasks and tools
-← cli. A generic layer never
-imports a task, a task never imports another task, and model code never reaches into its data module."""
+"""The package's layers import one way: the core ← data, deploy ← training ← tasks and tools ← cli (data and
+training independent of each other). A generic layer never imports a task, a task never imports another task,
+and model code never reaches into its data module."""
 
 import ast
 import re
@@ -14,10 +14,11 @@ CORE = {"ftlit.errors", "ftlit.settings", "ftlit.pretrained", "ftlit.contract", 
 ALLOWED = {
     "core": {"core"},
     "data": {"core"},
-    "training": {"core"},
-    "tools": {"core", "data", "training"},
-    "task": {"core", "data", "training"},  # and its own package
-    "entry": {"core", "data", "training", "tools", "task"},
+    "deploy": {"core"},
+    "training": {"core", "deploy"},  # a module runs its model in PyTorch or, for inference, ONNX Runtime
+    "tools": {"core", "data", "training", "deploy"},
+    "task": {"core", "data", "training", "deploy"},  # and its own package
+    "entry": {"core", "data", "training", "deploy", "tools", "task"},
 }
 
 
@@ -25,7 +26,7 @@ def layer(module: str) -> str:
     if module in CORE:
         return "core"
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("data", "training", "tools"):
+    if len(parts) > 1 and parts[1] in ("data", "training", "deploy", "tools"):
         return parts[1]
     if len(parts) > 2 and parts[1] == "tasks":
         return "task"

@@ -96,6 +96,8 @@ class FtlitCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         if self.subcommand == "fit":  # Lightning accepts settings that train no step: refused before any work
+            if isinstance(self.model, TransformerModule):
+                self.model.check_engine("fit")
             given = {**(self._setting(self.config_init, "trainer") or {}), **kwargs}
             valid = {
                 "max_epochs": "≥ 1, or -1 for no limit",
@@ -388,7 +390,8 @@ def _build_cli(args: list[str], run: bool, callbacks: list[Callback]) -> FtlitCL
         parser_kwargs={
             "epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training), "
             "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side) and "
-            "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section)."
+            "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section) "
+            "and `ftlit export RUN --format onnx [--quantize int8]` (ONNX, checked against PyTorch)."
         },
         parser_class=FtlitArgumentParser,
         args=args,
@@ -427,6 +430,12 @@ def tune_command(args: list[str]) -> int:
     return tune(args, _run_trial_fit)
 
 
+def export_command(args: list[str]) -> int:
+    from ftlit.tools.export import main as export
+
+    return export(args, lambda arguments: build_cli(arguments, run=False))
+
+
 def _run_trial_fit(arguments: list[str], callbacks: Sequence[Callback]) -> None:
     """A trial's ``fit`` for ``ftlit tune``: a problem with the trial's values surfaces as the FtlitError behind it
     (jsonargparse wraps those raised while instantiating), which the study records as a failed trial."""
@@ -439,7 +448,7 @@ def _run_trial_fit(arguments: list[str], callbacks: Sequence[Callback]) -> None:
         raise user_error from err
 
 
-COMMANDS = {"inspect": inspect_command, "compare": compare_command, "tune": tune_command}
+COMMANDS = {"inspect": inspect_command, "compare": compare_command, "tune": tune_command, "export": export_command}
 
 
 def main(args: list[str] | None = None) -> None:

@@ -61,7 +61,13 @@ class TransformerModule(LightningModule):
         lr_scheduler: another schedule, stepped after every optimizer step, e.g.
             ``ftlit.training.optim.WarmupDecay`` with ``--model.lr_scheduler.shape cosine`` (ftlit gives it the
             run's warmup and total steps) or any ``torch.optim.lr_scheduler`` class. Default: linear warmup and decay.
+        engine: what runs the model in validate, test and predict: ``torch``, or ``onnxruntime`` for an ONNX
+            export (``ftlit export RUN --format onnx``) given as ``model_name_or_path``; fit trains with torch.
     """
+
+    #: Settings of a run that shape only its training: evaluating its export (ftlit export) leaves them out
+    training_only_settings: tuple[str, ...] = ("peft", "quantization", "compile", "gradient_checkpointing",
+                                               "optimizer", "lr_scheduler")  # fmt: skip
 
     #: The Hugging Face auto class of the task's model (``AutoModelForQuestionAnswering``, …)
     auto_class: type
@@ -85,6 +91,7 @@ class TransformerModule(LightningModule):
         compile: bool = False,
         optimizer: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
+        engine: Literal["torch", "onnxruntime"] = "torch",
     ) -> None:
         super().__init__()
         check_range("--model.learning_rate", learning_rate, minimum=0, include_minimum=False)
@@ -133,7 +140,12 @@ class TransformerModule(LightningModule):
         return {}
 
     def load_model(self) -> PreTrainedModel:
-        """``auto_class.from_pretrained(model_name_or_path)`` with the task's head, in 4-bit when asked."""
+        """``auto_class.from_pretrained(model_name_or_path)`` with the task's head, in 4-bit when asked; or the ONNX
+        export under ONNX Runtime."""
+        if self.hparams.engine == "onnxruntime":
+            from ftlit.deploy.onnx import OnnxRuntimeModel
+
+            return OnnxRuntimeModel(self.hparams.model_name_or_path)
         kwargs = self.head_settings()
         if self.hparams.quantization == "4bit":
             try:
@@ -151,11 +163,25 @@ class TransformerModule(LightningModule):
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         return model
 
+    def setup(self, stage: str) -> None:
+        self.check_engine(stage)
+
+    def check_engine(self, stage: str) -> None:
+        """ONNX Runtime evaluates and predicts; only torch trains (the CLI asks before any work is done)."""
+        if stage == "fit" and self.hparams.engine != "torch":
+            raise FtlitError(
+                f"--model.engine {self.hparams.engine} runs an ONNX export in validate, test and predict; fit "
+                "trains with torch (--model.engine torch)."
+            )
+
     def configure_model(self) -> None:
         # Built lazily: the head's shape (number of labels) comes with the contract
         if self.model is not None:
             return
         model = self.load_model()
+        if self.hparams.engine != "torch":
+            self.model = model
+            return
         if self.hparams.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if self.lora is not None:
@@ -200,6 +226,9 @@ class TransformerModule(LightningModule):
         if self.lora is not None and self.lora.merge:
             model = copy.deepcopy(model).merge_and_unload()  # a copy: the live module keeps its adapters
         model = self.exported_model(model)
+        if self.inference_settings():
+            # read by ftlit's pipelines: a model is served with the windows and decoding it was trained with
+            model.config.ftlit_inference = self.inference_settings()
         try:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
@@ -325,11 +354,23 @@ class TransformerModule(LightningModule):
         """The model as exported: ``model`` (the live one, or its merged copy), or a changed copy of it."""
         return model
 
+    def inference_settings(self) -> dict:
+        """What inference must repeat of this run's data and decoding settings (windows …), saved in the
+        export's config as ``ftlit_inference``."""
+        return {}
+
     def describe_model(self) -> dict:
         """The ``model`` section of results.json."""
         return self.parameter_counts()
 
     # ---------------------------------------------------------------------------------------------- evaluation
+    def log_eval_loss(self, stage: EvalStage, split: str, loss: torch.Tensor | None) -> None:
+        """An evaluated batch's loss, as ``<stage>/loss`` (per split); none from ONNX Runtime, which has none."""
+        if loss is not None and stage != "predict":  # (a labelled predict file: Lightning logs nothing in predict)
+            position = self.contract.splits(stage).index(split)
+            self.log(f"{stage}/loss{metric_suffix(stage, split, position)}", loss, sync_dist=True,
+                     add_dataloader_idx=False)  # fmt: skip
+
     def _start(self, stage: EvalStage) -> None:
         self._outputs = {split: FeatureOutputs() for split in self.contract.splits(stage)}
         self._started = time.perf_counter()

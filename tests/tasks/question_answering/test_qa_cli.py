@@ -76,12 +76,16 @@ def test_predictions_are_in_the_official_format_with_an_nbest_file(fitted, squad
 
 
 def test_export_answers_in_a_transformers_pipeline_as_ftlit_does(fitted, squad_files):
+    # with the windows the run had (64/16/16, not the pipeline's defaults 384/128/64): recorded in the export
+    config = json.loads((fitted / "export" / "config.json").read_text())
+    assert config["ftlit_inference"] == {"max_length": 64, "doc_stride": 16, "max_query_length": 16, "n_best": 20,
+                                         "max_answer_length": 30, "version_2_with_negative": False,
+                                         "null_score_diff_threshold": 0.0}  # fmt: skip
     qa = pipeline("extractive-question-answering", model=str(fitted / "export"))
     predictions = json.loads((fitted / "predictions.json").read_text())
     dev = [json.loads(line) for line in squad_files["dev"].read_text().splitlines()]
     for row in dev:
-        answer = qa(question=row["question"], context=row["context"], max_length=64, doc_stride=16,
-                    max_query_length=16)  # fmt: skip
+        answer = qa(question=row["question"], context=row["context"])
         assert answer["answer"] == predictions[row["id"]]
         assert row["context"][answer["start"] : answer["end"]] == answer["answer"]
 

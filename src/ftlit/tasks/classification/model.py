@@ -14,7 +14,7 @@ from peft import TaskType
 from torchmetrics.classification import MulticlassConfusionMatrix
 from transformers import AutoModelForSequenceClassification
 
-from ftlit.contract import EvalStage, metric_suffix
+from ftlit.contract import EvalStage
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
 from ftlit.tasks.classification.calibration import (
@@ -70,6 +70,11 @@ class SequenceClassificationModule(TransformerModule):
     auto_class = AutoModelForSequenceClassification
     task_type = TaskType.SEQ_CLS
     contract: ClassificationContract
+
+    # the export holds what they did: calibration and standardisation are in its weights, tuned thresholds in its
+    # config; class weights shape only the loss
+    training_only_settings = (*TransformerModule.training_only_settings, "calibrate", "class_weights",
+                              "standardize_targets")  # fmt: skip
 
     def __init__(
         self,
@@ -204,9 +209,7 @@ class SequenceClassificationModule(TransformerModule):
         logits, loss = self._forward(batch)
         if "labels" not in batch:  # predict
             return {"logits": logits.float()}
-        position = self.contract.splits(stage).index(split)
-        self.log(f"{stage}/loss{metric_suffix(stage, split, position)}", loss, sync_dist=True,
-                 add_dataloader_idx=False)  # fmt: skip
+        self.log_eval_loss(stage, split, loss)
         return {"logits": logits.float(), "labels": batch["labels"]}
 
     def _documents(self, split: str, feature_index: torch.Tensor, outputs: dict) -> tuple[torch.Tensor, ...]:

@@ -25,3 +25,5 @@ class QAEvalSet(EvalSet):
 @dataclass(frozen=True)
 class QAContract(DataContract):
     version_2: bool  # SQuAD v2.0 rules: unanswerable questions, the null answer competes
+    doc_stride: int  # the windows' settings, recorded in the export for inference
+    max_query_length: int

@@ -237,7 +237,8 @@ class SquadDataModule(TransformerDataModule):
         return features.remove_columns(["offset_mapping", "example_index"]), eval_set
 
     def build_contract(self, eval_sets: dict[str, QAEvalSet]) -> QAContract:
-        return QAContract(self.max_length, tuple(self.validation_names), eval_sets, self.version_2)
+        return QAContract(self.max_length, tuple(self.validation_names), eval_sets, self.version_2, self.doc_stride,
+                          self.max_query_length)  # fmt: skip
 
     def _map(self, rows: Dataset, build, desc: str, **kwargs) -> Dataset:
         settings = {"tokenizer": self.tokenizer, "max_length": self.max_length, "doc_stride": self.doc_stride,

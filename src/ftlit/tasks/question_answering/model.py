@@ -48,6 +48,14 @@ class QuestionAnsweringModule(TransformerModule):
         check_range("--model.max_answer_length", max_answer_length, minimum=1)
         super().__init__(model_name_or_path, learning_rate=learning_rate, warmup_ratio=warmup_ratio, **kwargs)
 
+    def inference_settings(self) -> dict:
+        contract = self.contract
+        return {"max_length": contract.max_length, "doc_stride": contract.doc_stride,
+                "max_query_length": contract.max_query_length, "n_best": self.hparams.n_best,
+                "max_answer_length": self.hparams.max_answer_length,
+                "version_2_with_negative": contract.version_2,
+                "null_score_diff_threshold": self.hparams.null_score_diff_threshold}  # fmt: skip
+
     # ---------------------------------------------------------------------------------------------- evaluation
     def collect(self, stage: EvalStage, split: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         # batches are padded to their own lengths (dynamic padding): padded to max_length, they stack

@@ -1,0 +1,115 @@
+"""ftlit export --format onnx and --model.engine onnxruntime: for each task, the ONNX graph answers as the PyTorch
+model does (same labels, answers and tags; scores within 1e-4), int8 graphs load and predict, and bad requests
+are refused with the fix."""
+
+import json
+
+import pytest
+
+from conftest import ner_rows, write_jsonl
+from ftlit.cli import main
+
+QUIET = ["--trainer.enable_progress_bar", "false"]
+TASKS = {
+    "classification": ["--model", "ftlit.SequenceClassificationModule", "--data", "ftlit.ClassificationDataModule",
+                       "--data.text_fields", "[text]", "--data.max_length", "32"],
+    "qa": ["--model", "ftlit.QuestionAnsweringModule", "--data", "ftlit.SquadDataModule", "--data.dataset", "null",
+           "--data.max_length", "64", "--data.doc_stride", "16", "--data.max_query_length", "16"],
+    "ner": ["--model", "ftlit.TokenClassificationModule", "--data", "ftlit.TokenClassificationDataModule",
+            "--data.dataset", "null", "--data.max_length", "16", "--data.doc_stride", "4"],
+}  # fmt: skip
+
+
+def ftlit(*args: str) -> None:
+    main([*args, *QUIET])
+
+
+def records(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_bert, sentiment_files, squad_files, ner_files, tmp_path_factory) -> dict:
+    """A briefly trained run of each task, and the file each predicts."""
+    data = {"classification": sentiment_files, "qa": squad_files, "ner": ner_files}
+    found = {}
+    for task, files in data.items():
+        out = tmp_path_factory.mktemp(f"{task}-run")
+        ftlit("fit", *TASKS[task], "--model.model_name_or_path", tiny_bert, "--data.train_file", str(files["train"]),
+              "--data.validation_file", str(files["dev"]), "--model.learning_rate", "1e-3", "--trainer.max_steps",
+              "15", "--trainer.default_root_dir", str(out), "--output_dir", str(out))  # fmt: skip
+        found[task] = (out, files["dev"])
+    # NER: sentences longer than a window, so the windows are put back together
+    found["ner"] = (found["ner"][0], write_jsonl(tmp_path_factory.mktemp("ner-long") / "long.jsonl",
+                                                 ner_rows(20, seed=3, words=(8, 30))))  # fmt: skip
+    return found
+
+
+@pytest.mark.parametrize("task", ["classification", "qa", "ner"])
+def test_the_onnx_export_predicts_what_pytorch_predicts(runs, task, tmp_path):
+    run, predict = runs[task]
+    ftlit_export = ["export", str(run), "--format", "onnx", "--output", str(tmp_path / "onnx")]
+    main(ftlit_export)
+    report = json.loads((tmp_path / "onnx" / "export_report.json").read_text())
+    assert report["largest_difference"] <= 1e-4 and report["checked_features"] > 0
+    torch_metrics, onnx_metrics = report["metrics"]["torch"], report["metrics"]["onnxruntime"]
+    assert torch_metrics.keys() == onnx_metrics.keys() and torch_metrics  # validation scored by both engines
+    assert onnx_metrics == pytest.approx(torch_metrics, abs=1e-3)
+    for engine, model in (("torch", run / "export"), ("onnxruntime", tmp_path / "onnx")):  # both in fp32
+        ftlit("predict", *TASKS[task], "--model.model_name_or_path", str(model), "--model.engine", engine,
+              "--data.predict_file", str(predict), "--output_dir", str(tmp_path / engine),
+              "--trainer.precision", "32-true")  # fmt: skip
+    torch_records, onnx_records = records(tmp_path / "torch"), records(tmp_path / "onnxruntime")
+    assert len(torch_records) == len(onnx_records) > 0
+    for ours, theirs in zip(onnx_records, torch_records):
+        if task == "classification":
+            assert ours["label"] == theirs["label"]
+            assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-4)
+        elif task == "qa":
+            assert (ours["answer"], ours["start"], ours["end"]) == (theirs["answer"], theirs["start"], theirs["end"])
+            assert ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
+        else:
+            assert ours["tags"] == theirs["tags"] and ours["scores"] == pytest.approx(theirs["scores"], abs=1e-4)
+
+
+def test_an_int8_export_is_smaller_loads_and_reports_its_metrics(runs, tmp_path):
+    run, predict = runs["classification"]
+    main(["export", str(run), "--format", "onnx", "--quantize", "int8", "--output", str(tmp_path / "int8")])
+    report = json.loads((tmp_path / "int8" / "export_report.json").read_text())
+    assert report["quantize"] == "int8" and set(report["metrics"]) == {"torch", "onnxruntime"}
+    assert 0 <= report["metrics"]["onnxruntime"]["accuracy"] <= 1
+    ftlit("predict", *TASKS["classification"], "--model.model_name_or_path", str(tmp_path / "int8"),
+          "--model.engine", "onnxruntime", "--data.predict_file", str(predict),
+          "--output_dir", str(tmp_path / "p"))  # fmt: skip
+    assert len(records(tmp_path / "p")) == len(predict.read_text().splitlines())
+
+
+def refused(args: list[str], capsys) -> str:
+    """The one-line message of a command that must stop with exit code 2."""
+    with pytest.raises(SystemExit) as stop:
+        main([*args, *QUIET])
+    assert stop.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_onnxruntime_needs_an_onnx_export_and_cannot_train(runs, tmp_path, capsys):
+    run, predict = runs["classification"]
+    classify = [*TASKS["classification"], "--model.model_name_or_path", str(run / "export"), "--model.engine",
+                "onnxruntime", "--output_dir", str(tmp_path)]  # fmt: skip
+    message = refused(["predict", *classify, "--data.predict_file", str(predict)], capsys)
+    assert "has no model.onnx. Make one with `ftlit export" in message
+    message = refused(["fit", *classify, "--data.train_file", str(predict), "--data.validation_file", str(predict),
+                       "--trainer.default_root_dir", str(tmp_path / "fit"), "--output_dir", str(tmp_path / "fit")],
+                      capsys)  # fmt: skip
+    assert "fit trains with torch" in message
+    assert not (tmp_path / "fit").exists() or not any((tmp_path / "fit").rglob("*.*"))  # refused before any writing
+
+
+def test_export_refuses_a_folder_that_is_no_export_and_an_output_it_would_destroy(runs, tmp_path, capsys):
+    assert "holds no Hugging Face export" in refused(["export", str(tmp_path)], capsys)
+    run, _ = runs["classification"]
+    for output in (run, run.parent):  # replacing either would delete the run
+        assert "holds the export" in refused(["export", str(run), "--output", str(output)], capsys)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert "not an ONNX export of ftlit" in refused(["export", str(run), "--output", str(tmp_path)], capsys)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (run / "export" / "config.json").is_file()

@@ -70,3 +70,14 @@ def test_tune_glue_compares_the_best_trial_with_the_defaults(tmp_path):
     default, best = json.loads((tmp_path / "results.json").read_text())
     assert best["complete"] + best["pruned"] == 3 and 0 <= best["dev accuracy"] <= 1
     assert (tmp_path / "study/best.yaml").is_file() and default["dev accuracy"] >= 0
+
+
+def test_the_ner_benchmark_scores_every_system_with_seqeval(tmp_path):
+    done = run_benchmark("ner_conll2003.py", "--tiny", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(line) for line in (tmp_path / "tiny/runs.jsonl").read_text().splitlines()]
+    assert [run["system"] for run in runs] == ["ftlit", "ftlit, document context", "Trainer (run_ner)"]
+    for run in runs:
+        assert run["sentences"] == 200 and 0 <= run["f1"] <= 1 and run["time_s"] > 0
+        if run["system"].startswith("ftlit"):  # its own entity F1 is seqeval's on its predictions
+            assert run["ftlit f1"] == pytest.approx(run["f1"], abs=1e-4)

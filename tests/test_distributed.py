@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from transformers import pipeline
 
-from conftest import sentiment_rows, squad_rows, write_jsonl
+from conftest import ner_rows, sentiment_rows, squad_rows, write_jsonl
 
 TWO_PROCESSES = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
@@ -32,6 +32,13 @@ def classifier(model: str, out, *extra: str) -> list[str]:
             "ftlit.ClassificationDataModule", "--data.text_fields", "[text]", "--data.max_length", "32",
             "--data.eval_batch_size", "7", "--output_dir", str(out), "--trainer.default_root_dir", str(out),
             *extra]  # fmt: skip
+
+
+def tagger(model: str, out, *extra: str) -> list[str]:
+    return ["--model", "ftlit.TokenClassificationModule", "--model.model_name_or_path", model, "--data",
+            "ftlit.TokenClassificationDataModule", "--data.dataset", "null", "--data.max_length", "16",
+            "--data.doc_stride", "4", "--data.eval_batch_size", "7", "--output_dir", str(out),
+            "--trainer.default_root_dir", str(out), *extra]  # fmt: skip
 
 
 def scores(directory) -> dict:
@@ -91,6 +98,27 @@ def test_classification_metrics_on_two_processes_equal_one(tiny_bert, tmp_path):
         ftlit("predict", *classifier(model, tmp_path / name, "--data.predict_file", str(dev), *extra, *TWO_PROCESSES))
         records = [json.loads(line) for line in (tmp_path / name / "predictions.jsonl").read_text().splitlines()]
         assert [r["text"] for r in records] == [json.loads(line)["text"] for line in dev.read_text().splitlines()]
+
+
+def test_ner_scores_and_predictions_on_two_processes_equal_one(tiny_bert, ner_files, tmp_path):
+    ftlit("fit", *tagger(tiny_bert, tmp_path / "model", "--data.train_file", str(ner_files["train"]),
+                         "--data.validation_file", str(ner_files["dev"]), "--model.learning_rate", "3e-3",
+                         "--data.batch_size", "16", "--trainer.max_steps", "20"))  # fmt: skip
+    model = str(tmp_path / "model" / "export")
+    # sentences of up to 30 words in windows of 14 tokens: a sentence's windows land on both devices
+    dev = write_jsonl(tmp_path / "dev.jsonl", ner_rows(61, seed=9, words=(8, 30)))
+    for name, extra in (("one", []), ("two", TWO_PROCESSES)):
+        ftlit("validate", *tagger(model, tmp_path / name, "--data.validation_file", str(dev), *extra))
+        ftlit("predict", *tagger(model, tmp_path / f"{name}-predicted", "--data.predict_file", str(dev), *extra))
+    first, second = scores(tmp_path / "one"), scores(tmp_path / "two")
+    assert 0.1 < first["f1"] < 0.95  # a model that makes mistakes, so agreement means something
+    assert {k: second[k] for k in ("precision", "recall", "f1", "accuracy")} == {
+        k: first[k] for k in ("precision", "recall", "f1", "accuracy")}  # fmt: skip
+    assert second["num_examples"] == 61 and second["num_features"] == first["num_features"] > 61
+    assert json.loads((tmp_path / "two" / "predictions.json").read_text()) == json.loads(
+        (tmp_path / "one" / "predictions.json").read_text())  # fmt: skip
+    predicted = [(tmp_path / f"{name}-predicted" / "predictions.jsonl").read_text() for name in ("one", "two")]
+    assert predicted[0] == predicted[1] and len(predicted[0].splitlines()) == 61
 
 
 def test_training_on_two_processes_exports_a_working_model(tiny_bert, sentiment_files, tmp_path):

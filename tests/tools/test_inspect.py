@@ -131,3 +131,26 @@ def test_qa_inspection_reports_windows_and_fails_on_answers_lost_to_truncation(t
         assert f"| {split} | 3 | 6 | 2.00 | 47 | 59 | 59 | 59 | 59 | 2 (66.7%) | 1 (33.3%) | 1 (50.0%) |" in out
     assert "labels train: answerable 2 (66.7%), unanswerable 1 (33.3%)" in out
     assert "FAILED train: 1 answer(s) lie outside every window" in out
+
+
+def test_ner_inspection_counts_entities_windows_and_no_lost_words(tiny_bert, tmp_path, capsys):
+    # sentences of 2, 4 and 40 one-token words; windows of 16 - 2 special = 14 tokens advancing 14 - 4 = 10:
+    # the long sentence needs 4 windows (0-14, 10-24, 20-34, 30-40)
+    sentences = [(["paris", "one"], ["B-LOC", "O"]), (["mary", "smith", "two", "three"], ["B-PER", "I-PER", "O", "O"]),
+                 ([WORDS[i % len(WORDS)] for i in range(40)], ["O"] * 39 + ["B-ORG"])]  # fmt: skip
+    conll = tmp_path / "train.conll"
+    conll.write_text("-DOCSTART- O\n\n" + "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s)) for s in sentences))
+    with pytest.raises(SystemExit) as stopped:
+        ftlit(["inspect", "--model", "ftlit.TokenClassificationModule", "--model.model_name_or_path", tiny_bert,
+               "--data", "ftlit.TokenClassificationDataModule", "--data.dataset", "null", "--data.train_file",
+               str(conll), "--data.validation_file", str(conll), "--data.max_length", "16",
+               "--data.doc_stride", "4"])  # fmt: skip
+        raise SystemExit(0)
+    out = capsys.readouterr().out
+    assert stopped.value.code == 0
+    for split in ("train", "validation"):
+        assert f"| {split} | 3 | 6 | 2.00 | 6 | 42 | 42 | 42 | 42 | 1 (33.3%) | 2 (66.7%) |" in out
+        assert f"labels {split}: LOC 1 (33.3%), PER 1 (33.3%), ORG 1 (33.3%)" in out  # entities
+        assert f"{split}: words: 46, lost (read in no window): 0" in out
+        assert f"{split}: words outside entities (O): 42 (91.3%)" in out
+        assert f"{split}: windows per sentence: max 4, sentences in more than one: 1" in out

@@ -53,13 +53,14 @@ STAGE_SPLITS = {"fit": ["train"], "validate": [], "test": ["test"], "predict": [
 class SplitStats:
     """What ``ftlit inspect`` reports of a split: its examples' untruncated token lengths, its label counts (and
     more lines on its labels, e.g. multi-label co-occurrence), and for tasks whose answers can fall outside every
-    window, how many did (lost, of how many)."""
+    window, how many did (lost, of how many); and any check of the task's own that failed."""
 
     examples: int
     lengths: np.ndarray
     labels: dict[str, int]
     lost_answers: tuple[int, int] | None = None
     label_lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 class TransformerDataModule(LightningDataModule):

@@ -95,7 +95,7 @@ def split_report(dm: TransformerDataModule, split: str) -> SplitReport:
     """A built split of any task: its statistics from the data module, and the checks of its features."""
     stats = dm.split_stats(split)
     features = dm.features(split)
-    problems = token_problems(features, dm.tokenizer, dm.collate)
+    problems = [*stats.problems, *token_problems(features, dm.tokenizer, dm.collate)]
     if stats.lost_answers and stats.lost_answers[0]:
         problems.append(f"{stats.lost_answers[0]} answer(s) lie outside every window: raise --data.max_length")
     return SplitReport(split, stats.examples, len(features), stats.lengths, dm.max_length, stats.labels,

@@ -103,7 +103,7 @@ def test_tag_ids_are_named_by_tag_names_and_refused_without_them(tiny_bert, tmp_
     assert dm.rows["train"]["ner_tags"] == [["B-PER", "O", "B-PER"], ["B-LOC"]]
     with pytest.raises(FtlitError, match="give --data.tag_names"):
         module(tiny_bert, train_file=train, validation_file=train, **columns).setup("fit")
-    with pytest.raises(FtlitError, match="not one of the 2 in --data.tag_names"):
+    with pytest.raises(FtlitError, match="Tag id 3 is not one of the 2 ids of --data.tag_names"):
         module(tiny_bert, train_file=train, validation_file=train, tag_names=["O", "B-PER"], **columns).setup("fit")
 
 

@@ -3,11 +3,13 @@ word is read from."""
 
 import pytest
 
+from ftlit.errors import FtlitError
 from ftlit.tasks.token_classification.features import (
     IGNORED,
     encode_sentences,
     first_subwords,
     owning_windows,
+    split_words,
     window_spans,
 )
 
@@ -103,3 +105,15 @@ def test_each_word_is_read_where_it_has_the_most_context():
 def test_first_subwords():
     assert first_subwords([0, 0, 1, 2, 2, 2], 3) == [0, 2, 3]
     assert first_subwords([0, 2], 3) == [0, -1, 1]
+
+
+def test_text_splits_into_words_with_their_marks_and_punctuation_alone():
+    text = "हिन्दी café cafe\u0301 Ber\u200blin, Anna-Maria."
+    words, spans = split_words(text)
+    assert words == ["हिन्दी", "café", "cafe\u0301", "Ber\u200blin", ",", "Anna", "-", "Maria", "."]
+    assert [text[a:b] for a, b in spans] == words
+
+
+def test_window_spans_refuse_a_stride_that_cannot_advance():
+    with pytest.raises(FtlitError, match="doc_stride 14 must be between 0 and 13"):
+        window_spans(300, (0, 300), room=14, stride=14)

@@ -22,3 +22,4 @@ class TokenEvalSet(EvalSet):
 @dataclass(frozen=True)
 class TokenContract(DataContract):
     label_names: list[str]  # tag of each class id, "O" first
+    doc_stride: int  # the windows' overlap, recorded in the export for inference

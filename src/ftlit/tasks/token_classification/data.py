@@ -23,9 +23,9 @@ from ftlit.tasks.token_classification.features import (
     join_words,
     split_words,
     tokenize_words,
-    window_spans,
 )
 from ftlit.tasks.token_classification.tags import (
+    OUTSIDE,
     broken_openings,
     detect_scheme,
     entities,
@@ -33,7 +33,6 @@ from ftlit.tasks.token_classification.tags import (
     iob1_to_iob2,
     is_valid_tag,
     label_list,
-    split_tag,
 )
 
 log = logging.getLogger(__name__)
@@ -171,10 +170,12 @@ class TokenClassificationDataModule(TransformerDataModule):
             )
 
         def name(batch: dict) -> dict:
-            try:
-                return {"ner_tags": [[names[t] for t in tags] for tags in batch["ner_tags"]]}
-            except (IndexError, TypeError) as err:
-                raise FtlitError(f"A tag id is not one of the {len(names)} in --data.tag_names ({err}).") from None
+            valid = range(len(names))
+            wrong = next((t for tags in batch["ner_tags"] for t in tags if type(t) is not int or t not in valid), None)
+            if wrong is not None:
+                raise FtlitError(f"Tag id {wrong!r} is not one of the {len(names)} ids of --data.tag_names (0 to "
+                                 f"{len(names) - 1}).")  # fmt: skip
+            return {"ner_tags": [[names[t] for t in tags] for tags in batch["ner_tags"]]}
 
         return rows.map(name, batched=True, desc="Naming tags").cast_column("ner_tags", List(Value("string")))
 
@@ -254,7 +255,7 @@ class TokenClassificationDataModule(TransformerDataModule):
             )
         log.warning("%s: %d entit(ies) opened with I- in IOB2 tags; repaired to B- (%s).", self.source(split), count,
                     first)  # fmt: skip
-        return rows.map(lambda b: {"ner_tags": [_repair(t) for t in b["ner_tags"]]}, batched=True,
+        return rows.map(lambda b: {"ner_tags": [iob1_to_iob2(t) for t in b["ner_tags"]]}, batched=True,
                         desc="Repairing IOB2 tags")  # fmt: skip
 
     def _with_context(self, split: str, rows: Dataset) -> Dataset:
@@ -322,7 +323,8 @@ class TokenClassificationDataModule(TransformerDataModule):
         return features.remove_columns(BOOKKEEPING), eval_set
 
     def build_contract(self, eval_sets: dict[str, TokenEvalSet]) -> TokenContract:
-        return TokenContract(self.max_length, tuple(self.validation_names), eval_sets, self.label_names)
+        return TokenContract(self.max_length, tuple(self.validation_names), eval_sets, self.label_names,
+                             self.doc_stride)  # fmt: skip
 
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]
@@ -330,23 +332,23 @@ class TokenClassificationDataModule(TransformerDataModule):
         ids, _ = tokenize_words(self.tokenizer, words)
         special = SpecialTokens.of(self.tokenizer).count
         lengths = np.array([len(sentence_ids) + special for sentence_ids in ids])
-        room = self.max_length - special
-        windows = [len(window_spans(len(sentence_ids), (0, len(sentence_ids)), room, self.doc_stride))
-                   for sentence_ids in ids]  # fmt: skip
+        # the windows as training and evaluation build them: the words they read, counted (each is read once)
+        features = self._encode(rows, labelled=False, desc="Building windows").select_columns(BOOKKEEPING)[:]
+        windows = np.bincount(features["example_index"], minlength=len(rows))
+        total = sum(map(len, words))
+        lost = total - sum(map(len, features["owned_words"]))
         labels: Counter = Counter()
         if "ner_tags" in rows.column_names:
             labels.update(kind for tags in rows["ner_tags"] for kind, _, _ in entities(tags))
-            labels["O (words)"] = sum(tag == "O" for tags in rows["ner_tags"] for tag in tags)
         lines = [f"tag scheme: {self.scheme or 'none (no tags)'}; context: {self.context}",
-                 f"words: {sum(map(len, words)):,}, lost: 0 (every word is read from one window)"]  # fmt: skip
+                 f"words: {total:,}, lost (read in no window): {lost}"]  # fmt: skip
+        if "ner_tags" in rows.column_names:
+            outside = sum(tag == OUTSIDE for tags in rows["ner_tags"] for tag in tags)
+            lines.append(f"words outside entities (O): {outside:,} ({outside / max(total, 1):.1%})")
         lines.append(f"windows per sentence: max {max(windows)}, sentences in more than one: "
                      f"{sum(count > 1 for count in windows)}")  # fmt: skip
-        return SplitStats(len(rows), lengths, dict(labels), label_lines=lines)
-
-
-def _repair(tags: list[str]) -> list[str]:
-    broken = set(broken_openings(tags))
-    return [f"B-{split_tag(tag)[1]}" if i in broken else tag for i, tag in enumerate(tags)]
+        problems = [f"{lost} word(s) are read in no window: their tags would be lost"] if lost else []
+        return SplitStats(len(rows), lengths, dict(labels), label_lines=lines, problems=problems)
 
 
 def _split_text(row: dict) -> dict:

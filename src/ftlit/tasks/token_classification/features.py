@@ -8,19 +8,20 @@ where that subword has the most tokens around it on its shorter side (centre-mos
 Pure functions over plain lists; the data module maps ``encode_sentences`` over its rows in batches.
 """
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import regex
 from transformers import PreTrainedTokenizerBase
 
 from ftlit.errors import FtlitError
 from ftlit.tasks.token_classification.tags import inside_tag
 
 IGNORED = -100  # the label of tokens that are not scored (later subwords, context, special tokens)
-#: How a text is split into words: runs of word characters, and each other visible character alone
-WORD = re.compile(r"\w+|[^\w\s]")
+#: How a text is split into words: runs of word characters with their combining marks (Devanagari vowel signs,
+#: decomposed accents) and format characters (zero-width joiners), and each other visible character alone
+WORD = regex.compile(r"[\w\p{M}\p{Cf}]+|[^\w\s\p{M}\p{Cf}]")
 
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
@@ -60,6 +61,8 @@ def window_spans(num_tokens: int, labelled: tuple[int, int], room: int, stride: 
         spare = room - (end - start)
         before = min(start, max(spare // 2, spare - (num_tokens - end)))
         return [(start - before, min(num_tokens, end + spare - before))]
+    if not 0 <= stride < room:  # (the data module checks its setting first; this guards the pipeline's)
+        raise FtlitError(f"doc_stride {stride} must be between 0 and {room - 1} for windows of {room} tokens.")
     spans, step = [], room - stride
     while True:
         spans.append((start, min(start + room, end)))
@@ -183,11 +186,8 @@ def encode_sentences(
 
 
 def _end_of_word(word_ids: Sequence[int | None], word: int) -> int:
-    """The position after the last subword of ``word``."""
-    for position in range(len(word_ids) - 1, -1, -1):
-        if word_ids[position] == word:
-            return position + 1
-    raise FtlitError(f"Word {word} has no tokens.")  # tokenize_words gives every word one
+    """The position after the last subword of ``word`` (tokenize_words gives every word at least one)."""
+    return max(position for position, owner in enumerate(word_ids) if owner == word) + 1
 
 
 @dataclass(frozen=True)

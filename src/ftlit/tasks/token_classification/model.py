@@ -9,7 +9,7 @@ from peft import TaskType
 from torchmetrics.classification import MulticlassConfusionMatrix
 from transformers import AutoModelForTokenClassification
 
-from ftlit.contract import EvalStage, metric_suffix
+from ftlit.contract import EvalStage
 from ftlit.tasks.token_classification.contract import TokenContract, TokenEvalSet
 from ftlit.tasks.token_classification.decode import entity_records
 from ftlit.tasks.token_classification.metrics import entity_scores
@@ -37,13 +37,14 @@ class TokenClassificationModule(TransformerModule):
         return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                 "label2id": {name: i for i, name in enumerate(labels)}}  # fmt: skip
 
+    def inference_settings(self) -> dict:
+        return {"max_length": self.contract.max_length, "doc_stride": self.contract.doc_stride}
+
     # ---------------------------------------------------------------------------------------------- evaluation
     def collect(self, stage: EvalStage, split: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         output = self.model(**batch)
         if "labels" in batch:
-            position = self.contract.splits(stage).index(split)
-            self.log(f"{stage}/loss{metric_suffix(stage, split, position)}", output.loss, sync_dist=True,
-                     add_dataloader_idx=False)  # fmt: skip
+            self.log_eval_loss(stage, split, output.loss)
         scores, predictions = output.logits.float().softmax(-1).max(-1)
         padding = (0, self.contract.max_length - predictions.shape[1])  # batches are padded to their own lengths
         return {"predictions": torch.nn.functional.pad(predictions, padding, value=UNSEEN),
@@ -93,7 +94,7 @@ class TokenClassificationModule(TransformerModule):
         return {"entity_type_confusion": figure}
 
     def result_files(self, result: EvalResult) -> dict[str, object]:
-        """``predictions.jsonl``-style records of the evaluated sentences: words, gold and predicted tags."""
+        """``predictions.json``: per evaluated sentence its words, gold tags and predicted tags."""
         eval_set: TokenEvalSet = self.contract.eval_sets[result.split]
         details = result.details
         return {"predictions.json": [

@@ -7,18 +7,23 @@ subwords rather than words, and cuts inputs at the model's limit unless given a 
 from transformers import AutoModelForTokenClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from ftlit.deploy.settings import inference_settings
 from ftlit.tasks.token_classification.decode import entity_records
 from ftlit.tasks.token_classification.features import WordReadings, encode_sentences, join_words, split_words
 
 TASK = "entity-recognition"
+WINDOWS = {"max_length": 128, "doc_stride": 32}  # TokenClassificationDataModule's defaults
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
 class EntityRecognitionPipeline(Pipeline):
-    """``ner("Anna lives in Rome.")`` or ``ner(["Anna", "lives", …])`` → ``[{"text", "type", "start", "end",
+    """``ner("Anna lives in Rome.")`` or ``ner(words=["Anna", "lives", …])`` → ``[{"text", "type", "start", "end",
     "start_word", "end_word", "score"}, …]`` (characters in the text; for words, in the words joined by spaces).
+    A list of texts is a batch, as in every pipeline. Each sentence is read alone: a model trained with
+    ``--data.context document`` gets no document context here.
 
-    Options (call or construction keywords): max_length (128) and doc_stride (32), ftlit's defaults.
+    Options (call or construction keywords): max_length and doc_stride: by default those the model was trained with
+    (recorded in its export), or ftlit's defaults (128 and 32) for an export without them.
     """
 
     _load_processor = False
@@ -26,19 +31,33 @@ class EntityRecognitionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = True
 
-    def _sanitize_parameters(self, max_length=None, doc_stride=None):
-        options = {"max_length": max_length, "stride": doc_stride}
-        return {k: v for k, v in options.items() if v is not None}, {}, {}
+    def __call__(self, inputs=None, words: list[str] | None = None, **kwargs):
+        return super().__call__({"words": list(words)} if words is not None else inputs, **kwargs)
 
-    def preprocess(self, inputs: str | list[str], max_length: int = 128, stride: int = 32) -> dict:
-        words, spans = split_words(inputs) if isinstance(inputs, str) else (list(inputs), join_words(inputs)[1])
-        text = inputs if isinstance(inputs, str) else join_words(inputs)[0]
-        features = encode_sentences({"tokens": [words]}, self.tokenizer, max_length, stride, label2id=None)
+    def _sanitize_parameters(self, max_length=None, doc_stride=None):
+        # only what is given: call-time options are laid over construction-time ones
+        given = {"max_length": max_length, "doc_stride": doc_stride}
+        return {name: value for name, value in given.items() if value is not None}, {}, {}
+
+    def preprocess(self, inputs: str | dict, **given) -> dict:
+        windows = inference_settings(self.model.config, given, WINDOWS)
+        if isinstance(inputs, dict):
+            words = inputs["words"]
+            text, spans = join_words(words)
+        else:
+            text = inputs
+            words, spans = split_words(text)
+        if not words:
+            return {"text": text, "spans": []}
+        features = encode_sentences({"tokens": [words]}, self.tokenizer, windows["max_length"], windows["doc_stride"],
+                                    label2id=None)  # fmt: skip
         batch = self.tokenizer.pad({k: v for k, v in features.items() if k in MODEL_INPUTS}, return_tensors="pt")
         return {"batch": dict(batch), "readings": WordReadings.of([len(words)], features), "text": text,
                 "spans": spans}  # fmt: skip
 
     def _forward(self, model_inputs: dict) -> dict:
+        if not model_inputs["spans"]:  # nothing to tag
+            return model_inputs
         probabilities = self.model(**model_inputs["batch"]).logits.float().softmax(-1)
         return {**model_inputs, "probabilities": probabilities}
 

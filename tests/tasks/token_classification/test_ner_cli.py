@@ -1,0 +1,91 @@
+"""Named-entity recognition end to end through the ftlit command: generated sentences whose entities are
+recognisable by their words, a tiny model, real Lightning and tokenizers; the export in transformers' pipelines."""
+
+import json
+
+import pytest
+from transformers import pipeline
+
+import ftlit  # noqa: F401  (registers the entity-recognition pipeline)
+from conftest import FILLER, ner_rows, write_jsonl
+from ftlit.cli import main
+
+FP32 = ["--trainer.precision", "32-true"]  # as the pipelines run: scores compared exactly
+
+
+def run(*args: str) -> None:
+    main([*args, "--trainer.enable_progress_bar", "false"])
+
+
+def common(model: str, out, *extra: str) -> list[str]:
+    return ["--model", "ftlit.TokenClassificationModule", "--model.model_name_or_path", model,
+            "--data", "ftlit.TokenClassificationDataModule", "--data.dataset", "null", "--data.max_length", "32",
+            "--data.doc_stride", "8", "--trainer.default_root_dir", str(out), "--output_dir", str(out),
+            *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ner_run(tiny_bert, ner_files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ner")
+    run("fit", *common(tiny_bert, out, "--data.train_file", str(ner_files["train"]), "--data.validation_file",
+                       str(ner_files["dev"]), "--data.batch_size", "16", "--model.learning_rate", "3e-3",
+                       "--trainer.max_epochs", "3", "--trainer.val_check_interval", "3"))  # fmt: skip
+    return out
+
+
+def test_training_learns_the_entities_and_reports_conll_scores(ner_run):
+    results = json.loads((ner_run / "results.json").read_text())
+    metrics = results["metrics"]
+    assert {"precision", "recall", "f1", "accuracy", "f1_PER", "f1_LOC", "f1_ORG", "loss"} <= set(metrics)
+    history = results["train"]["history"]
+    assert history[0]["val/f1"] < 0.8 < metrics["f1"]  # far above where it started
+    assert results["eval"]["main_metric"] == "f1"
+    table = results["eval"]["per_type"]
+    gold = ner_rows(100, seed=1)
+    assert table["LOC"]["support"] == sum(tags.count("B-LOC") for tags in (r["ner_tags"] for r in gold))
+    predictions = json.loads((ner_run / "predictions.json").read_text())
+    assert len(predictions) == 100 and predictions[0]["tags"] == gold[0]["ner_tags"]
+
+
+def test_the_export_finds_the_entities_ftlit_predict_finds(ner_run, tmp_path):
+    rows = [{"tokens": row["tokens"]} for row in ner_rows(30, seed=7)]
+    predict = write_jsonl(tmp_path / "predict.jsonl", rows)
+    export = str(ner_run / "export")
+    run("predict", *common(export, tmp_path, "--data.predict_file", str(predict), *FP32))
+    records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [r["words"] for r in records] == [r["tokens"] for r in rows]
+    assert all(len(r["tags"]) == len(r["words"]) for r in records)
+    assert sum(len(r["entities"]) for r in records) > 30
+    hf = pipeline("token-classification", model=export, aggregation_strategy="simple")
+    ours = pipeline("entity-recognition", model=export)  # the windows of the run: recorded in the export
+    for record in records:
+        found = [(e["text"], e["type"], e["start"], e["end"]) for e in record["entities"]]
+        for entity in record["entities"]:
+            assert record["text"][entity["start"] : entity["end"]] == entity["text"]
+        theirs = hf(record["text"])
+        assert [(e["word"], e["entity_group"], e["start"], e["end"]) for e in theirs] == found
+        assert [(e["text"], e["type"], e["start"], e["end"]) for e in ours(record["text"])] == found
+
+
+def test_a_sentence_three_windows_long_gets_one_tag_per_word_and_the_pipeline_agrees(ner_run, tmp_path):
+    words = [FILLER[i % len(FILLER)] for i in range(90)]
+    words[30:32], words[60] = ["mary", "smith"], "paris"
+    export = str(ner_run / "export")
+    records = {}
+    for kind, row in (("words", {"tokens": words}), ("text", {"text": " ".join(words)})):
+        predict = write_jsonl(tmp_path / f"{kind}.jsonl", [row])
+        run("predict", *common(export, tmp_path / kind, "--data.predict_file", str(predict), *FP32))
+        (records[kind],) = [json.loads(line) for line in (tmp_path / kind / "predictions.jsonl").open()]
+    assert len(records["words"]["tags"]) == 90 and records["words"]["tags"] == records["text"]["tags"]
+    assert ("mary smith", "PER") in [(e["text"], e["type"]) for e in records["words"]["entities"]]
+    ours = pipeline("entity-recognition", model=export)  # the windows of the run (32/8): recorded in the export
+    assert ours(words=words) == records["words"]["entities"] == records["text"]["entities"]
+    assert ours(words=words, max_length=128) != ours(words=words)  # (or the recorded windows would not be tested)
+    assert ours("") == ours("  ") == ours(words=[]) == []
+
+
+def test_validation_of_the_export_scores_as_the_fit_did(ner_run, ner_files, tmp_path):
+    run("validate", *common(str(ner_run / "export"), tmp_path, "--data.validation_file", str(ner_files["dev"])))
+    fit = json.loads((ner_run / "results.json").read_text())["metrics"]
+    validated = json.loads((tmp_path / "results.json").read_text())["metrics"]
+    assert validated["f1"] == pytest.approx(fit["f1"], abs=1e-6)

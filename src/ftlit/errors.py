@@ -13,3 +13,11 @@ class TrainingInterrupted(FtlitError):
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum  # the shell's convention for "ended by this signal": 143, 130
+
+
+class RequestError(FtlitError):
+    """A prediction request (``ftlit serve``) that cannot be answered: ``field`` names what is wrong with it."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field, self.detail = field, detail

@@ -5,6 +5,7 @@ and resumable batches, and the contract it hands the model.
 A task writes only how its rows are checked, turned into features and described to the model (the hooks below).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -186,6 +187,15 @@ class TransformerDataModule(LightningDataModule):
         """The task's contract for the model, with the evaluation sets of the stage just built."""
         raise NotImplementedError
 
+    def request_row(self, request: Mapping) -> dict:
+        """One prediction request (a JSON object, ``ftlit serve``) as a predict row in the task's own columns (as
+        ``adapt_columns`` leaves them); a problem with it raises RequestError naming its field."""
+        raise NotImplementedError
+
+    def example_request(self) -> dict:
+        """A request this task answers (the server's warm-up, and the example it shows)."""
+        raise NotImplementedError
+
     def split_stats(self, split: str) -> SplitStats:
         """What ``ftlit inspect`` reports of a built split."""
         raise NotImplementedError
@@ -289,9 +299,21 @@ class TransformerDataModule(LightningDataModule):
                 self.train_features = self.training_features(rows)
                 self._check_known_words(self.train_features)
             else:
-                features, eval_sets[split] = self.evaluation_features(split, rows)
-                self.eval_features[split] = features.add_column("feature_index", np.arange(len(features)))
+                eval_sets[split] = self._evaluation_split(split, rows)
         self.contract = self.build_contract(eval_sets)
+
+    def _evaluation_split(self, split: str, rows: Dataset) -> EvalSet:
+        features, eval_set = self.evaluation_features(split, rows)
+        self.eval_features[split] = features.add_column("feature_index", np.arange(len(features)))
+        return eval_set
+
+    def predict_rows(self, rows: list[dict]) -> DataContract:
+        """Rows given in memory (``request_row``'s) as the predict split, checked and featurised as a predict
+        file's rows are; returns the contract for the model. For ``ftlit serve``, request by request."""
+        checked = self.check_rows({"predict": Dataset.from_list(rows)})["predict"]
+        self.rows["predict"] = self.usable_rows("predict", checked)
+        self.contract = self.build_contract({"predict": self._evaluation_split("predict", self.rows["predict"])})
+        return self.contract
 
     def _check_known_words(self, features: Dataset) -> None:
         """Refuse to train when the tokenizer knows almost none of the text (a wrong or broken tokenizer)."""

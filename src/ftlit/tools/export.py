@@ -13,7 +13,6 @@ import argparse
 import importlib
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
@@ -34,10 +33,38 @@ def find_run(source: Path) -> tuple[Path, dict | None]:
     export = source / "export" if (source / "export" / "config.json").is_file() else source
     if not (export / "config.json").is_file():
         raise FtlitError(f"{source} holds no Hugging Face export (config.json): give a run's output folder or export/.")
-    for results in (export.parent / "results.json", export / "results.json"):
+    # an ONNX export carries its run's config in its report, so that it can be served from anywhere
+    for results in (export.parent / "results.json", export / "results.json", export / REPORT_FILE):
         if results.is_file():
             return export, json.loads(results.read_text()).get("config")
     return export, None
+
+
+def run_arguments(export: Path, config: dict | None, arguments: list[str]) -> list[str]:
+    """The CLI arguments that evaluate or serve ``export`` as its run did: the run's config (``find_run``'s) with
+    ``arguments`` over it, the model read from ``export``, in one process, in fp32."""
+    if config is not None:
+        # (jsonargparse reads a config given as YAML text as it reads a file)
+        arguments = ["--config", yaml.safe_dump(evaluation_config(config, export)), *arguments]
+    elif "--config" not in arguments:
+        raise FtlitError(
+            f"{export} has no results.json beside it, so nothing says its task and data settings: give them with "
+            "--config X (a config of the task), as for `ftlit validate`."
+        )
+    # one process (on a machine with several GPUs, Lightning would start one per device)
+    return [
+        *arguments,
+        "--model.model_name_or_path",
+        str(export),
+        "--trainer.devices",
+        "1",
+        "--trainer.precision",
+        "32-true",
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_checkpointing",
+        "false",
+    ]
 
 
 def check_output(output: Path, export: Path) -> None:
@@ -78,21 +105,8 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     export, config = find_run(known.source)
     output = known.output or export.parent / ("onnx-int8" if known.quantize else "onnx")
     check_output(output, export)
-    with tempfile.TemporaryDirectory() as scratch:
-        if config is not None:
-            run_config = Path(scratch) / "run.yaml"
-            run_config.write_text(yaml.safe_dump(evaluation_config(config, export)))
-            rest = ["--config", str(run_config), *rest]
-        elif "--config" not in rest:
-            raise FtlitError(
-                f"{export} has no results.json beside it, so nothing says its task and data: give them with "
-                "--config X (a config of the task with a validation set), as for `ftlit validate`."
-            )
-        # one process (on a machine with several GPUs, Lightning would start one per device), in fp32
-        cli = build([*rest, "--model.model_name_or_path", str(export), "--trainer.devices", "1",
-                     "--trainer.precision", "32-true", "--trainer.logger", "false",
-                     "--trainer.enable_checkpointing", "false"])  # fmt: skip
-        report = export_checked(cli, export, output, known.quantize, known.check_batches)
+    cli = build(run_arguments(export, config, rest))
+    report = export_checked(cli, export, output, known.quantize, known.check_batches, config)
     lines = [f"ONNX export written to {output} ({report['file_mb']} MB{', int8' if known.quantize else ''}).",
              f"Largest difference from PyTorch (fp32 graph, {report['checked_features']} validation features): "
              f"{report['largest_difference']:.2e} (tolerance {TOLERANCE:g})."]  # fmt: skip
@@ -104,9 +118,10 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     return 0
 
 
-def export_checked(cli, export: Path, output: Path, quantize: str | None, check_batches: int) -> dict:
+def export_checked(cli, export: Path, output: Path, quantize: str | None, check_batches: int,
+                   config: dict | None) -> dict:  # fmt: skip
     """Export, check against PyTorch, quantise if asked, score both on the validation set; the folder is written
-    whole or not at all."""
+    whole or not at all. The report keeps the run's ``config`` (if known), so that the folder serves alone."""
     module, datamodule, trainer = cli.model, cli.datamodule, cli.trainer
     trainer.validate(module, datamodule=datamodule, verbose=False)
     if module.last_eval is None:
@@ -142,7 +157,7 @@ def export_checked(cli, export: Path, output: Path, quantize: str | None, check_
         report = {"format": "onnx", "quantize": quantize, "source": str(export), "tolerance": TOLERANCE,
                   "largest_difference": difference, "checked_features": sum(len(b["input_ids"]) for b in batches),
                   "file_mb": round((staging / ONNX_FILE).stat().st_size / 2**20, 1),
-                  "metrics": {"torch": before, "onnxruntime": after}}  # fmt: skip
+                  "metrics": {"torch": before, "onnxruntime": after}, "config": config}  # fmt: skip
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -61,7 +61,7 @@ def gather_rows(module: LightningModule, tensors: dict[str, torch.Tensor]) -> di
     """The rows of ``tensors`` from every device, concatenated in rank order. Devices may hold different numbers
     of rows, or none (then ``tensors`` is empty there): sizes, shapes and dtypes are exchanged first, and each
     tensor is padded to the largest share for ``all_gather``."""
-    trainer = module.trainer
+    trainer = module._trainer  # (None outside a Trainer: ftlit serve's predictions)
     if trainer is None or trainer.world_size == 1:
         return tensors
     shares: list[dict] = [{}] * trainer.world_size

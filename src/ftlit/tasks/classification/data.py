@@ -3,6 +3,7 @@
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -11,8 +12,9 @@ from datasets import Dataset, List, Value
 from ftlit.data.base import SplitStats, TransformerDataModule
 from ftlit.data.checks import check_labels, check_text_types, drop_blank_texts, rows_named
 from ftlit.data.loading import expand_data_path, load_local_file
+from ftlit.data.requests import check_fields, text_field
 from ftlit.data.windows import check_stride, token_windows
-from ftlit.errors import FtlitError
+from ftlit.errors import FtlitError, RequestError
 from ftlit.settings import check_range
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
 from ftlit.tasks.classification.labels import (
@@ -424,6 +426,31 @@ class ClassificationDataModule(TransformerDataModule):
                                       self.problem_type, self.train_label_counts,
                                       len(self.train_features) if self.train_features is not None else None,
                                       self.train_target_stats)  # fmt: skip
+
+    # ----------------------------------------------------------------------------------------------- requests
+    @property
+    def request_fields(self) -> list[str]:
+        """``text``, and ``text_pair`` for a model of sentence pairs."""
+        return ["text", "text_pair"][: len(self.text_fields)]
+
+    def request_row(self, request: Mapping) -> dict:
+        """``{"text": …}`` (and ``"text_pair"``); truncating a longer text would answer for part of it only, so
+        without windows a text longer than the model reads is refused."""
+        check_fields(request, self.request_fields)
+        texts = [text_field(request, name) for name in self.request_fields]
+        if self.long_text == "truncate":
+            length = len(self.tokenizer(*texts)["input_ids"])
+            if length > self.max_length:
+                raise RequestError(
+                    self.request_fields[-1] if len(texts) == 2 else "text",
+                    f"{length} tokens; this model reads {self.max_length} and was trained to truncate "
+                    "(--data.long_text truncate), so it would answer for the beginning only. Send a shorter text, or "
+                    "serve a model trained with --data.long_text window.",
+                )
+        return dict(zip(self.text_fields, texts))
+
+    def example_request(self) -> dict:
+        return dict(zip(self.request_fields, ["A fine film, and a fine cast.", "The cast is fine."]))
 
     # ----------------------------------------------------------------------------------------------- inspect
     def split_stats(self, split: str) -> SplitStats:

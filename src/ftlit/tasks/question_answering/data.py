@@ -1,6 +1,8 @@
 """SquadDataModule: SQuAD v1.1/v2.0 (Hub, official nested JSON, or flat files) → QA windows and what decoding needs."""
 
+import itertools
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -8,6 +10,7 @@ from datasets import Dataset
 
 from ftlit.data.base import SplitStats, TransformerDataModule
 from ftlit.data.checks import check_text_types, drop_blank_texts, duplicates, rows_named, without_rows
+from ftlit.data.requests import check_fields, text_field
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
 from ftlit.tasks.question_answering.contract import QAContract, QAEvalSet
@@ -102,6 +105,7 @@ class SquadDataModule(TransformerDataModule):
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
         self._has_unanswerable = False
+        self._request_ids = itertools.count()  # the ids of served questions (unique within a batch)
 
     @property
     def version_2(self) -> bool:
@@ -273,6 +277,15 @@ class SquadDataModule(TransformerDataModule):
                 "%s: the model mostly learns to answer nothing. Raise --data.max_length or --data.doc_stride.",
                 100 * cls_fraction, settings,
             )  # fmt: skip
+
+    def request_row(self, request: Mapping) -> dict:
+        """``{"question": …, "context": …}``; a long context is read in windows, as in evaluation."""
+        check_fields(request, ["question", "context"])
+        question, context = text_field(request, "question"), text_field(request, "context")
+        return {"id": str(next(self._request_ids)), "question": question, "context": context}
+
+    def example_request(self) -> dict:
+        return {"question": "Where is the Eiffel Tower?", "context": "The Eiffel Tower stands in Paris, France."}
 
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]

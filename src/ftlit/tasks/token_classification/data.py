@@ -3,6 +3,7 @@ tags → subword features in windows (or with document context) and what decodin
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -11,8 +12,9 @@ from transformers import DataCollatorForTokenClassification
 
 from ftlit.data.base import SplitStats, TransformerDataModule
 from ftlit.data.checks import without_rows
+from ftlit.data.requests import check_fields, text_field, words_field
 from ftlit.data.windows import check_stride
-from ftlit.errors import FtlitError
+from ftlit.errors import FtlitError, RequestError
 from ftlit.settings import check_range
 from ftlit.tasks.token_classification.conll_format import DOCSTART, is_conll_file, read_conll
 from ftlit.tasks.token_classification.contract import TokenContract, TokenEvalSet
@@ -325,6 +327,27 @@ class TokenClassificationDataModule(TransformerDataModule):
     def build_contract(self, eval_sets: dict[str, TokenEvalSet]) -> TokenContract:
         return TokenContract(self.max_length, tuple(self.validation_names), eval_sets, self.label_names,
                              self.doc_stride)  # fmt: skip
+
+    def request_row(self, request: Mapping) -> dict:
+        """``{"text": …}`` (split into words as a predict file's texts are) or ``{"words": [...]}``."""
+        check_fields(request, ["text", "words"])
+        if ("text" in request) == ("words" in request):
+            raise RequestError("text", "give a 'text' (a string) or its 'words' (a list of strings), one of them.")
+        if "text" in request:
+            row = {"text": text_field(request, "text"), **_split_text({"text": request["text"]})}
+        else:
+            words = words_field(request, "words")
+            text, spans = join_words(words)
+            row = {"text": text, "tokens": words, "char_spans": [list(span) for span in spans]}
+        field = "words" if "words" in request else "text"
+        if not row["tokens"]:
+            raise RequestError(field, "has no words.")
+        if row["tokens"][0] == DOCSTART:  # read as a document boundary in files, not as a word
+            raise RequestError(field, f"cannot begin with {DOCSTART}.")
+        return row
+
+    def example_request(self) -> dict:
+        return {"text": "Ada Lovelace worked with Charles Babbage in London."}
 
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]

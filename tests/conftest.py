@@ -163,3 +163,34 @@ def sentiment_files(tmp_path_factory) -> dict[str, Path]:
         "dev": write_jsonl(directory / "dev.jsonl", sentiment_rows(120, seed=1)),
         "test": write_jsonl(directory / "test.jsonl", sentiment_rows(80, seed=2)),
     }
+
+
+# Each task's model and data modules and small windows, for runs of the tiny model
+TASKS = {
+    "classification": ["--model", "ftlit.SequenceClassificationModule", "--data", "ftlit.ClassificationDataModule",
+                       "--data.text_fields", "[text]", "--data.max_length", "32"],
+    "qa": ["--model", "ftlit.QuestionAnsweringModule", "--data", "ftlit.SquadDataModule", "--data.dataset", "null",
+           "--data.max_length", "64", "--data.doc_stride", "16", "--data.max_query_length", "16"],
+    "ner": ["--model", "ftlit.TokenClassificationModule", "--data", "ftlit.TokenClassificationDataModule",
+            "--data.dataset", "null", "--data.max_length", "16", "--data.doc_stride", "4"],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tiny_bert, sentiment_files, squad_files, ner_files, tmp_path_factory) -> dict:
+    """A briefly trained run of each task (its output folder), and a file of inputs to predict."""
+    from ftlit.cli import main
+
+    data = {"classification": sentiment_files, "qa": squad_files, "ner": ner_files}
+    found = {}
+    for task, files in data.items():
+        out = tmp_path_factory.mktemp(f"{task}-run")
+        main(["fit", *TASKS[task], "--model.model_name_or_path", tiny_bert, "--data.train_file", str(files["train"]),
+              "--data.validation_file", str(files["dev"]), "--model.learning_rate", "1e-3", "--trainer.max_steps",
+              "15", "--trainer.default_root_dir", str(out), "--output_dir", str(out),
+              "--trainer.enable_progress_bar", "false"])  # fmt: skip
+        found[task] = (out, files["dev"])
+    # NER: sentences longer than a window, so the windows are put back together
+    found["ner"] = (found["ner"][0], write_jsonl(tmp_path_factory.mktemp("ner-long") / "long.jsonl",
+                                                 ner_rows(20, seed=3, words=(8, 30))))  # fmt: skip
+    return found

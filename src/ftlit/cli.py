@@ -384,14 +384,16 @@ def _build_cli(args: list[str], run: bool, callbacks: list[Callback]) -> FtlitCL
         subclass_mode_data=True,
         seed_everything_default=42,
         auto_configure_optimizers=False,
-        save_config_callback=SaveConfigInRunFolder,
+        # a CLI built for a tool (ftlit export's validation) is no run: no config.yaml in its (working) folder
+        save_config_callback=SaveConfigInRunFolder if run else None,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"precision": default_precision(), **({"callbacks": callbacks} if callbacks else {})},
         parser_kwargs={
             "epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training), "
             "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side) and "
             "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section) "
-            "and `ftlit export RUN --format onnx [--quantize int8]` (ONNX, checked against PyTorch)."
+            "and `ftlit export RUN --format onnx [--quantize int8]` (ONNX, checked against PyTorch) and "
+            "`ftlit serve EXPORT [--port 8000]` (an HTTP server on LitServe)."
         },
         parser_class=FtlitArgumentParser,
         args=args,
@@ -433,7 +435,20 @@ def tune_command(args: list[str]) -> int:
 def export_command(args: list[str]) -> int:
     from ftlit.tools.export import main as export
 
-    return export(args, lambda arguments: build_cli(arguments, run=False))
+    return export(args, built_cli)
+
+
+def serve_command(args: list[str]) -> int:
+    try:
+        from ftlit.tools.serve import main as serve
+    except ImportError as err:  # an optional extra
+        raise FtlitError(f"ftlit serve needs LitServe ({err}): pip install 'ftlit[serve]'.") from err
+    return serve(args, built_cli)
+
+
+def built_cli(arguments: list[str]) -> FtlitCLI:
+    """The CLI on ``arguments``, not run: its data module and model module, for a tool to use."""
+    return build_cli(arguments, run=False)
 
 
 def _run_trial_fit(arguments: list[str], callbacks: Sequence[Callback]) -> None:
@@ -448,7 +463,13 @@ def _run_trial_fit(arguments: list[str], callbacks: Sequence[Callback]) -> None:
         raise user_error from err
 
 
-COMMANDS = {"inspect": inspect_command, "compare": compare_command, "tune": tune_command, "export": export_command}
+COMMANDS = {
+    "inspect": inspect_command,
+    "compare": compare_command,
+    "tune": tune_command,
+    "export": export_command,
+    "serve": serve_command,
+}
 
 
 def main(args: list[str] | None = None) -> None:

@@ -6,18 +6,10 @@ import json
 
 import pytest
 
-from conftest import ner_rows, write_jsonl
+from conftest import TASKS
 from ftlit.cli import main
 
 QUIET = ["--trainer.enable_progress_bar", "false"]
-TASKS = {
-    "classification": ["--model", "ftlit.SequenceClassificationModule", "--data", "ftlit.ClassificationDataModule",
-                       "--data.text_fields", "[text]", "--data.max_length", "32"],
-    "qa": ["--model", "ftlit.QuestionAnsweringModule", "--data", "ftlit.SquadDataModule", "--data.dataset", "null",
-           "--data.max_length", "64", "--data.doc_stride", "16", "--data.max_query_length", "16"],
-    "ner": ["--model", "ftlit.TokenClassificationModule", "--data", "ftlit.TokenClassificationDataModule",
-            "--data.dataset", "null", "--data.max_length", "16", "--data.doc_stride", "4"],
-}  # fmt: skip
 
 
 def ftlit(*args: str) -> None:
@@ -28,26 +20,9 @@ def records(folder) -> list[dict]:
     return [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_bert, sentiment_files, squad_files, ner_files, tmp_path_factory) -> dict:
-    """A briefly trained run of each task, and the file each predicts."""
-    data = {"classification": sentiment_files, "qa": squad_files, "ner": ner_files}
-    found = {}
-    for task, files in data.items():
-        out = tmp_path_factory.mktemp(f"{task}-run")
-        ftlit("fit", *TASKS[task], "--model.model_name_or_path", tiny_bert, "--data.train_file", str(files["train"]),
-              "--data.validation_file", str(files["dev"]), "--model.learning_rate", "1e-3", "--trainer.max_steps",
-              "15", "--trainer.default_root_dir", str(out), "--output_dir", str(out))  # fmt: skip
-        found[task] = (out, files["dev"])
-    # NER: sentences longer than a window, so the windows are put back together
-    found["ner"] = (found["ner"][0], write_jsonl(tmp_path_factory.mktemp("ner-long") / "long.jsonl",
-                                                 ner_rows(20, seed=3, words=(8, 30))))  # fmt: skip
-    return found
-
-
 @pytest.mark.parametrize("task", ["classification", "qa", "ner"])
-def test_the_onnx_export_predicts_what_pytorch_predicts(runs, task, tmp_path):
-    run, predict = runs[task]
+def test_the_onnx_export_predicts_what_pytorch_predicts(trained_runs, task, tmp_path):
+    run, predict = trained_runs[task]
     ftlit_export = ["export", str(run), "--format", "onnx", "--output", str(tmp_path / "onnx")]
     main(ftlit_export)
     report = json.loads((tmp_path / "onnx" / "export_report.json").read_text())
@@ -72,8 +47,8 @@ def test_the_onnx_export_predicts_what_pytorch_predicts(runs, task, tmp_path):
             assert ours["tags"] == theirs["tags"] and ours["scores"] == pytest.approx(theirs["scores"], abs=1e-4)
 
 
-def test_an_int8_export_is_smaller_loads_and_reports_its_metrics(runs, tmp_path):
-    run, predict = runs["classification"]
+def test_an_int8_export_is_smaller_loads_and_reports_its_metrics(trained_runs, tmp_path):
+    run, predict = trained_runs["classification"]
     main(["export", str(run), "--format", "onnx", "--quantize", "int8", "--output", str(tmp_path / "int8")])
     report = json.loads((tmp_path / "int8" / "export_report.json").read_text())
     assert report["quantize"] == "int8" and set(report["metrics"]) == {"torch", "onnxruntime"}
@@ -92,8 +67,8 @@ def refused(args: list[str], capsys) -> str:
     return capsys.readouterr().err.strip().splitlines()[-1]
 
 
-def test_onnxruntime_needs_an_onnx_export_and_cannot_train(runs, tmp_path, capsys):
-    run, predict = runs["classification"]
+def test_onnxruntime_needs_an_onnx_export_and_cannot_train(trained_runs, tmp_path, capsys):
+    run, predict = trained_runs["classification"]
     classify = [*TASKS["classification"], "--model.model_name_or_path", str(run / "export"), "--model.engine",
                 "onnxruntime", "--output_dir", str(tmp_path)]  # fmt: skip
     message = refused(["predict", *classify, "--data.predict_file", str(predict)], capsys)
@@ -105,9 +80,9 @@ def test_onnxruntime_needs_an_onnx_export_and_cannot_train(runs, tmp_path, capsy
     assert not (tmp_path / "fit").exists() or not any((tmp_path / "fit").rglob("*.*"))  # refused before any writing
 
 
-def test_export_refuses_a_folder_that_is_no_export_and_an_output_it_would_destroy(runs, tmp_path, capsys):
+def test_export_refuses_a_folder_that_is_no_export_and_an_output_it_would_destroy(trained_runs, tmp_path, capsys):
     assert "holds no Hugging Face export" in refused(["export", str(tmp_path)], capsys)
-    run, _ = runs["classification"]
+    run, _ = trained_runs["classification"]
     for output in (run, run.parent):  # replacing either would delete the run
         assert "holds the export" in refused(["export", str(run), "--output", str(output)], capsys)
     (tmp_path / "notes.txt").write_text("mine")

@@ -1,0 +1,209 @@
+"""``ftlit serve EXPORT [--port 8000] [--host 127.0.0.1] [--engine torch|onnxruntime] [--max_batch_size 32]
+[--batch_timeout 0.01] [--workers 1]``: an export answering HTTP requests, on LitServe.
+
+EXPORT is a run's output folder, its ``export/`` or an ONNX export (``ftlit export``). ``POST /predict`` takes one
+JSON object — ``{"text": …}`` (and ``"text_pair"`` for sentence pairs), ``{"question": …, "context": …}``, or for
+entities ``{"text": …}`` / ``{"words": [...]}`` — or a list of them, and answers what ``ftlit predict`` writes for
+the same input (less the input itself): one object, or a list in the same order. Requests arriving together are
+batched (up to --max_batch_size requests, waiting at most --batch_timeout seconds for more). A bad request is
+answered 422 (400 for a body that is not JSON) with ``{"error": …, "field": …}``; it never fails the requests
+batched with it. ``GET /health`` answers ``ok`` once the model is loaded. SIGTERM or Ctrl-C stop it cleanly.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import litserve
+from fastapi.responses import JSONResponse
+
+from ftlit.errors import FtlitError, RequestError
+from ftlit.tools.prediction import ENGINES, Predictor
+
+HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
+LOCAL_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # where this machine reaches a server on every address
+
+
+@dataclass
+class Request:
+    """One HTTP request on its way through a batch: its rows, or why it cannot be answered; then its answers."""
+
+    rows: list[dict]
+    single: bool  # one object (answered with one), not a list
+    error: RequestError | None = None
+    answers: list[dict] = field(default_factory=list)
+
+
+def read_request(body: object, predictor: Predictor) -> Request:
+    """A request's body (parsed JSON) → its rows; a problem is kept (named by its field, ``[i].field`` in a list),
+    not raised: raised, it would fail every request of the batch."""
+    single = not isinstance(body, list)
+    try:
+        if not single and not body:
+            raise RequestError("request", "an empty list: give one input or more.")
+        rows = []
+        for position, item in enumerate([body] if single else body):
+            try:
+                rows.append(predictor.request_row(item))
+            except RequestError as error:
+                if single:
+                    raise
+                raise RequestError(f"[{position}].{error.field}", error.detail) from None
+    except RequestError as error:
+        return Request([], single, error)
+    return Request(rows, single)
+
+
+def answer(requests: list[Request], predictor: Predictor) -> None:
+    """Predict the rows of every readable request in one go. A check that only the data module makes fails that
+    go: then each request is answered alone, so that only its own fails."""
+    readable = [request for request in requests if request.error is None]
+    if not readable:
+        return
+    try:
+        answers = predictor.predict([row for request in readable for row in request.rows])
+    except FtlitError as error:
+        if len(readable) == 1:
+            readable[0].error = RequestError("request", str(error))
+        else:
+            for request in readable:
+                answer([request], predictor)
+        return
+    start = 0
+    for request in readable:
+        request.answers, start = answers[start : start + len(request.rows)], start + len(request.rows)
+
+
+class PredictionAPI(litserve.LitAPI):
+    """LitServe's API: each worker loads the export in ``setup``; a batch of requests is predicted together."""
+
+    def __init__(self, source: Path, engine: str | None, build: Callable, arguments: list[str],
+                 max_batch_size: int, batch_timeout: float) -> None:  # fmt: skip
+        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+        self.source, self.engine, self.build, self.arguments = source, engine, build, arguments
+
+    def setup(self, device: str) -> None:
+        self.predictor = Predictor.from_export(self.source, self.build, self.engine, device, self.arguments)
+
+    def decode_request(self, request) -> Request:
+        return read_request(request, self.predictor)
+
+    def batch(self, inputs: list[Request]) -> list[Request]:
+        return inputs
+
+    def predict(self, requests: list[Request] | Request) -> list[Request] | Request:
+        answer(requests if isinstance(requests, list) else [requests], self.predictor)  # (a lone one unbatched)
+        return requests
+
+    def unbatch(self, output: list[Request]) -> list[Request]:
+        return output
+
+    def encode_response(self, request: Request):
+        if request.error is not None:
+            return JSONResponse({"error": str(request.error), "field": request.error.field}, status_code=422)
+        return request.answers[0] if request.single else request.answers
+
+
+class JsonBody:
+    """ASGI middleware: a POST whose body is not JSON is answered 400 here (LitServe would answer 500)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        try:
+            json.loads(body)
+        except ValueError as error:
+            response = JSONResponse({"error": f"The request body is not JSON ({error}).", "field": "request"},
+                                    status_code=400)  # fmt: skip
+            return await response(scope, receive, send)
+        replayed = False
+
+        async def replay() -> dict:  # the body once, then whatever the connection says next (a disconnect)
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class Server(litserve.LitServer):
+    def __init__(self, *args, ready_message: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ready_message = ready_message
+
+    def verify_worker_status(self) -> None:  # (returns once a worker has loaded the model)
+        super().verify_worker_status()
+        print(self.ready_message, flush=True)
+
+
+def check_port(host: str, port: int) -> None:
+    if not 1024 <= port <= 65535:
+        raise FtlitError(f"--port {port}: from 1024 to 65535.")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise FtlitError(f"Cannot listen on {host}:{port} ({error.strerror}): choose another --port.") from None
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM shuts the server down as Ctrl-C does (LitServe stops its workers then); in the processes it forks,
+    SIGTERM keeps its usual meaning."""
+    main = os.getpid()
+
+    def stop(signum, frame) -> None:
+        if os.getpid() != main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def main(args: list[str], build: Callable[[list[str]], object]) -> int:
+    """``build(arguments)``: the CLI (not run) on the arguments; a module-level callable (workers are spawned)."""
+    parser = argparse.ArgumentParser(prog="ftlit serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("source", type=Path, help="a run's output folder, its export/, or an ONNX export")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", choices=HOSTS, default="127.0.0.1", help="0.0.0.0 or :: to listen beyond this host")
+    parser.add_argument("--engine", choices=ENGINES, help="default: onnxruntime for an ONNX export, else torch")
+    parser.add_argument("--max_batch_size", type=int, default=32, help="requests predicted together, at most")
+    parser.add_argument("--batch_timeout", type=float, default=0.01, help="seconds a batch waits for more requests")
+    parser.add_argument("--workers", type=int, default=1, help="model copies (processes) per device")
+    known, rest = parser.parse_known_args(args)
+    if known.max_batch_size < 1 or known.workers < 1 or known.batch_timeout < 0:
+        raise FtlitError("--max_batch_size and --workers: at least 1; --batch_timeout: 0 or more seconds.")
+    check_port(known.host, known.port)
+    # loaded once here first: a problem with the export ends here, with its message, before any worker starts
+    predictor = Predictor.from_export(known.source, build, known.engine, arguments=rest)
+    address = f"http://{LOCAL_ADDRESS.get(known.host, known.host)}:{known.port}"
+    example = json.dumps(predictor.example_request())
+    ready = (f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health.\n"
+             f"  Try: curl --json '{example}' {address}/predict")  # fmt: skip
+    api = PredictionAPI(known.source, predictor.engine, build, rest, known.max_batch_size, known.batch_timeout)
+    del predictor
+    server = Server(api, accelerator="auto", devices=1, workers_per_device=known.workers, middlewares=[JsonBody],
+                    ready_message=ready)  # fmt: skip
+    stop_on_sigterm()
+    print(f"ftlit serve: loading {known.source} in {known.workers} worker(s)…", flush=True)
+    server.run(host=known.host, port=known.port, generate_client_file=False, log_level="warning")
+    sys.stdout.flush()
+    return 0

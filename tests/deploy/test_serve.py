@@ -1,0 +1,203 @@
+"""ftlit serve: a real server process on a free local port answers /health and /predict — one input or a list — as
+``ftlit predict`` answers the same inputs; bad requests get a 4xx naming the field and never fail the requests
+batched with them; SIGTERM stops it and its workers. For QA and entities, the server's own request path (without
+HTTP) answers as ``ftlit predict`` does, from the PyTorch export and from an ONNX export moved away from its run."""
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import TASKS
+from ftlit.cli import built_cli, main
+from ftlit.tools.prediction import Predictor
+from ftlit.tools.serve import answer, read_request
+
+QUIET = ["--trainer.enable_progress_bar", "false"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post(url: str, body: bytes | str | object, timeout: float = 60) -> tuple[int, object]:
+    """(status, parsed JSON answer) of a POST; a body that is not bytes is sent as JSON."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def predicted(task: str, model: str, rows: list[dict], folder) -> list[dict]:
+    """What ``ftlit predict`` (fp32) writes for ``rows``, less the input fields the server leaves out."""
+    folder.mkdir(exist_ok=True)
+    source = folder / "inputs.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    main(["predict", *TASKS[task], "--model.model_name_or_path", model, "--data.predict_file", str(source),
+          "--output_dir", str(folder), "--trainer.precision", "32-true", *QUIET])  # fmt: skip
+    records = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    inputs = {"classification": {"text"}, "qa": {"id", "question", "context"}, "ner": {"text"}}[task]
+    return [{key: value for key, value in record.items() if key not in inputs} for record in records]
+
+
+def close(ours: object, theirs: object, tolerance: float) -> bool:
+    """Equal, but for floats (scores) anywhere inside, which may differ by ``tolerance``."""
+    if isinstance(theirs, float):
+        return isinstance(ours, float) and abs(ours - theirs) <= tolerance
+    if isinstance(theirs, dict):
+        return (
+            isinstance(ours, dict)
+            and ours.keys() == theirs.keys()
+            and all(close(ours[key], value, tolerance) for key, value in theirs.items())
+        )
+    if isinstance(theirs, list):
+        return (
+            isinstance(ours, list)
+            and len(ours) == len(theirs)
+            and all(map(close, ours, theirs, [tolerance] * len(ours)))
+        )
+    return ours == theirs
+
+
+def assert_same(ours: list[dict], theirs: list[dict], tolerance: float = 1e-5) -> None:
+    """The same records; scores within ``tolerance`` (fp32 on both sides, batched differently)."""
+    assert len(ours) == len(theirs) > 0
+    for mine, reference in zip(ours, theirs):
+        assert close(mine, reference, tolerance), (mine, reference)
+
+
+@pytest.fixture(scope="module")
+def server(trained_runs):
+    """``ftlit serve`` on the classification run, as a user starts it; stopped by the last test (SIGTERM)."""
+    run, _ = trained_runs["classification"]
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ftlit", "serve", str(run), "--port", str(port), "--max_batch_size", "8",
+         "--batch_timeout", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"ftlit serve did not start: {process.communicate()[0][-3000:]}")
+    yield url, process
+    if process.poll() is None:
+        process.kill()
+
+
+def test_the_server_answers_one_text_and_a_list_as_ftlit_predict_does(server, trained_runs, tmp_path):
+    url, _ = server
+    rows = [json.loads(line) for line in trained_runs["classification"][1].read_text().splitlines()[:12]]
+    texts = [{"text": row["text"]} for row in rows]
+    expected = predicted("classification", str(trained_runs["classification"][0] / "export"), texts, tmp_path)
+    status, one = post(f"{url}/predict", texts[0])
+    assert status == 200 and isinstance(one, dict)
+    status, several = post(f"{url}/predict", texts)
+    assert status == 200 and isinstance(several, list)
+    assert_same([one], expected[:1])
+    assert_same(several, expected)
+    assert set(one) == {"label", "score", "probabilities"}
+
+
+def test_bad_requests_get_a_4xx_naming_the_field_and_spoil_no_other_request(server):
+    url, _ = server
+    long_text = "great " * 200  # far beyond the 32 tokens this model reads, and it truncates
+    bad = {
+        "missing field": ({"txt": "great"}, 422, "txt"),
+        "wrong type": ({"text": 5}, 422, "text"),
+        "text too long": ({"text": long_text}, 422, "text"),
+        "empty text": ({"text": "  "}, 422, "text"),
+        "an item of a list": ([{"text": "great"}, {"text": None}], 422, "[1].text"),
+        "empty list": ([], 422, "request"),
+        "not a JSON object": ("great", 422, "request"),
+        "not JSON": (b"{'text': 'great'", 400, "request"),
+    }
+    for case, (body, status, field) in bad.items():
+        got, answer_ = post(f"{url}/predict", body)
+        assert (got, answer_.get("field")) == (status, field), case
+        assert answer_["error"].startswith(f"{field}: ") or field == "request", case
+    # sent together, the bad requests are batched with good ones: each gets its own answer
+    bodies = [{"text": "a great film"}, {"text": 5}] * 6
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda body: post(f"{url}/predict", body), bodies))
+    assert [status for status, _ in answers] == [200, 422] * 6
+    assert all(reply["label"] for status, reply in answers if status == 200)
+
+
+def test_the_server_refuses_what_it_cannot_serve_before_starting(trained_runs, tmp_path, capsys):
+    def refused(args: list[str]) -> str:
+        with pytest.raises(SystemExit) as stop:
+            main(["serve", *args])
+        assert stop.value.code == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    run, _ = trained_runs["classification"]
+    assert "holds no Hugging Face export" in refused([str(tmp_path)])
+    assert "has no model.onnx" in refused([str(run), "--engine", "onnxruntime", "--port", str(free_port())])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert "choose another --port" in refused([str(run), "--port", str(taken.getsockname()[1])])
+
+
+def test_sigterm_stops_the_server_and_its_workers(server):
+    url, process = server
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert children  # LitServe's worker processes
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output[-2000:]
+    assert "ftlit serve: SequenceClassification (torch) at http://127.0.0.1:" in output
+    deadline = time.monotonic() + 30  # the workers finish their shutdown after the server's process has ended
+    while any(Path(f"/proc/{child}").exists() for child in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [child for child in children if Path(f"/proc/{child}").exists()]
+
+
+@pytest.mark.parametrize("task", ["qa", "ner"])
+def test_questions_and_entities_are_served_as_ftlit_predict_answers_them(task, trained_runs, tmp_path):
+    run, inputs = trained_runs[task]
+    rows = [json.loads(line) for line in inputs.read_text().splitlines()[:10]]
+    if task == "qa":
+        requests = [{"question": row["question"], "context": row["context"]} for row in rows]
+        with_ids = [{"id": str(i), **request} for i, request in enumerate(requests)]  # a predict file names them
+        expected = predicted(task, str(run / "export"), with_ids, tmp_path / "torch")
+    else:  # half as texts, half as words: the same sentences either way
+        requests = [{"words": row["tokens"]} if i % 2 else {"text": " ".join(row["tokens"])} for i, row in
+                    enumerate(rows)]  # fmt: skip
+        expected = predicted(task, str(run / "export"), [{"text": " ".join(row["tokens"])} for row in rows],
+                             tmp_path / "torch")  # fmt: skip
+    # as a worker answers a batch: one request of one input, one of a list
+    predictor = Predictor.from_export(run, built_cli)
+    batch = [read_request(requests[0], predictor), read_request(requests[1:], predictor)]
+    answer(batch, predictor)
+    assert_same(batch[0].answers + batch[1].answers, expected)
+    # from an ONNX export alone (its report carries the run's settings), within ONNX Runtime's 1e-4
+    main(["export", str(run), "--format", "onnx", "--output", str(tmp_path / "built"), *QUIET])
+    shutil.move(tmp_path / "built", tmp_path / "elsewhere")
+    onnx = Predictor.from_export(tmp_path / "elsewhere", built_cli)
+    assert onnx.engine == "onnxruntime"
+    served = read_request(requests, onnx)
+    answer([served], onnx)
+    assert_same(served.answers, expected, tolerance=1e-4)

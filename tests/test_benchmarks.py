@@ -81,3 +81,18 @@ def test_the_ner_benchmark_scores_every_system_with_seqeval(tmp_path):
         assert run["sentences"] == 200 and 0 <= run["f1"] <= 1 and run["time_s"] > 0
         if run["system"].startswith("ftlit"):  # its own entity F1 is seqeval's on its predictions
             assert run["ftlit f1"] == pytest.approx(run["f1"], abs=1e-4)
+
+
+def test_the_inference_benchmark_times_every_engine_directly_and_through_the_server(tmp_path):
+    done = run_benchmark("inference_latency.py", "--tiny", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads((tmp_path / "tiny/results.json").read_text())["rows"]
+    assert [(row["task"], row["engine"]) for row in rows] == [
+        (task, engine) for task in ("sst2", "squad")
+        for engine in ("PyTorch eager (fp32)", "ONNX Runtime fp32", "ONNX Runtime int8")
+    ]  # fmt: skip
+    for row in rows:
+        assert 0 <= row["accuracy" if row["task"] == "sst2" else "f1"] <= 100 and row["model_mb"] > 0
+        assert 0 < row["p50_ms"] <= row["p90_ms"] and row["inputs_per_s"] > 0
+        assert 0 < row["server_p50_ms"] <= row["server_p90_ms"] and row["server_requests_per_s"] > 0
+    assert rows[2]["model_mb"] < rows[1]["model_mb"]  # int8 weights: smaller than the fp32 graph

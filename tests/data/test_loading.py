@@ -5,10 +5,12 @@ import json
 import os
 from pathlib import Path
 
+import datasets
 import pandas as pd
 import pytest
 
 from conftest import SHARED_DATA
+from ftlit.data.base import map_rows
 from ftlit.data.loading import data_root, expand_data_path, file_format, load_local_file
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.registry import get_task
@@ -122,3 +124,28 @@ def test_data_paths_under_ftlit_data_follow_the_variable_or_default_to_shared_da
     assert expand_data_path("$FTLIT_DATA/imdb.jsonl") == "/data/ftlit/imdb.jsonl"
     assert expand_data_path("local/train.csv") == "local/train.csv"
     assert data_root() == Path("/data/ftlit")
+
+
+class _CountsPickling:
+    """Stands for a featuriser's tokenizer: counts how often datasets pickles it to hash a transform."""
+
+    pickled = 0
+
+    def __reduce__(self):
+        type(self).pickled += 1
+        return (_CountsPickling, ())
+
+
+@pytest.mark.parametrize("caching", [True, False])
+def test_with_the_cache_off_rows_are_featurised_without_hashing_the_featuriser(caching):
+    # ftlit serve turns the cache off: hashing a tokenizer for a fingerprint cost more than the model per request
+    held = _CountsPickling()
+    _CountsPickling.pickled = 0
+    rows = datasets.Dataset.from_list([{"text": "a b"}, {"text": "c"}])
+    (datasets.enable_caching if caching else datasets.disable_caching)()
+    try:
+        features = map_rows(rows, lambda row: {"words": len(row["text"].split()) + 0 * id(held)})
+    finally:
+        datasets.enable_caching()
+    assert features["words"] == [2, 1]
+    assert (_CountsPickling.pickled > 0) is caching

@@ -5,6 +5,7 @@ and resumable batches, and the contract it hands the model.
 A task writes only how its rows are checked, turned into features and described to the model (the hooks below).
 """
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import torch
-from datasets import Dataset
+from datasets import Dataset, is_caching_enabled
 from lightning import LightningDataModule
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader
@@ -464,6 +465,15 @@ def tokenizer_files(model_name_or_path: str) -> str:
         return "a Hub model"
     present = sorted(name for name in TOKENIZER_FILES if (folder / name).is_file())
     return f"the folder holds {', '.join(present) if present else 'none of ' + ', '.join(TOKENIZER_FILES)}"
+
+
+def map_rows(rows: Dataset, function, **kwargs) -> Dataset:
+    """``rows.map(function, **kwargs)``. With datasets' cache off (as under ``ftlit serve``), the result's fingerprint
+    is random instead of hashed from the function: the hash only names cache files, and hashing the tokenizer that a
+    featuriser uses (its whole vocabulary) takes longer than the model takes to answer a request."""
+    if not is_caching_enabled():
+        kwargs.setdefault("new_fingerprint", secrets.token_hex(16))
+    return rows.map(function, **kwargs)
 
 
 def sequence_lengths(dataset: Dataset) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 from datasets import Dataset, List, Value
 
-from ftlit.data.base import SplitStats, TransformerDataModule
+from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
 from ftlit.data.checks import check_labels, check_text_types, drop_blank_texts, rows_named
 from ftlit.data.loading import expand_data_path, load_local_file
 from ftlit.data.requests import check_fields, text_field
@@ -413,7 +413,9 @@ class ClassificationDataModule(TransformerDataModule):
             return features
 
         desc = "Cutting windows" if windowed else "Tokenising"
-        features = rows.map(tokenize, batched=True, with_indices=True, remove_columns=rows.column_names, desc=desc)
+        features = map_rows(
+            rows, tokenize, batched=True, with_indices=True, remove_columns=rows.column_names, desc=desc
+        )
         if not labelled:
             return features
         # the type the loss needs, whatever the input column's was (a ClassLabel sequence, ints, bools)

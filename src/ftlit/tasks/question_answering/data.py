@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 from datasets import Dataset
 
-from ftlit.data.base import SplitStats, TransformerDataModule
+from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
 from ftlit.data.checks import check_text_types, drop_blank_texts, duplicates, rows_named, without_rows
 from ftlit.data.requests import check_fields, text_field
 from ftlit.errors import FtlitError
@@ -247,7 +247,9 @@ class SquadDataModule(TransformerDataModule):
     def _map(self, rows: Dataset, build, desc: str, **kwargs) -> Dataset:
         settings = {"tokenizer": self.tokenizer, "max_length": self.max_length, "doc_stride": self.doc_stride,
                     "max_query_length": self.max_query_length}  # fmt: skip
-        return rows.map(build, batched=True, remove_columns=rows.column_names, fn_kwargs=settings, desc=desc, **kwargs)
+        return map_rows(
+            rows, build, batched=True, remove_columns=rows.column_names, fn_kwargs=settings, desc=desc, **kwargs
+        )
 
     # ------------------------------------------------------------------------------------------------- truncation
     def answers_lost(self, split: str) -> list[int]:

@@ -10,7 +10,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, List, Value
 from transformers import DataCollatorForTokenClassification
 
-from ftlit.data.base import SplitStats, TransformerDataModule
+from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
 from ftlit.data.checks import without_rows
 from ftlit.data.requests import check_fields, text_field, words_field
 from ftlit.data.windows import check_stride
@@ -145,7 +145,7 @@ class TokenClassificationDataModule(TransformerDataModule):
                                     (("tokens", self.words_column), ("ner_tags", self.tags_column))
                                     if theirs != ours and theirs in rows.column_names})  # fmt: skip
         if "tokens" not in rows.column_names and "text" in rows.column_names:
-            rows = rows.map(_split_text, desc="Splitting texts into words")
+            rows = map_rows(rows, _split_text, desc="Splitting texts into words")
         elif "text" in rows.column_names and None in rows["tokens"]:
             raise FtlitError(
                 f"Row {rows['tokens'].index(None) + 1} has a 'text' but no {self.words_column!r}: a file gives either "
@@ -302,7 +302,7 @@ class TokenClassificationDataModule(TransformerDataModule):
         settings = {"tokenizer": self.tokenizer, "max_length": self.max_length, "stride": self.doc_stride,
                     "label2id": {name: i for i, name in enumerate(self.label_names)} if labelled else None,
                     "label_all_subwords": self.label_all_subwords}  # fmt: skip
-        return rows.map(_encode_at, batched=True, with_indices=True, remove_columns=rows.column_names,
+        return map_rows(rows, _encode_at, batched=True, with_indices=True, remove_columns=rows.column_names,
                         fn_kwargs=settings, desc=desc)  # fmt: skip
 
     def training_features(self, rows: Dataset) -> Dataset:

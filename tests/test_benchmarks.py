@@ -84,15 +84,13 @@ def test_the_ner_benchmark_scores_every_system_with_seqeval(tmp_path):
 
 
 def test_the_inference_benchmark_times_every_engine_directly_and_through_the_server(tmp_path):
-    done = run_benchmark("inference_latency.py", "--tiny", "--output", str(tmp_path))
+    # SST-2 only: QA through serve and ONNX is tested in tests/deploy; this checks the benchmark's own stages
+    done = run_benchmark("inference_latency.py", "--tiny", "--tasks", "sst2", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((tmp_path / "tiny/results.json").read_text())["rows"]
-    assert [(row["task"], row["engine"]) for row in rows] == [
-        (task, engine) for task in ("sst2", "squad")
-        for engine in ("PyTorch eager (fp32)", "ONNX Runtime fp32", "ONNX Runtime int8")
-    ]  # fmt: skip
+    assert [row["engine"] for row in rows] == ["PyTorch eager (fp32)", "ONNX Runtime fp32", "ONNX Runtime int8"]
     for row in rows:
-        assert 0 <= row["accuracy" if row["task"] == "sst2" else "f1"] <= 100 and row["model_mb"] > 0
+        assert row["task"] == "sst2" and 0 <= row["accuracy"] <= 1 and row["model_mb"] > 0
         assert 0 < row["p50_ms"] <= row["p90_ms"] and row["inputs_per_s"] > 0
         assert 0 < row["server_p50_ms"] <= row["server_p90_ms"] and row["server_requests_per_s"] > 0
     assert rows[2]["model_mb"] < rows[1]["model_mb"]  # int8 weights: smaller than the fp32 graph

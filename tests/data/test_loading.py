@@ -142,10 +142,11 @@ def test_with_the_cache_off_rows_are_featurised_without_hashing_the_featuriser(c
     held = _CountsPickling()
     _CountsPickling.pickled = 0
     rows = datasets.Dataset.from_list([{"text": "a b"}, {"text": "c"}])
+    cached_before = datasets.is_caching_enabled()  # a Predictor earlier in the session may have turned it off
     (datasets.enable_caching if caching else datasets.disable_caching)()
     try:
         features = map_rows(rows, lambda row: {"words": len(row["text"].split()) + 0 * id(held)})
     finally:
-        datasets.enable_caching()
+        (datasets.enable_caching if cached_before else datasets.disable_caching)()
     assert features["words"] == [2, 1]
     assert (_CountsPickling.pickled > 0) is caching

@@ -17,6 +17,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit._lightning import silence_tips
 from ftlit.arguments import ArgumentProblem, FtlitArgumentParser, explain_argument_problem
@@ -31,7 +32,13 @@ from ftlit.training.callbacks import (
     TrainingThroughput,
     ValidationHistory,
 )
-from ftlit.training.checkpoints import AtomicCheckpointIO, config_differences, last_checkpoints, verify_checkpoint
+from ftlit.training.checkpoints import (
+    AtomicCheckpointIO,
+    config_differences,
+    last_checkpoints,
+    live_weights_were_scored,
+    verify_checkpoint,
+)
 from ftlit.training.locks import FolderLock, release_held
 from ftlit.training.loggers import VERSIONED_FOLDERS, reopened, run_folder
 from ftlit.training.module import TransformerModule
@@ -236,9 +243,15 @@ class FtlitCLI(LightningCLI):
         checkpoint = self.trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
         history = list(self.history.entries)  # (before the best checkpoint is evaluated again below)
-        # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/
-        # (with validation switched off there is no best checkpoint: the last weights are exported)
-        if self.trainer.limit_val_batches != 0:
+        # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/ (with
+        # validation switched off there is no best checkpoint: the last weights are exported). Not when fit's last
+        # validation scored these very weights: a whole pass over the validation data for the same numbers.
+        best_step = getattr(checkpoint, "best_step", None) if best else -1
+        last_validated = history[-1]["step"] if history else None
+        if live_weights_were_scored(last_validated, self.trainer.global_step, best_step):
+            rank_zero_info(f"The exported weights are those fit's last validation scored (step {last_validated}): not "
+                  "evaluated again.")  # fmt: skip
+        elif self.trainer.limit_val_batches != 0:
             # not logged: TensorBoard would draw the best checkpoint's scores at the last step of the curves
             loggers, self.trainer.loggers = self.trainer.loggers, []
             try:

@@ -35,6 +35,13 @@ def verify_checkpoint(path: str | Path) -> None:
         )
 
 
+def live_weights_were_scored(last_validation_step: int | None, final_step: int, best_step: int | None) -> bool:
+    """Whether fit's last validation scored the weights fit exports, so that evaluating them again is redundant:
+    it ran at the final step, and those weights are the best checkpoint's (``best_step`` is the step the best
+    checkpoint was saved at; -1 where there is no best checkpoint and the final weights are exported)."""
+    return last_validation_step == final_step and best_step in (final_step, -1)
+
+
 def last_checkpoints(root: str | Path) -> list[Path]:
     """The ``last.ckpt`` files under ``root`` (the runs' log folder), most recently written first."""
     candidates = [p for p in Path(root).glob("**/last.ckpt") if p.is_file()]

@@ -473,9 +473,23 @@ class MonitorsTaskMetric(Callback):
 
 
 class BestCheckpoint(MonitorsTaskMetric, ModelCheckpoint):
-    """Keeps the checkpoint with the best task metric."""
+    """Keeps the checkpoint with the best task metric, and the step it was saved at (``best_step``; None in a
+    resumed run until it saves one), so that fit can tell whether the weights it ends with are the best."""
 
     saved_as = ModelCheckpoint
+    best_step: int | None = None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self._noting_best_step(super().on_validation_end, trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._noting_best_step(super().on_train_epoch_end, trainer)
+
+    def _noting_best_step(self, hook, trainer) -> None:
+        best = self.best_model_path
+        hook(trainer, trainer.lightning_module)
+        if self.best_model_path != best:  # (a new best is a new file: its name holds the step)
+            self.best_step = trainer.global_step
 
 
 class EarlyStoppingOnTaskMetric(MonitorsTaskMetric, EarlyStopping):

@@ -271,7 +271,7 @@ class SequenceClassificationModule(TransformerModule):
 
     # ---------------------------------------------------------------------------------------------- calibration
     def finish_training(self) -> None:
-        """Fitted on the (first) validation set's last evaluation (the best checkpoint's, re-evaluated by the CLI),
+        """Fitted on the (first) validation set's last evaluation (the best checkpoint's, as the CLI leaves it),
         before the export: multi-label thresholds, or temperature scaling (built into the model)."""
         if self.last_eval is None:
             return

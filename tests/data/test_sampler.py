@@ -69,3 +69,25 @@ def test_a_resumed_loader_skips_the_batches_already_trained_on_once():
     resumed = ResumableDataLoader(rows, batch_size=3, sampler=ShuffledSampler(10, seed=1), skip_batches=2)
     assert [batch.tolist() for batch in resumed] == whole[2:]
     assert [batch.tolist() for batch in resumed] == whole  # the next epoch starts from its beginning
+
+
+def test_the_training_order_follows_the_runs_seed_and_the_held_out_rows_follow_the_data_seed(
+    tiny_bert, sentiment_files, monkeypatch
+):
+    from lightning import seed_everything
+
+    from ftlit.tasks.classification.data import ClassificationDataModule
+
+    def run(seed: int | None) -> tuple[list[int], list[str]]:
+        monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+        if seed is not None:
+            seed_everything(seed)  # as the CLI's --seed_everything
+        dm = ClassificationDataModule(tiny_bert, train_file=str(sentiment_files["train"]), text_fields=["text"],
+                                      validation_split=0.1, seed=42)  # fmt: skip
+        dm.prepare_data()
+        dm.setup("fit")
+        return list(dm.train_dataloader().sampler), list(dm.rows["validation"]["text"])
+
+    (order_42, held_out_42), (order_43, held_out_43), (order_unseeded, _) = run(42), run(43), run(None)
+    assert order_43 != order_42 == order_unseeded  # without a run seed, --data.seed orders the batches
+    assert held_out_43 == held_out_42  # every run seed is scored on the same held-out rows

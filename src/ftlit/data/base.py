@@ -5,6 +5,7 @@ and resumable batches, and the contract it hands the model.
 A task writes only how its rows are checked, turned into features and described to the model (the hooks below).
 """
 
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,7 +79,8 @@ class TransformerDataModule(LightningDataModule):
             null: all).
         max_eval_samples: evaluate or predict at most this many rows of each split (a seeded random subset) (≥ 1,
             or null: all).
-        seed: seed of subsampling and held-out splits.
+        seed: seed of subsampling and held-out splits, which runs of any ``seed_everything`` then share (so they are
+            scored on the same rows); the training order follows ``seed_everything`` (this seed without one).
         num_workers: DataLoader worker processes (≥ 0, or null: 4 with a GPU, else 0).
         pad_to_multiple_of: batch lengths are rounded up to this (8 suits tensor cores; 64 bounds recompiles
             under ``--model.compile true``) (≥ 1).
@@ -409,11 +411,11 @@ class TransformerDataModule(LightningDataModule):
         else:
             weights = self.sample_weights()
             if weights is not None:  # (drawn without regard to length: batches pad more)
-                sampler = WeightedSampler(weights, self.seed)
+                sampler = WeightedSampler(weights, self.order_seed())
             elif self.group_by_length:
-                sampler = LengthGroupedSampler(lengths, self.batch_size, self.seed)  # one group per global batch
+                sampler = LengthGroupedSampler(lengths, self.batch_size, self.order_seed())  # a group per global batch
             else:
-                sampler = ShuffledSampler(len(lengths), self.seed)
+                sampler = ShuffledSampler(len(lengths), self.order_seed())
             position, self._resume_position = self._resume_position, None
             if position:
                 sampler.set_epoch(position["epoch"])  # before Lightning does: worker processes sample at once
@@ -427,9 +429,15 @@ class TransformerDataModule(LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
             # worker seeds from a generator of the loader's own, not the global one that dropout draws from
-            generator=torch.Generator().manual_seed(self.seed),
+            generator=torch.Generator().manual_seed(self.order_seed()),
             skip_batches=skip_batches,
         )
+
+    def order_seed(self) -> int:
+        """The seed of the training order: the run's (``seed_everything``, which Lightning keeps in PL_GLOBAL_SEED,
+        where its own distributed sampler reads it), so that runs of other seeds train on other batches; without
+        one, ``seed``."""
+        return int(os.environ.get("PL_GLOBAL_SEED", self.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.train_features, train=True)

@@ -249,8 +249,10 @@ class FtlitCLI(LightningCLI):
         best_step = getattr(checkpoint, "best_step", None) if best else -1
         last_validated = history[-1]["step"] if history else None
         if live_weights_were_scored(last_validated, self.trainer.global_step, best_step):
-            rank_zero_info(f"The exported weights are those fit's last validation scored (step {last_validated}): not "
-                  "evaluated again.")  # fmt: skip
+            rank_zero_info(
+                f"The exported weights are those fit's last validation scored (step {last_validated}): not evaluated "
+                "again."
+            )
         elif self.trainer.limit_val_batches != 0:
             # not logged: TensorBoard would draw the best checkpoint's scores at the last step of the curves
             loggers, self.trainer.loggers = self.trainer.loggers, []

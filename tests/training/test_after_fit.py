@@ -8,6 +8,7 @@ import torch
 from lightning import Trainer
 from safetensors.torch import load_file
 
+from conftest import TASKS
 from ftlit.cli import main
 from ftlit.training.checkpoints import live_weights_were_scored
 
@@ -44,8 +45,7 @@ def validations(monkeypatch) -> list:
 
 
 def fit(model: str, files: dict, output_dir, *extra: str) -> dict:
-    main(["fit", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", model,
-          "--data", "ftlit.ClassificationDataModule", "--data.text_fields", "[text]", "--data.max_length", "32",
+    main(["fit", *TASKS["classification"], "--model.model_name_or_path", model,
           "--data.train_file", str(files["train"]), "--data.validation_file", str(files["dev"]),
           "--data.batch_size", "16", "--model.learning_rate", "3e-3", "--trainer.enable_progress_bar", "false",
           "--trainer.default_root_dir", str(output_dir), "--output_dir", str(output_dir), *extra])  # fmt: skip

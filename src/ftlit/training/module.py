@@ -480,14 +480,14 @@ class BestCheckpoint(MonitorsTaskMetric, ModelCheckpoint):
     best_step: int | None = None
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        self._noting_best_step(super().on_validation_end, trainer)
+        self._noting_best_step(super().on_validation_end, trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._noting_best_step(super().on_train_epoch_end, trainer)
+        self._noting_best_step(super().on_train_epoch_end, trainer, pl_module)
 
-    def _noting_best_step(self, hook, trainer) -> None:
+    def _noting_best_step(self, hook, trainer, pl_module) -> None:
         best = self.best_model_path
-        hook(trainer, trainer.lightning_module)
+        hook(trainer, pl_module)
         if self.best_model_path != best:  # (a new best is a new file: its name holds the step)
             self.best_step = trainer.global_step
 

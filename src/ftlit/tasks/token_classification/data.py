@@ -352,7 +352,8 @@ class TokenClassificationDataModule(TransformerDataModule):
 
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]
-        words = list(rows["tokens"])
+        words = rows["tokens"][:]
+        tags = rows["ner_tags"][:] if "ner_tags" in rows.column_names else None
         ids, _ = tokenize_words(self.tokenizer, words)
         special = SpecialTokens.of(self.tokenizer).count
         lengths = np.array([len(sentence_ids) + special for sentence_ids in ids])
@@ -362,12 +363,12 @@ class TokenClassificationDataModule(TransformerDataModule):
         total = sum(map(len, words))
         lost = total - sum(map(len, features["owned_words"]))
         labels: Counter = Counter()
-        if "ner_tags" in rows.column_names:
-            labels.update(kind for tags in rows["ner_tags"] for kind, _, _ in entities(tags))
+        if tags is not None:
+            labels.update(kind for sentence_tags in tags for kind, _, _ in entities(sentence_tags))
         lines = [f"tag scheme: {self.scheme or 'none (no tags)'}; context: {self.context}",
                  f"words: {total:,}, lost (read in no window): {lost}"]  # fmt: skip
-        if "ner_tags" in rows.column_names:
-            outside = sum(tag == OUTSIDE for tags in rows["ner_tags"] for tag in tags)
+        if tags is not None:
+            outside = sum(tag == OUTSIDE for sentence_tags in tags for tag in sentence_tags)
             lines.append(f"words outside entities (O): {outside:,} ({outside / max(total, 1):.1%})")
         lines.append(f"windows per sentence: max {max(windows)}, sentences in more than one: "
                      f"{sum(count > 1 for count in windows)}")  # fmt: skip

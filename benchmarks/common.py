@@ -4,6 +4,7 @@ validation features and its ``postprocess_qa_predictions``) that ftlit's is comp
 
 import collections
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -88,6 +89,14 @@ def synchronize() -> float:
 
 def print_table(rows: list[dict]) -> None:
     print("\n" + markdown_table(rows), end="")
+
+
+def mean_std(values: list[float], digits: int = 3) -> str:
+    """``mean ± sample standard deviation`` over seeds (``–`` for none, ``± 0`` for one)."""
+    if not values:
+        return "–"
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
 
 
 class StepTimer(TrainerCallback):

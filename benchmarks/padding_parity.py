@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import mean_std, print_table
+from common import log_run, mean_std, print_table, read_runs
 
 from ftlit.cli import main as ftlit
 
@@ -92,7 +92,7 @@ def main() -> None:
     if args.tiny:  # a smoke check starts afresh and never writes into a kept log
         log = args.output / "runs.jsonl"
         log.unlink(missing_ok=True)
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    records = read_runs(log)
     records = [r for r in records if r["budget"] == budget]  # runs of another budget are not comparable
     done = {(r["variant"], r["seed"]) for r in records}
     for seed in args.seeds:  # seed by seed, so that an interrupted benchmark has whole pairs
@@ -102,8 +102,7 @@ def main() -> None:
             record = {"variant": variant, "seed": seed, "budget": budget,
                       **fit(variant, seed, budget_args, args.output / f"seed{seed}" / str(i))}  # fmt: skip
             records.append(record)
-            with log.open("a") as file:
-                file.write(json.dumps(record) + "\n")
+            log_run(log, record)
     rows = summary(records)
     print_table(rows)
     (args.output / "results.json").write_text(json.dumps(rows, indent=2))

@@ -69,6 +69,16 @@ def test_padding_parity_compares_f1_seed_by_seed_over_finished_pairs():
     assert difference["seeds"] == 2 and difference["f1"] == "0.00 ± 0.71"  # +0.5 and -0.5
 
 
+def test_the_gpu_suite_checks_squad_padding_parity_over_three_seeds_on_held_out_articles(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_suite import suite_steps
+
+    (step,) = (step for step in suite_steps(tmp_path, dry_run=False) if step.name == "padding_parity")
+    seeds = step.command.index("--seeds")
+    assert step.command[seeds + 1 : seeds + 4] == ["42", "43", "44"]
+    assert "--max-eval-samples" not in step.command  # every held-out question is scored
+
+
 def test_the_gpu_suite_dry_run_exercises_every_stage_and_reports_the_ratios(tmp_path):
     done = run_benchmark("gpu_suite.py", "--dry-run", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]

@@ -17,7 +17,7 @@ from typing import IO
 import datasets
 from datasets import Dataset
 
-from ftlit.errors import FtlitError
+from ftlit.errors import FtlitError, TrainingInterrupted
 
 #: The environment variable that says where ftlit's offline data lives; configs, tests and benchmarks name their
 #: files under it as ``${FTLIT_DATA}/...``
@@ -230,6 +230,9 @@ def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) 
             _BUILDERS["." + fmt], data_files={"rows": path}, split="rows", cache_dir=str(cache_dir), **options
         )
     except Exception as err:  # datasets wraps parser errors in several exception types
+        interrupted = err if isinstance(err, TrainingInterrupted) else err.__cause__
+        if isinstance(interrupted, TrainingInterrupted):  # Ctrl+C while datasets parsed: a stop, not a bad file
+            raise interrupted from None
         raise FtlitError(f"Could not read '{path}' as {fmt}: {_read_error(path, fmt, err)}") from err
     if len(dataset) == 0:  # e.g. a parquet file without rows
         raise FtlitError(f"Data file '{path}' has no rows.")

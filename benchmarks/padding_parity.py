@@ -7,8 +7,9 @@ Each finished run is appended to ``runs.jsonl`` in ``--output`` (or to ``--log``
 skips the runs of the same budget it holds, so the benchmark can be stopped and resumed. From the project root:
 
     python benchmarks/padding_parity.py                  # the full config, seed 42 (a GPU run)
-    python benchmarks/padding_parity.py --seeds 42 43 44 --max-train-samples 3000 --max-eval-samples 1000 \\
-        --epochs 2 --log benchmarks/results/padding_parity_cpu.jsonl                  # this CPU's parity check
+    python benchmarks/padding_parity.py --seeds 42 43 44 --max-train-samples 10000 --epochs 2   # the GPU suite's check
+    python benchmarks/padding_parity.py --seeds 42 --max-train-samples 2000 --max-eval-samples 1000 --epochs 1 \\
+        --log benchmarks/results/padding_parity_cpu.jsonl                              # this CPU's one pair
     python benchmarks/padding_parity.py --tiny           # smoke check: few questions, a few steps
 """
 
@@ -93,7 +94,7 @@ def main() -> None:
         log = args.output / "runs.jsonl"
         log.unlink(missing_ok=True)
     records = read_runs(log)
-    records = [r for r in records if r["budget"] == budget]  # runs of another budget are not comparable
+    records = [r for r in records if r.get("budget") == budget]  # runs of another budget are not comparable
     done = {(r["variant"], r["seed"]) for r in records}
     for seed in args.seeds:  # seed by seed, so that an interrupted benchmark has whole pairs
         for i, variant in enumerate(VARIANTS):

@@ -81,7 +81,8 @@ def test_an_unreadable_file_is_named_with_the_reason(tmp_path):
         load_local_file(str(path))
 
 
-def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_the_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("linked", ["as its cause", "as its context"])
+def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_the_file(tmp_path, monkeypatch, linked):
     path = tmp_path / "train.jsonl"
     path.write_text('{"text": "fine", "label": 1}\n')
 
@@ -89,7 +90,10 @@ def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_th
         try:
             stop_on_interrupt(signal.SIGINT, None)
         except TrainingInterrupted as err:
-            raise datasets.exceptions.DatasetGenerationError("An error occurred while generating the dataset") from err
+            wrapped = datasets.exceptions.DatasetGenerationError("An error occurred while generating the dataset")
+            if linked == "as its cause":
+                raise wrapped from err
+            raise wrapped  # noqa: B904 (the interrupt is linked as __context__ only)
 
     monkeypatch.setattr(datasets, "load_dataset", interrupted_while_parsing)
     with pytest.raises(TrainingInterrupted) as stopped:

@@ -518,10 +518,17 @@ def main(args: list[str] | None = None) -> None:
 
 
 def _find_user_error(err: BaseException | None) -> FtlitError | None:
-    """The FtlitError behind ``err``: jsonargparse wraps errors raised while instantiating classes in a ValueError."""
-    while err is not None and not isinstance(err, FtlitError):
+    """The FtlitError behind ``err`` (jsonargparse wraps errors raised while instantiating classes in a ValueError).
+    An interrupt anywhere in the chain comes first: a Ctrl+C that broke a file read or an export, which reported
+    it as their own failure, is why the command stopped."""
+    first, seen = None, set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, TrainingInterrupted):
+            return err
+        first = first or (err if isinstance(err, FtlitError) else None)
+        seen.add(id(err))
         err = err.__cause__ or err.__context__
-    return err
+    return first
 
 
 def _is_global_zero() -> bool:

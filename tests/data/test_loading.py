@@ -3,7 +3,6 @@
 import gzip
 import json
 import os
-import signal
 from pathlib import Path
 
 import datasets
@@ -13,9 +12,8 @@ import pytest
 from conftest import SHARED_DATA
 from ftlit.data.base import map_rows
 from ftlit.data.loading import data_root, expand_data_path, file_format, load_local_file
-from ftlit.errors import FtlitError, TrainingInterrupted
+from ftlit.errors import FtlitError
 from ftlit.tasks.classification.registry import get_task
-from ftlit.training.resume import stop_on_interrupt
 
 GLUE = SHARED_DATA / "glue"
 needs_shared_data = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data is not beside the project")
@@ -79,26 +77,6 @@ def test_an_unreadable_file_is_named_with_the_reason(tmp_path):
         FtlitError, match=r"Could not read '.*rows\.jsonl\.gz' as jsonl: BadGzipFile: Not a gzipped file"
     ):
         load_local_file(str(path))
-
-
-@pytest.mark.parametrize("linked", ["as its cause", "as its context"])
-def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_the_file(tmp_path, monkeypatch, linked):
-    path = tmp_path / "train.jsonl"
-    path.write_text('{"text": "fine", "label": 1}\n')
-
-    def interrupted_while_parsing(*args, **kwargs):  # datasets wraps what its generator raised, as it does
-        try:
-            stop_on_interrupt(signal.SIGINT, None)
-        except TrainingInterrupted as err:
-            wrapped = datasets.exceptions.DatasetGenerationError("An error occurred while generating the dataset")
-            if linked == "as its cause":
-                raise wrapped from err
-            raise wrapped  # noqa: B904 (the interrupt is linked as __context__ only)
-
-    monkeypatch.setattr(datasets, "load_dataset", interrupted_while_parsing)
-    with pytest.raises(TrainingInterrupted) as stopped:
-        load_local_file(str(path))
-    assert stopped.value.exit_code == 130 and "Could not read" not in str(stopped.value)
 
 
 def test_a_rewritten_file_is_read_anew_even_with_its_old_modification_time(tmp_path):

@@ -7,13 +7,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
 
 from conftest import sentiment_rows, write_jsonl
 from ftlit.cli import main
-from ftlit.errors import FtlitError
+from ftlit.errors import FtlitError, TrainingInterrupted
 from ftlit.training.checkpoints import AtomicCheckpointIO, verify_checkpoint
+from ftlit.training.resume import stop_on_interrupt
 
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -165,6 +167,28 @@ def test_fp16_on_cpu_is_refused(tiny_bert, sentiment_files, tmp_path, capsys):
                       "16-mixed", "--trainer.max_steps", "1"))  # fmt: skip
     assert refused.value.code == 2
     assert "--trainer.precision 16-mixed (float16) needs a CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("linked", ["as its cause", "as its context"])
+def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_the_file(
+    tiny_bert, sentiment_files, tmp_path, monkeypatch, capsys, linked
+):
+    def interrupted_while_parsing(*args, **kwargs):  # datasets wraps what its generator raised, as it does
+        try:
+            stop_on_interrupt(signal.SIGINT, None)
+        except TrainingInterrupted as err:
+            wrapped = datasets.exceptions.DatasetGenerationError("An error occurred while generating the dataset")
+            if linked == "as its cause":
+                raise wrapped from err
+            raise wrapped  # noqa: B904 (the interrupt is linked as __context__ only)
+
+    monkeypatch.setattr(datasets, "load_dataset", interrupted_while_parsing)
+    with pytest.raises(SystemExit) as stopped:
+        main(fit_args(tiny_bert, sentiment_files["train"], sentiment_files["dev"], tmp_path / "runs"))
+    assert stopped.value.code == 130  # not 2, the exit of a file that could not be read
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "ftlit: stopped: Interrupted by SIGINT outside training: this command wrote nothing more."
+    )
 
 
 def test_ctrl_c_while_the_data_loads_exits_130_and_leaves_nothing(tiny_bert, tmp_path):

@@ -17,7 +17,7 @@ from typing import IO
 import datasets
 from datasets import Dataset
 
-from ftlit.errors import FtlitError, TrainingInterrupted
+from ftlit.errors import FtlitError
 
 #: The environment variable that says where ftlit's offline data lives; configs, tests and benchmarks name their
 #: files under it as ``${FTLIT_DATA}/...``
@@ -230,9 +230,6 @@ def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) 
             _BUILDERS["." + fmt], data_files={"rows": path}, split="rows", cache_dir=str(cache_dir), **options
         )
     except Exception as err:  # datasets wraps parser errors in several exception types
-        interrupted = _interruption(err)
-        if interrupted:  # Ctrl+C while datasets parsed: a stop, not a bad file
-            raise interrupted from None
         raise FtlitError(f"Could not read '{path}' as {fmt}: {_read_error(path, fmt, err)}") from err
     if len(dataset) == 0:  # e.g. a parquet file without rows
         raise FtlitError(f"Data file '{path}' has no rows.")
@@ -240,17 +237,6 @@ def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) 
         present = {old: new for old, new in layout.rename.items() if old in dataset.column_names}
         dataset = dataset.rename_columns(present)
     return dataset
-
-
-def _interruption(err: BaseException | None) -> TrainingInterrupted | None:
-    """The interrupt behind an error, however deeply datasets wrapped it (its cause or context chain)."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, TrainingInterrupted):
-            return err
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
 
 
 def _read_error(path: str, fmt: str, err: Exception) -> str:

@@ -35,6 +35,7 @@ from transformers import (
 from transformers import Trainer as HFTrainer
 
 from ftlit.cli import default_precision
+from ftlit.data.base import default_pad_multiple
 from ftlit.data.loading import data_root
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
@@ -66,7 +67,7 @@ def hf_trainer(folder: str, features, batch: int, warmup: int, steps: int, best:
         **(tuned if best else {}),
     )  # fmt: skip
     timer = StepTimer(warmup)
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if best and gpu else None)  # as ftlit's default
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=default_pad_multiple() if best else None)
     HFTrainer(model=model, args=arguments, train_dataset=features, data_collator=collator, callbacks=[timer]).train()
     samples = timer.steps * batch
     mean_real = sum(len(ids) for ids in features["input_ids"]) / len(features)  # batches cover the data

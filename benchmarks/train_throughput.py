@@ -40,6 +40,7 @@ from transformers import (
 from transformers import Trainer as HFTrainer
 
 from ftlit.cli import default_precision
+from ftlit.data.base import default_pad_multiple
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.model import QuestionAnsweringModule
 from ftlit.training.callbacks import TrainingThroughput, flops_per_token
@@ -55,7 +56,7 @@ def hf_trainer(folder: str, features, warmup: int, steps: int, bf16: bool = Fals
     # random (or length-grouped, still covering the data) batches: the timed samples hold the data's mean length
     mean_real = sum(len(ids) for ids in features["input_ids"]) / len(features)
     if best:  # bf16 wherever ftlit's default is (GPUs with it, CPUs that compute in bfloat16 natively)
-        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if gpu else None)  # as ftlit's default
+        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=default_pad_multiple())  # as ftlit pads
         bf16 = default_precision() == "bf16-mixed"
     else:
         features = features.map(

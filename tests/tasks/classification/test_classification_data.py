@@ -3,10 +3,10 @@
 import shutil
 
 import pytest
-import torch
 from transformers import AutoTokenizer
 
 from conftest import sentiment_rows, write_jsonl
+from ftlit.data.base import default_pad_multiple
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.labels import check_learnt_labels, label_id, label_names_from_values
@@ -39,7 +39,7 @@ def test_batches_are_padded_to_their_longest_member_rounded_up_to_the_multiple(t
     batch = next(iter(dm.train_dataloader()))
     lengths = batch["attention_mask"].sum(1)
     width = batch["input_ids"].shape[1]
-    rounding = multiple or (8 if torch.cuda.is_available() else 1)  # the default: 8 for tensor cores, else none
+    rounding = multiple or default_pad_multiple()
     assert width % rounding == 0 and width - rounding < lengths.max() <= width < 64
     assert dm.label_names == ["negative", "positive"]
     assert set(batch["labels"].tolist()) <= {0, 1}

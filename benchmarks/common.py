@@ -69,14 +69,17 @@ def tiny_bert_folder() -> str:
     return folder
 
 
-def resumable_runs(output: Path, tiny: bool, limit: int | None) -> tuple[Path, Path, list[dict]]:
+def resumable_runs(
+    output: Path, tiny: bool, limit: int | None, kept: Path | None = None
+) -> tuple[Path, Path, list[dict]]:
     """A benchmark's output folder (smoke checks and limited runs get a subfolder of their own, started afresh),
-    its ``runs.jsonl`` and the runs it already holds (a rerun skips them)."""
+    its log (``runs.jsonl`` there, or ``kept``: a log kept in the repository, which only full runs write to) and
+    the runs it already holds (a rerun skips them)."""
     if tiny or limit:
         output = output / ("tiny" if tiny else f"limit{limit}")
         (output / "runs.jsonl").unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
-    log = output / "runs.jsonl"
+    log = kept if kept and not (tiny or limit) else output / "runs.jsonl"
     return output, log, read_runs(log)
 
 

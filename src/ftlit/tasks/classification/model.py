@@ -3,12 +3,13 @@ regression head, judged by its task's metrics, per label, and by how well calibr
 documents are judged per document over their windows."""
 
 import copy
+import warnings
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from matplotlib.figure import Figure
 from peft import TaskType
 from torchmetrics.classification import MulticlassConfusionMatrix
@@ -93,6 +94,7 @@ class SequenceClassificationModule(TransformerModule):
         self.calibration: dict | None = None
         self.threshold_report: dict | None = None
         self.thresholds: torch.Tensor | None = None  # multi-label: one per label
+        self.splits_warned_of_absent_labels: set[str] = set()
 
     @property
     def monitor(self) -> str:
@@ -230,6 +232,7 @@ class SequenceClassificationModule(TransformerModule):
         scores, per_label = self.score(logits, labels)
         if self.problem_type == "single_label":
             scores.update(calibration_scores(logits, labels))
+        self._warn_of_labels_without_positives(split, per_label)
         report = {"per_label": per_label} if per_label else {}
         return EvalResult(split, scores, num_examples=len(labels), num_features=eval_set.num_features,
                           details={"logits": logits, "labels": labels}, report=report)  # fmt: skip
@@ -246,10 +249,24 @@ class SequenceClassificationModule(TransformerModule):
             predictions = logits.argmax(-1)
         metrics = metrics.to(logits.device)
         metrics.update(predictions, labels)
-        scores = {name: value.item() for name, value in metrics.compute().items()}
+        with warnings.catch_warnings():  # a label without positives: named by evaluate(), not in torchmetrics' words
+            warnings.filterwarnings("ignore", message="No positive samples found in target")
+            scores = {name: value.item() for name, value in metrics.compute().items()}
         if problem_type == "regression":
             return scores, {}
         return scores, per_label_table(predictions, labels, contract.label_names, problem_type)
+
+    def _warn_of_labels_without_positives(self, split: str, per_label: dict) -> None:
+        """Once per split (not on Lightning's few sanity batches): the multi-label labels that no text of the split
+        has, whose F1 and average precision count as 0 in the macro averages, as in scikit-learn."""
+        absent = [name for name, row in per_label.items() if row["support"] == 0]
+        sanity = self._trainer is not None and self.trainer.sanity_checking
+        if self.problem_type != "multi_label" or not absent or sanity or split in self.splits_warned_of_absent_labels:
+            return
+        self.splits_warned_of_absent_labels.add(split)
+        rank_zero_warn(f"{len(absent)} of {len(per_label)} labels have no positive example in {split}: "
+                       f"{', '.join(absent)}. Their F1 and average precision count as 0 in macro_f1 and "
+                       "mean_average_precision.")  # fmt: skip
 
     def figures(self, result: EvalResult, title: str) -> dict[str, Figure]:
         if self.problem_type == "regression":

@@ -16,7 +16,7 @@ import yaml
 from ftlit.cli import main
 from ftlit.errors import FtlitError
 from ftlit.tools.search_space import Parameter, parse_space
-from ftlit.tools.tuning import rdb_storage, split_tune_options
+from ftlit.tools.tuning import default_direction, rdb_storage, split_tune_options
 
 
 # ------------------------------------------------------------------------------------------------- the space
@@ -61,6 +61,17 @@ def test_ranges_and_choices_are_read_with_their_types():
 def test_unusable_spaces_are_refused_with_the_setting_named(space, message):
     with pytest.raises(FtlitError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_space(space)
+
+
+@pytest.mark.parametrize(
+    ("metric", "main_metric", "direction"),
+    [(None, None, "maximize"), (None, "mse", "minimize"), ("loss", None, "minimize"), ("pearson", "mse", "maximize"),
+     ("hamming_loss", None, "minimize"), ("f1", None, "maximize")],
+)  # fmt: skip
+def test_a_study_minimises_a_metric_where_lower_is_better_unless_told(metric, main_metric, direction):
+    fit_config = {"model": {"class_path": "ftlit.SequenceClassificationModule",
+                            "init_args": {"main_metric": main_metric}}}  # fmt: skip
+    assert default_direction(metric, fit_config) == direction
 
 
 def test_tune_options_come_apart_from_the_fit_options():

@@ -18,7 +18,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from ftlit.errors import FtlitError
 from ftlit.tools.search_space import Parameter, parse_space
 from ftlit.tools.tables import markdown_table
 from ftlit.training.locks import release_held
+from ftlit.training.module import LOWER_IS_BETTER
 from ftlit.training.outputs import check_writable
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -56,8 +57,8 @@ class TuneSettings:
     storage: str
     n_trials: int = 20
     timeout: float | None = None
-    metric: str | None = None  # default: the task's main validation metric
-    direction: str = "maximize"
+    metric: str | None = None  # default: the run's main validation metric (--model.main_metric, or the task's)
+    direction: str | None = None  # default: minimize for a metric where lower is better, else maximize
     pruner: dict | None = None  # MedianPruner's arguments; None: no pruning
     seed: int | None = None  # the sampler's (one worker: a reproducible study)
     enqueue: tuple[dict, ...] = ()  # trials to run first (e.g. the config's defaults)
@@ -129,8 +130,8 @@ def settings_from(section: dict, options: dict[str, str], config_path: Path) -> 
         raise FtlitError(f"tune.n_trials must be a whole number of at least 1, not {n_trials!r}.")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
         raise FtlitError(f"tune.timeout must be a number of seconds above 0, not {timeout!r}.")
-    direction, pruner = merged.get("direction", "maximize"), merged.get("pruner", "median")
-    if direction not in ("maximize", "minimize"):
+    direction, pruner = merged.get("direction"), merged.get("pruner", "median")
+    if direction not in ("maximize", "minimize", None):
         raise FtlitError(f"tune.direction must be maximize or minimize, not {direction!r}.")
     if pruner not in ("median", "none") and not isinstance(pruner, dict):
         raise FtlitError(f"tune.pruner must be median, none or MedianPruner's arguments, not {pruner!r}.")
@@ -171,6 +172,13 @@ def parsed_fit_config(arguments: list[str], run_fit: FitRunner) -> dict:
         if done.code:
             raise FtlitError("The fit options of the trials were refused (see above).") from None
     return yaml.safe_load(printed.getvalue())
+
+
+def default_direction(metric: str | None, fit_config: dict) -> str:
+    """Minimize the tuned metric where lower is better (``mse``, ``loss`` …), else maximize. Without ``tune.metric``
+    the trials are scored by the run's main metric: ``--model.main_metric``, or the task's (higher is better)."""
+    metric = metric or (fit_config.get("model") or {}).get("init_args", {}).get("main_metric")
+    return "minimize" if metric in LOWER_IS_BETTER else "maximize"
 
 
 def one_device(trainer: dict) -> list[str]:
@@ -321,7 +329,10 @@ def main(args: list[str], run_fit: FitRunner) -> int:
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     fit_arguments = ["fit", "--config", str(known.config), *fit_options]  # (fit passes the tune: section over)
     example = value_arguments({parameter.key: parameter.example() for parameter in settings.space})
-    fit_arguments += one_device(parsed_fit_config([*fit_arguments, *example], run_fit)["trainer"])
+    fit_config = parsed_fit_config([*fit_arguments, *example], run_fit)
+    fit_arguments += one_device(fit_config["trainer"])
+    if settings.direction is None:
+        settings = replace(settings, direction=default_direction(settings.metric, fit_config))
     study = open_study(settings)
     fingerprint, started_with = search_fingerprint(settings, config, fit_options), study.user_attrs.get("search")
     if started_with is None:

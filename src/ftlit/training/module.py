@@ -34,6 +34,9 @@ from ftlit.training.lora import LoraSettings, apply_lora
 from ftlit.training.optim import WarmupDecay, parameter_groups
 from ftlit.training.outputs import replace_directory
 
+#: Validation metrics where lower is better: a ``main_metric`` among them picks the checkpoint with its lowest value
+LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "hamming_loss", "ece", "brier", "nll"})
+
 
 class TransformerModule(LightningModule):
     """A Hugging Face ``AutoModelFor<Task>``, trained by default with AdamW and a linear warmup/decay schedule.
@@ -63,6 +66,9 @@ class TransformerModule(LightningModule):
             run's warmup and total steps) or any ``torch.optim.lr_scheduler`` class. Default: linear warmup and decay.
         engine: what runs the model in validate, test and predict: ``torch``, or ``onnxruntime`` for an ONNX
             export (``ftlit export RUN --format onnx``) given as ``model_name_or_path``; fit trains with torch.
+        main_metric: the validation metric that picks the best checkpoint and stops early, one of those the task
+            reports (e.g. ``mse`` for a regression); minimised for ``loss``, ``mse``, ``mae``, ``hamming_loss``,
+            ``ece``, ``brier`` and ``nll``, maximised for the others. Default: the task's main metric.
     """
 
     #: Settings of a run that shape only its training: evaluating its export (ftlit export) leaves them out
@@ -92,6 +98,7 @@ class TransformerModule(LightningModule):
         optimizer: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
         engine: Literal["torch", "onnxruntime"] = "torch",
+        main_metric: str | None = None,
     ) -> None:
         super().__init__()
         check_range("--model.learning_rate", learning_rate, minimum=0, include_minimum=False)
@@ -128,11 +135,31 @@ class TransformerModule(LightningModule):
     def accept_contract(self, contract: DataContract) -> None:
         """What the data module hands over at each stage's setup: labels, evaluation sets, window settings."""
         self.contract = contract
+        chosen = self.hparams.main_metric
+        if chosen is not None and chosen not in self.metric_names:
+            raise FtlitError(f"--model.main_metric {chosen}: not a metric of this task, which reports "
+                             f"{', '.join(self.metric_names)}.")  # fmt: skip
+
+    @property
+    def task_metric(self) -> str:
+        """The task's main validation metric (higher is better)."""
+        raise NotImplementedError
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The validation metrics the task reports (under ``val/``), given the contract."""
+        raise NotImplementedError
 
     @property
     def monitor(self) -> str:
-        """The validation metric (under ``val/``) that picks the best checkpoint; higher is better."""
-        raise NotImplementedError
+        """The validation metric (under ``val/``) that picks the best checkpoint: ``main_metric`` or the task's."""
+        return self.hparams.main_metric or self.task_metric
+
+    @property
+    def monitor_mode(self) -> Literal["min", "max"]:
+        """Whether the best checkpoint has the lowest or the highest ``monitor``. Known from the name alone, so
+        before the contract is in (Lightning attaches the callbacks before the data is set up)."""
+        return "min" if self.hparams.main_metric in LOWER_IS_BETTER else "max"
 
     # ---------------------------------------------------------------------------------------------- model
     def head_settings(self) -> dict:
@@ -310,7 +337,8 @@ class TransformerModule(LightningModule):
             return callbacks
         if self.trainer.checkpoint_callback is not None:  # unless Trainer(enable_checkpointing=False)
             # The best checkpoint by the task metric, and last.ckpt to resume from (every N steps, every epoch end)
-            best = BestCheckpoint(mode="max", filename="best-epoch{epoch}-step{step}", auto_insert_metric_name=False)
+            best = BestCheckpoint(mode=self.monitor_mode, filename="best-epoch{epoch}-step{step}",
+                                  auto_insert_metric_name=False)  # fmt: skip
             last = ModelCheckpoint(
                 save_top_k=0,
                 save_last=True,
@@ -321,7 +349,8 @@ class TransformerModule(LightningModule):
         if self.trainer.logger is not None:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         if self.hparams.early_stopping_patience is not None:
-            callbacks.append(EarlyStoppingOnTaskMetric(mode="max", patience=self.hparams.early_stopping_patience))
+            patience = self.hparams.early_stopping_patience
+            callbacks.append(EarlyStoppingOnTaskMetric(mode=self.monitor_mode, patience=patience))
         return callbacks
 
     # ---------------------------------------------------------------------------------------------- task hooks

@@ -204,8 +204,11 @@ def test_texts_without_labels_are_kept_when_allowed(tiny_bert, tmp_path):
         (["--data.problem_type", "single_label"], "holds lists of labels (rows 1, 2, 3, 4, 5 and 595 more)"),
         (["--model.threshold", "tune", "--trainer.limit_val_batches", "0"], "validation cannot be off"),
         (["--model.class_weights", "{sport: 2, chess: 1}"], "unknown label(s) ['chess']"),
+        (["--model.main_metric", "pearson"], "--model.main_metric pearson: not a metric of this task, which "
+                                             "reports macro_f1, micro_f1, subset_accuracy, hamming_loss, "
+                                             "mean_average_precision, loss"),
     ],
-)
+)  # fmt: skip
 def test_settings_that_do_not_fit_the_problem_are_refused_before_training(
     tiny_bert, topic_files, tmp_path, capsys, extra, message
 ):
@@ -271,6 +274,25 @@ def test_any_numeric_column_trains_a_regression_in_its_own_units(tiny_bert, tmp_
     by_pipeline = pipeline("text-classification", model=str(out / "export"), function_to_apply="none")
     scores = [result["score"] for result in by_pipeline([row["text"] for row in scored(100, 1)])]
     assert scores == pytest.approx(predicted, abs=1e-4) and 1.5 < sum(scores) / len(scores) < 3.5
+
+
+def test_a_regression_can_keep_the_checkpoint_of_lowest_error_instead_of_highest_pearson(tiny_bert, tmp_path):
+    def scored(n: int, seed: int) -> list[dict]:
+        return [{"text": r["text"], "score": 4.0 if r["label"] == "positive" else 1.0} for r in sentiment_rows(n, seed)]
+
+    out = tmp_path / "run"
+    run("fit", *common(tiny_bert, out, "--data.problem_type", "regression", "--data.label_field", "score",
+                       "--data.train_file", str(write_jsonl(tmp_path / "train.jsonl", scored(300, 0))),
+                       "--data.validation_file", str(write_jsonl(tmp_path / "dev.jsonl", scored(100, 1))),
+                       "--model.main_metric", "mse", "--model.learning_rate", "3e-3",
+                       "--trainer.max_epochs", "3"))  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    errors = {entry["step"]: entry["val/mse"] for entry in results["train"]["history"]}
+    assert len(set(errors.values())) == 3  # three evaluations, one of them the least wrong
+    lowest = min(errors, key=errors.get)
+    assert results["eval"]["main_metric"] == "mse"
+    assert f"-step{lowest}.ckpt" in results["train"]["best_checkpoint"]
+    assert results["metrics"]["mse"] == pytest.approx(errors[lowest], rel=1e-4)
 
 
 def test_a_regression_target_that_is_not_a_number_names_its_row(tiny_bert, tmp_path):

@@ -121,3 +121,9 @@ def test_test_scores_a_labelled_test_file(fitted, squad_files, tmp_path):
     assert json.loads((tmp_path / "predictions.json").read_text()) == json.loads(
         (fitted / "predictions.json").read_text()
     )
+
+
+def test_any_squad_score_can_be_the_main_metric(fitted, squad_files, tmp_path):
+    run("validate", *qa_args(str(fitted / "export"), tmp_path, "--data.validation_file", str(squad_files["dev"]),
+                             "--model.main_metric", "exact_match"))  # fmt: skip
+    assert results(tmp_path)["main_metric"] == "exact_match"

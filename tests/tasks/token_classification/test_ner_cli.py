@@ -89,3 +89,11 @@ def test_validation_of_the_export_scores_as_the_fit_did(ner_run, ner_files, tmp_
     fit = json.loads((ner_run / "results.json").read_text())["metrics"]
     validated = json.loads((tmp_path / "results.json").read_text())["metrics"]
     assert validated["f1"] == pytest.approx(fit["f1"], abs=1e-6)
+
+
+def test_a_main_metric_the_task_does_not_report_is_refused_naming_those_it_does(ner_run, ner_files, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run("validate", *common(str(ner_run / "export"), tmp_path, "--data.validation_file", str(ner_files["dev"]),
+                                "--model.main_metric", "exact_match"))  # fmt: skip
+    assert ("--model.main_metric exact_match: not a metric of this task, which reports f1, precision, recall, "
+            "accuracy, loss") in capsys.readouterr().err  # fmt: skip

@@ -97,8 +97,13 @@ class SequenceClassificationModule(TransformerModule):
         self.splits_warned_of_absent_labels: set[str] = set()
 
     @property
-    def monitor(self) -> str:
+    def task_metric(self) -> str:
         return self.contract.monitor
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        calibration = ("ece", "brier", "nll") if self.problem_type == "single_label" else ()
+        return (*self.contract.metrics, *calibration, "loss")
 
     @property
     def problem_type(self) -> str:

@@ -30,7 +30,7 @@ class QuestionAnsweringModule(TransformerModule):
 
     auto_class = AutoModelForQuestionAnswering
     task_type = TaskType.QUESTION_ANS
-    monitor = "f1"
+    task_metric = "f1"
     contract: QAContract
 
     def __init__(
@@ -47,6 +47,11 @@ class QuestionAnsweringModule(TransformerModule):
         check_range("--model.n_best", n_best, minimum=1)
         check_range("--model.max_answer_length", max_answer_length, minimum=1)
         super().__init__(model_name_or_path, learning_rate=learning_rate, warmup_ratio=warmup_ratio, **kwargs)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        v2 = ("HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1")
+        return ("exact_match", "f1", *(v2 if self.contract.version_2 else ()))
 
     def inference_settings(self) -> dict:
         contract = self.contract

@@ -26,7 +26,8 @@ class TokenClassificationModule(TransformerModule):
 
     auto_class = AutoModelForTokenClassification
     task_type = TaskType.TOKEN_CLS
-    monitor = "f1"
+    task_metric = "f1"
+    metric_names = ("f1", "precision", "recall", "accuracy", "loss")
     contract: TokenContract
 
     def __init__(self, model_name_or_path: str, learning_rate: float = 5e-5, **kwargs) -> None:

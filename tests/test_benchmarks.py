@@ -123,3 +123,19 @@ def test_the_inference_benchmark_times_every_engine_directly_and_through_the_ser
         assert 0 < row["p50_ms"] <= row["p90_ms"] and row["inputs_per_s"] > 0
         assert 0 < row["server_p50_ms"] <= row["server_p90_ms"] and row["server_requests_per_s"] > 0
     assert rows[2]["model_mb"] < rows[1]["model_mb"]  # int8 weights: smaller than the fp32 graph
+
+
+def test_goemotions_scores_both_systems_at_every_threshold_and_every_imbalance_remedy(tmp_path):
+    done = run_benchmark("goemotions.py", "--tiny", "--seeds", "1", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(line) for line in (tmp_path / "tiny/runs.jsonl").read_text().splitlines()]
+    assert [(run["part"], run["system"]) for run in runs] == [
+        ("goemotions", "ftlit"), ("goemotions", "Trainer"), ("imbalance", "none"), ("imbalance", "class weights"),
+        ("imbalance", "balanced sampler")]  # fmt: skip
+    for run in runs[:2]:
+        assert all(0 <= run[mode][average] <= 1 for mode in ("0.5", "global", "per label") for average in
+                   ("macro", "micro"))  # fmt: skip
+        assert len(run["label_f1@0.5"]) == 28  # every emotion's F1
+        assert run["per label"]["macro"] >= run["global"]["macro"]  # one threshold per label can only fit better
+    for run in runs[2:]:
+        assert 0 <= run["negative recall"] <= 1 and 0 <= run["macro_f1"] <= 1

@@ -64,8 +64,11 @@ def test_lists_of_labels_train_a_multi_label_model_with_its_metrics_and_table(mu
     metrics = results["metrics"]
     assert set(metrics) == {"loss", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss",
                             "mean_average_precision"}  # fmt: skip
-    # untrained: mean average precision ≈ each label's share (about 0.4); calling every label scores macro-F1 ≈ 0.6
-    assert metrics["mean_average_precision"] > 0.75 and metrics["macro_f1"] > 0.7
+    # chance: mean average precision ≈ each label's share (about 0.4); calling every label scores macro-F1 ≈ 0.55
+    dev = topic_rows(150, 1)
+    shares = [sum(topic in row["labels"] for row in dev) / len(dev) for topic in TOPICS]
+    every_label = sum(2 * share / (1 + share) for share in shares) / len(shares)  # F1 = 2p / (1 + p) per label
+    assert metrics["mean_average_precision"] > max(shares) + 0.3 and metrics["macro_f1"] > every_label + 0.2
     assert results["eval"]["main_metric"] == "macro_f1"
     table = results["eval"]["per_label"]
     assert list(table) == sorted(TOPICS) and all(set(row) == {"precision", "recall", "f1", "support"}

@@ -49,6 +49,24 @@ def sentiment_rows(n: int, seed: int, filler_words: tuple[int, int] = (3, 14), e
     return rows
 
 
+TOPICS = {"sport": ["football", "tennis"], "food": ["pizza", "pasta"], "music": ["guitar", "piano"],
+          "travel": ["train", "airport"]}  # fmt: skip
+
+
+def topic_rows(n: int, seed: int, filler_words: tuple[int, int] = (3, 10)) -> list[dict]:
+    """Multi-label rows: texts about one or more topics, each topic a text is about putting one of its words among
+    filler words (of a length drawn from ``filler_words``)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        labels = [topic for topic in TOPICS if rng.random() < 0.35] or [rng.choice(list(TOPICS))]
+        words = [rng.choice(FILLER) for _ in range(rng.randint(*filler_words))]
+        for topic in labels:
+            words.insert(rng.randint(0, len(words)), rng.choice(TOPICS[topic]))
+        rows.append({"text": " ".join(words), "labels": labels})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path

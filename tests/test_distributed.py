@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from transformers import pipeline
 
-from conftest import ner_rows, sentiment_rows, squad_rows, write_jsonl
+from conftest import ner_rows, sentiment_rows, squad_rows, topic_rows, write_jsonl
 
 TWO_PROCESSES = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
@@ -98,6 +98,27 @@ def test_classification_metrics_on_two_processes_equal_one(tiny_bert, tmp_path):
         ftlit("predict", *classifier(model, tmp_path / name, "--data.predict_file", str(dev), *extra, *TWO_PROCESSES))
         records = [json.loads(line) for line in (tmp_path / name / "predictions.jsonl").read_text().splitlines()]
         assert [r["text"] for r in records] == [json.loads(line)["text"] for line in dev.read_text().splitlines()]
+
+
+def test_multi_label_metrics_and_per_label_table_on_two_processes_equal_one(tiny_bert, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", topic_rows(200, seed=5))
+    dev = write_jsonl(tmp_path / "dev.jsonl", topic_rows(61, seed=6, filler_words=(3, 20)))
+    ftlit("fit", *classifier(tiny_bert, tmp_path / "model", "--data.label_field", "labels", "--data.train_file",
+                             str(train), "--data.validation_file", str(dev), "--model.learning_rate", "2e-3",
+                             "--trainer.max_epochs", "3", "--model.threshold", "tune"))  # fmt: skip
+    model = str(tmp_path / "model" / "export")
+    # texts cut into windows of 8 text tokens: the windows of one text land on both devices
+    windows = ["--data.long_text", "window", "--data.max_length", "10", "--data.doc_stride", "2"]
+    for name, extra in (("one", []), ("two", TWO_PROCESSES)):
+        ftlit("validate", *classifier(model, tmp_path / name, "--data.label_field", "labels",
+                                      "--data.validation_file", str(dev), *windows, *extra))  # fmt: skip
+    first, second = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert 0.2 < first["metrics"]["macro_f1"] < 1  # a model that makes mistakes, so agreement means something
+    names = ("macro_f1", "micro_f1", "subset_accuracy", "hamming_loss", "mean_average_precision")
+    assert {k: second["metrics"][k] for k in names} == pytest.approx({k: first["metrics"][k] for k in names}, abs=1e-6)
+    assert second["eval"]["per_label"] == first["eval"]["per_label"]
+    assert second["eval"]["num_examples"] == 61 and second["eval"]["num_features"] == first["eval"]["num_features"]
+    assert first["eval"]["num_features"] > 61  # some texts were cut into several windows
 
 
 def test_ner_scores_and_predictions_on_two_processes_equal_one(tiny_bert, ner_files, tmp_path):

@@ -4,32 +4,15 @@ command: generated data whose labels are learnable from words, a tiny model, rea
 import csv
 import gzip
 import json
-import random
 
 import pytest
 from datasets import ClassLabel, Dataset, Features, List, Value
 from transformers import pipeline
 
-from conftest import FILLER, NEGATIVE, POSITIVE, SHARED_DATA, sentiment_rows, write_jsonl
+from conftest import NEGATIVE, POSITIVE, SHARED_DATA, TOPICS, sentiment_rows, topic_rows, write_jsonl
 from ftlit.cli import main
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.registry import GOEMOTIONS
-
-TOPICS = {"sport": ["football", "tennis"], "food": ["pizza", "pasta"], "music": ["guitar", "piano"],
-          "travel": ["train", "airport"]}  # fmt: skip
-
-
-def topic_rows(n: int, seed: int) -> list[dict]:
-    """Texts about one or more topics: each topic a text is about puts one of its words among filler words."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        labels = [topic for topic in TOPICS if rng.random() < 0.35] or [rng.choice(list(TOPICS))]
-        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 10))]
-        for topic in labels:
-            words.insert(rng.randint(0, len(words)), rng.choice(TOPICS[topic]))
-        rows.append({"text": " ".join(words), "labels": labels})
-    return rows
 
 
 def run(*args: str) -> None:

@@ -50,17 +50,24 @@ def test_evaluation_scores_documents_from_a_hand_built_contract(tiny_bert, token
     assert module.model.config.id2label == {0: "negative", 1: "positive"}  # the head follows the contract
 
 
-def test_multi_label_windows_are_scored_per_document_from_their_aggregated_logits(tiny_bert, tokenizer):
-    gold = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]  # per document; every window carries its document's
+def multi_label_module(tiny_bert, tokenizer, gold: list[list[float]], threshold: float):
+    """A multi-label module over labels a, b, c (window logits aggregated by max) with its contract, and a loader of
+    the four features' batches, every window carrying its document's ``gold`` labels."""
     eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
-    module = SequenceClassificationModule(tiny_bert, window_aggregation="max", threshold=0.45)
+    module = SequenceClassificationModule(tiny_bert, window_aggregation="max", threshold=threshold)
     module.accept_contract(ClassificationContract(16, ("validation",), {"validation": eval_set}, get_task("custom"),
                                                   ("a", "b", "c"), "multi_label"))  # fmt: skip
     batches = [{**tokenizer([FEATURES[i] for i in features], padding=True, return_tensors="pt"),
                 "labels": torch.tensor([gold[DOCUMENT_INDEX[i]] for i in features]),
                 "feature_index": torch.tensor(features)} for features in ([3, 0], [2, 1])]  # fmt: skip
+    return module, DataLoader(batches, batch_size=None)
+
+
+def test_multi_label_windows_are_scored_per_document_from_their_aggregated_logits(tiny_bert, tokenizer):
+    gold = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]  # per document; every window carries its document's
+    module, batches = multi_label_module(tiny_bert, tokenizer, gold, threshold=0.45)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
-    scores = trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None), verbose=False)[0]
+    scores = trainer.validate(module, dataloaders=batches, verbose=False)[0]
 
     module.model.eval()
     with torch.no_grad():
@@ -94,17 +101,11 @@ def test_figures_skip_the_confusion_matrix_of_a_label_space_too_large_to_draw(ti
 
 def test_labels_without_a_positive_example_are_named_once_and_count_as_zero(tiny_bert, tokenizer):
     gold = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]  # no document has label "c"
-    eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
-    module = SequenceClassificationModule(tiny_bert, window_aggregation="max", threshold=0.5)
-    module.accept_contract(ClassificationContract(16, ("validation",), {"validation": eval_set}, get_task("custom"),
-                                                  ("a", "b", "c"), "multi_label"))  # fmt: skip
-    batches = [{**tokenizer([FEATURES[i] for i in features], padding=True, return_tensors="pt"),
-                "labels": torch.tensor([gold[DOCUMENT_INDEX[i]] for i in features]),
-                "feature_index": torch.tensor(features)} for features in ([3, 0], [2, 1])]  # fmt: skip
+    module, batches = multi_label_module(tiny_bert, tokenizer, gold, threshold=0.5)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     with pytest.warns(UserWarning) as caught:
-        scores = trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None), verbose=False)[0]
-        trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None), verbose=False)
+        scores = trainer.validate(module, dataloaders=batches, verbose=False)[0]
+        trainer.validate(module, dataloaders=batches, verbose=False)
     messages = [str(w.message) for w in caught]
     assert [m for m in messages if "no positive example" in m] == [
         "1 of 3 labels have no positive example in validation: c. Their F1 and average precision count as 0 in "

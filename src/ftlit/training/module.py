@@ -11,6 +11,7 @@ import copy
 import math
 import shutil
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,7 @@ from ftlit.contract import DataContract, EvalStage, metric_suffix
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 from ftlit.settings import check_range
+from ftlit.training.attention import attention_dropout, attention_implementation, set_attention, trains_faster_eager
 from ftlit.training.evaluation import EvalResult, FeatureOutputs
 from ftlit.training.loggers import log_figures
 from ftlit.training.lora import LoraSettings, apply_lora
@@ -69,6 +71,9 @@ class TransformerModule(LightningModule):
         main_metric: the validation metric that picks the best checkpoint and stops early, one of those the task
             reports (e.g. ``mse`` for a regression); minimised for ``loss``, ``mse``, ``mae``, ``hamming_loss``,
             ``ece``, ``brier`` and ``nll``, maximised for the others. Default: the task's main metric.
+        attn_implementation: the attention kernel, as ``from_pretrained`` takes it (``sdpa``, ``eager``,
+            ``flash_attention_2`` …). Default: the model's own (``sdpa``), except that training on a CPU under bf16
+            attends eagerly, where that is measured faster (see ftlit.training.attention).
     """
 
     #: Settings of a run that shape only its training: evaluating its export (ftlit export) leaves them out
@@ -99,6 +104,7 @@ class TransformerModule(LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         engine: Literal["torch", "onnxruntime"] = "torch",
         main_metric: str | None = None,
+        attn_implementation: str | None = None,
     ) -> None:
         super().__init__()
         check_range("--model.learning_rate", learning_rate, minimum=0, include_minimum=False)
@@ -130,6 +136,8 @@ class TransformerModule(LightningModule):
         self.last_eval: EvalResult | None = None  # the first split's result of the latest evaluation
         self.predictions: list[dict] | None = None  # one record per input row of the latest prediction
         self._outputs: dict[str, FeatureOutputs] = {}
+        # The model's attention dropout where training batches may attend eagerly, None where never (configure_model)
+        self._switchable_attention_dropout: float | None = None
 
     # ---------------------------------------------------------------------------------------------- the data
     def accept_contract(self, contract: DataContract) -> None:
@@ -184,6 +192,8 @@ class TransformerModule(LightningModule):
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
             )
         model = load_pretrained(self.auto_class.from_pretrained, self.hparams.model_name_or_path, "model", **kwargs)
+        if self.hparams.get("attn_implementation"):  # (.get: checkpoints from before the setting lack it)
+            set_attention(model, self.hparams.attn_implementation)
         if self.hparams.quantization:
             from peft import prepare_model_for_kbit_training
 
@@ -209,6 +219,14 @@ class TransformerModule(LightningModule):
         if self.hparams.engine != "torch":
             self.model = model
             return
+        # A kernel the user chose stays; a compiled model would compile anew at each switch
+        switchable = (
+            not self.hparams.get("attn_implementation")
+            and not self.hparams.compile
+            and model.config._attn_implementation == "sdpa"
+            and model._can_set_attn_implementation()
+        )
+        self._switchable_attention_dropout = attention_dropout(model.config) if switchable else None
         if self.hparams.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if self.lora is not None:
@@ -281,12 +299,22 @@ class TransformerModule(LightningModule):
         return self.model(**batch).loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.compute_loss(batch)
+        with self._training_attention(batch["attention_mask"].shape[-1]):
+            loss = self.compute_loss(batch)
         # Not prog_bar=True: Lightning reads progress-bar values on the host after every step, which on a GPU makes
         # the host wait for the device; the bar shows NonFiniteLossGuard's reading instead
         if self._writes_step_metrics():
             self.log("train/loss", loss)
         return loss
+
+    def _training_attention(self, sequence_length: int) -> AbstractContextManager:
+        """Eager attention for a training batch where it is faster than the model's fused kernel."""
+        dropout = self._switchable_attention_dropout
+        if dropout is not None and trains_faster_eager(self.device.type, str(self.trainer.precision),
+                                                       sequence_length, dropout):  # fmt: skip
+            model = self.model.get_base_model() if self.lora is not None else self.model  # (LoRA: a peft wrapper)
+            return attention_implementation(model, "eager")
+        return nullcontext()
 
     def _writes_step_metrics(self) -> bool:
         """Whether Lightning writes step metrics after this batch (its own test, on the public step counter).

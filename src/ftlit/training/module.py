@@ -30,6 +30,7 @@ from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 from ftlit.settings import check_range
 from ftlit.training.attention import attention_dropout, attention_implementation, set_attention, trains_faster_eager
+from ftlit.training.dropout import use_cpu_dropout
 from ftlit.training.evaluation import EvalResult, FeatureOutputs
 from ftlit.training.loggers import log_figures
 from ftlit.training.lora import LoraSettings, apply_lora
@@ -219,10 +220,12 @@ class TransformerModule(LightningModule):
         if self.hparams.engine != "torch":
             self.model = model
             return
-        # A kernel the user chose stays; a compiled model would compile anew at each switch
+        # A kernel the user chose stays; a compiled model would compile anew at each switch; gradient checkpointing
+        # recomputes the forward pass in the backward, outside the switch, and must find the same operations
         switchable = (
             not self.hparams.get("attn_implementation")
             and not self.hparams.compile
+            and not self.hparams.gradient_checkpointing
             and model.config._attn_implementation == "sdpa"
             and model._can_set_attn_implementation()
         )
@@ -237,6 +240,8 @@ class TransformerModule(LightningModule):
             self.model.compile()  # in place: parameter names, checkpoints and the export are unchanged
 
     def on_fit_start(self) -> None:
+        if self.device.type == "cpu":  # torch's CPU dropout draws 3× the random numbers (ftlit.training.dropout)
+            use_cpu_dropout(self.model)
         counts = self.parameter_counts()
         trainable, total = counts["trainable_params"], counts["total_params"]
         lora = sum(p.numel() for name, p in self.model.named_parameters() if p.requires_grad and "lora_" in name)

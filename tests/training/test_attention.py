@@ -87,8 +87,12 @@ def test_training_on_cpu_in_bf16_attends_eagerly_and_evaluation_keeps_the_fused_
     assert module.model.config._attn_implementation == "sdpa"  # what the export and later evaluations run
 
 
-def test_training_in_float32_keeps_the_models_kernel(tiny_bert, sentiment_files):
-    seen, _ = fit(tiny_bert, sentiment_files, "32-true")
+@pytest.mark.parametrize(("precision", "settings"), [("32-true", {}), ("bf16-mixed", {"gradient_checkpointing": True})],
+                         ids=["float32", "gradient checkpointing"])  # fmt: skip
+def test_training_keeps_the_models_kernel_in_float32_and_under_gradient_checkpointing(tiny_bert, sentiment_files,
+                                                                                      precision, settings):  # fmt: skip
+    # (gradient checkpointing recomputes the forward pass in the backward, which must find the same operations)
+    seen, _ = fit(tiny_bert, sentiment_files, precision, **settings)
     assert seen == {("train", "sdpa"), ("sanity_check", "sdpa"), ("validate", "sdpa")}
 
 

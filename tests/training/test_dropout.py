@@ -80,3 +80,19 @@ def test_fit_on_a_cpu_trains_with_cpu_dropout(tiny_bert, sentiment_files):
     trainer.fit(module, datamodule=data)
     dropouts = [type(m) for m in module.model.modules() if isinstance(m, nn.Dropout)]
     assert dropouts and set(dropouts) == {CpuDropout}
+
+
+def test_gradient_checkpointing_recomputes_the_same_masks():
+    """The recomputed forward pass draws its masks again from the restored generator: the gradients equal those of
+    a run that kept its activations."""
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = tiny_classifier(dropout=0.3).train()
+        use_cpu_dropout(model)
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        torch.manual_seed(1)
+        model(input_ids=torch.randint(0, 100, (4, 12)), labels=torch.tensor([0, 1, 1, 0])).loss.backward()
+        gradients.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b) for a, b in zip(*gradients, strict=True))

@@ -9,7 +9,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
-from ftlit.training.dropout import CpuDropout, keep_mask, use_cpu_dropout
+from ftlit.training.dropout import RESOLUTION, CpuDropout, keep_mask, kept_scale, use_cpu_dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -43,6 +43,18 @@ def test_kept_values_are_scaled_by_one_over_one_minus_p_and_the_gradient_follows
     assert torch.allclose(outputs[kept], torch.tensor(2.0 / 0.8))
     outputs.sum().backward()
     assert torch.allclose(inputs.grad, kept.float() / 0.8)
+
+
+def test_a_drop_probability_that_rounds_to_one_drops_everything_and_is_left_to_torch():
+    p = 1 - 0.4 / RESOLUTION  # rounds to RESOLUTION / RESOLUTION
+    assert not keep_mask((50,), p).any()
+    model = nn.Sequential(nn.Dropout(p), nn.Dropout(0.1))
+    assert use_cpu_dropout(model) == 1 and type(model[0]) is nn.Dropout
+
+
+def test_the_scale_keeps_the_expected_value_with_p_as_rounded():
+    p = 0.123456  # 8,091 of 65,536 numbers drop
+    assert kept_scale(p) == pytest.approx(1 / (1 - 8091 / RESOLUTION), rel=1e-12)
 
 
 def test_evaluation_drops_nothing():
@@ -86,13 +98,15 @@ def test_gradient_checkpointing_recomputes_the_same_masks():
     """The recomputed forward pass draws its masks again from the restored generator: the gradients equal those of
     a run that kept its activations."""
     gradients = []
-    for checkpointing in (False, True):
+    for checkpointing, training in ((False, True), (True, True), (False, False)):
         torch.manual_seed(0)
-        model = tiny_classifier(dropout=0.3).train()
+        model = tiny_classifier(dropout=0.3).train(training)
         use_cpu_dropout(model)
         if checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         torch.manual_seed(1)
         model(input_ids=torch.randint(0, 100, (4, 12)), labels=torch.tensor([0, 1, 1, 0])).loss.backward()
         gradients.append([p.grad.clone() for p in model.parameters()])
-    assert all(torch.allclose(a, b) for a, b in zip(*gradients, strict=True))
+    kept, recomputed, without_dropout = gradients
+    assert all(torch.allclose(a, b) for a, b in zip(kept, recomputed, strict=True))
+    assert not all(torch.allclose(a, b) for a, b in zip(kept, without_dropout, strict=True))  # the masks did drop

@@ -17,8 +17,6 @@ from contextlib import contextmanager
 
 from transformers import PretrainedConfig, PreTrainedModel
 
-from ftlit.errors import FtlitError
-
 #: Without attention dropout, the longest (padded) batch that trains faster with eager attention on a CPU under bf16
 EAGER_MAX_TOKENS = 192
 
@@ -37,15 +35,6 @@ def trains_faster_eager(device_type: str, precision: str, sequence_length: int, 
     if device_type != "cpu" or not precision.startswith("bf16"):
         return False
     return dropout > 0 or sequence_length <= EAGER_MAX_TOKENS
-
-
-def set_attention(model: PreTrainedModel, implementation: str) -> None:
-    """``model`` attends with ``implementation`` (``--model.attn_implementation``); one that transformers does not
-    know, or whose package is missing, is refused with transformers' reason."""
-    try:
-        model.set_attn_implementation(implementation)
-    except (ValueError, ImportError) as err:
-        raise FtlitError(f"--model.attn_implementation {implementation}: {err}") from None
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from ftlit.contract import DataContract, EvalStage, metric_suffix
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 from ftlit.settings import check_range
-from ftlit.training.attention import attention_dropout, attention_implementation, set_attention, trains_faster_eager
+from ftlit.training.attention import attention_dropout, attention_implementation, trains_faster_eager
 from ftlit.training.dropout import use_cpu_dropout
 from ftlit.training.evaluation import EvalResult, FeatureOutputs
 from ftlit.training.loggers import log_figures
@@ -74,12 +74,13 @@ class TransformerModule(LightningModule):
             ``ece``, ``brier`` and ``nll``, maximised for the others. Default: the task's main metric.
         attn_implementation: the attention kernel, as ``from_pretrained`` takes it (``sdpa``, ``eager``,
             ``flash_attention_2`` …). Default: the model's own (``sdpa``), except that training on a CPU under bf16
-            attends eagerly, where that is measured faster (see ftlit.training.attention).
+            attends eagerly, where that is measured faster (see ftlit.training.attention). A setting of this run:
+            an evaluation of its export (ftlit export) uses the model's default.
     """
 
     #: Settings of a run that shape only its training: evaluating its export (ftlit export) leaves them out
     training_only_settings: tuple[str, ...] = ("peft", "quantization", "compile", "gradient_checkpointing",
-                                               "optimizer", "lr_scheduler")  # fmt: skip
+                                               "optimizer", "lr_scheduler", "attn_implementation")  # fmt: skip
 
     #: The Hugging Face auto class of the task's model (``AutoModelForQuestionAnswering``, …)
     auto_class: type
@@ -192,9 +193,16 @@ class TransformerModule(LightningModule):
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
             )
-        model = load_pretrained(self.auto_class.from_pretrained, self.hparams.model_name_or_path, "model", **kwargs)
-        if self.hparams.get("attn_implementation"):  # (.get: checkpoints from before the setting lack it)
-            set_attention(model, self.hparams.attn_implementation)
+        kernel = self.hparams.get("attn_implementation")  # (.get: checkpoints from before the setting lack it)
+        if kernel:
+            kwargs["attn_implementation"] = kernel
+        try:
+            model = load_pretrained(self.auto_class.from_pretrained, self.hparams.model_name_or_path, "model",
+                                    **kwargs)  # fmt: skip
+        except (ValueError, ImportError) as err:  # an unknown kernel, or one whose package is missing
+            if not kernel:
+                raise
+            raise FtlitError(f"Could not load the model with --model.attn_implementation {kernel}: {err}") from None
         if self.hparams.quantization:
             from peft import prepare_model_for_kbit_training
 
@@ -240,7 +248,9 @@ class TransformerModule(LightningModule):
             self.model.compile()  # in place: parameter names, checkpoints and the export are unchanged
 
     def on_fit_start(self) -> None:
-        if self.device.type == "cpu":  # torch's CPU dropout draws 3× the random numbers (ftlit.training.dropout)
+        # torch's CPU dropout masks are slow to draw (ftlit.training.dropout); a compiled model gets its
+        # compiler's own fused dropout
+        if self.device.type == "cpu" and not self.hparams.compile:
             use_cpu_dropout(self.model)
         counts = self.parameter_counts()
         trainable, total = counts["trainable_params"], counts["total_params"]

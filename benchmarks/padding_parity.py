@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--max-eval-samples", type=int, help="held-out questions scored (default: all)")
     parser.add_argument("--epochs", type=int, help="default: the config's 3")
     parser.add_argument("--max-steps", type=int, help="default: the epochs'")
+    parser.add_argument("--batch-size", type=int, help="default: the config's 64 (16 under --tiny)")
     parser.add_argument("--output", type=Path, default=Path("runs/benchmarks/padding_parity"))
     parser.add_argument("--log", type=Path, help="the runs' log (default: runs.jsonl in --output)")
     args = parser.parse_args()
@@ -85,7 +86,7 @@ def main() -> None:
         args.max_train_samples, args.max_eval_samples = 256, 128
         args.max_steps = args.max_steps or 8
     budget = {"data.max_train_samples": args.max_train_samples, "data.max_eval_samples": args.max_eval_samples,
-              "data.batch_size": 16 if args.tiny else None, "trainer.max_epochs": args.epochs,
+              "data.batch_size": args.batch_size or (16 if args.tiny else None), "trainer.max_epochs": args.epochs,
               "trainer.max_steps": args.max_steps}  # fmt: skip
     budget_args = [item for name, value in budget.items() if value is not None for item in (f"--{name}", str(value))]
     args.output.mkdir(parents=True, exist_ok=True)

@@ -127,3 +127,14 @@ def test_any_squad_score_can_be_the_main_metric(fitted, squad_files, tmp_path):
     run("validate", *qa_args(str(fitted / "export"), tmp_path, "--data.validation_file", str(squad_files["dev"]),
                              "--model.main_metric", "exact_match"))  # fmt: skip
     assert results(tmp_path)["main_metric"] == "exact_match"
+
+
+def test_padding_every_window_to_max_length_changes_no_answer(fitted, squad_files, tmp_path):
+    # what the SQuAD padding-parity benchmark relies on: padding is masked, so only speed may move with it
+    run("validate", *qa_args(str(fitted / "export"), tmp_path, "--data.validation_file", str(squad_files["dev"]),
+                             "--data.pad_to_max_length", "true"))  # fmt: skip
+    assert json.loads((tmp_path / "predictions.json").read_text()) == json.loads(
+        (fitted / "predictions.json").read_text()
+    )
+    padded, dynamic = results(tmp_path), results(fitted)
+    assert padded["f1"] == dynamic["f1"] and padded["exact_match"] == dynamic["exact_match"]

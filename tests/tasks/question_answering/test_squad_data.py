@@ -185,6 +185,15 @@ def test_eval_set_links_every_window_to_its_question(tiny_bert, squad_files):
     assert not dm.version_2  # no unanswerable question in this data
 
 
+def test_pad_to_max_length_pads_every_training_and_evaluation_batch(tiny_bert, squad_files):
+    dm = _datamodule(tiny_bert, train_file=str(squad_files["train"]), validation_file=str(squad_files["dev"]),
+                     pad_to_max_length=True, group_by_length=False)  # fmt: skip
+    dm.setup("fit")
+    (val_loader,) = dm.val_dataloader()
+    widths = {batch["input_ids"].shape[1] for loader in (dm.train_dataloader(), val_loader) for batch in loader}
+    assert widths == {64}
+
+
 def test_unanswerable_questions_switch_on_v2_rules(tiny_bert, tmp_path):
     path = write_jsonl(tmp_path / "v2.jsonl", squad_rows(30, seed=4, unanswerable=0.5))
     dm = _datamodule(tiny_bert, validation_file=str(path))

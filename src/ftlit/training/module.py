@@ -147,8 +147,8 @@ class TransformerModule(LightningModule):
         self.contract = contract
         chosen = self.hparams.main_metric
         if chosen is not None and chosen not in self.metric_names:
-            raise FtlitError(f"--model.main_metric {chosen}: not a metric of this task, which reports "
-                             f"{', '.join(self.metric_names)}.")  # fmt: skip
+            raise FtlitError(f"--model.main_metric {chosen}: not a metric of this task on this data, which "
+                             f"reports {', '.join(self.metric_names)}.")  # fmt: skip
 
     @property
     def task_metric(self) -> str:

@@ -190,8 +190,8 @@ def test_texts_without_labels_are_kept_when_allowed(tiny_bert, tmp_path):
         (["--data.problem_type", "single_label"], "holds lists of labels (rows 1, 2, 3, 4, 5 and 595 more)"),
         (["--model.threshold", "tune", "--trainer.limit_val_batches", "0"], "validation cannot be off"),
         (["--model.class_weights", "{sport: 2, chess: 1}"], "unknown label(s) ['chess']"),
-        (["--model.main_metric", "pearson"], "--model.main_metric pearson: not a metric of this task, which "
-                                             "reports macro_f1, micro_f1, subset_accuracy, hamming_loss, "
+        (["--model.main_metric", "pearson"], "--model.main_metric pearson: not a metric of this task on this "
+                                             "data, which reports macro_f1, micro_f1, subset_accuracy, hamming_loss, "
                                              "mean_average_precision, loss"),
     ],
 )  # fmt: skip

@@ -138,3 +138,23 @@ def test_padding_every_window_to_max_length_changes_no_answer(fitted, squad_file
     )
     padded, dynamic = results(tmp_path), results(fitted)
     assert padded["f1"] == dynamic["f1"] and padded["exact_match"] == dynamic["exact_match"]
+
+
+def test_a_v2_score_the_validation_data_cannot_give_is_refused_before_training(
+    squad_files, tiny_bert, tmp_path, capsys
+):
+    # v2.0 training data, but every validation question has an answer: there is no NoAns_f1 to pick checkpoints by
+    train = write_jsonl(tmp_path / "train_v2.jsonl", squad_rows(40, seed=12, unanswerable=0.4))
+    with pytest.raises(SystemExit):
+        run("fit", *qa_args(tiny_bert, tmp_path / "run", "--data.train_file", str(train), "--data.validation_file",
+                            str(squad_files["dev"]), "--model.main_metric", "NoAns_f1"))  # fmt: skip
+    assert ("--model.main_metric NoAns_f1: not a metric of this task on this data, which reports exact_match, f1, "
+            "HasAns_exact, HasAns_f1, best_exact, best_f1") in capsys.readouterr().err  # fmt: skip
+    assert not list((tmp_path / "run").rglob("*.ckpt")) and not (tmp_path / "run" / "results.json").exists()
+
+
+def test_a_v2_score_the_validation_data_gives_can_be_the_main_metric(fitted, tmp_path):
+    dev = write_jsonl(tmp_path / "dev_v2.jsonl", squad_rows(60, seed=11, unanswerable=0.4))
+    run("validate", *qa_args(str(fitted / "export"), tmp_path, "--data.validation_file", str(dev),
+                             "--model.main_metric", "NoAns_f1"))  # fmt: skip
+    assert results(tmp_path)["main_metric"] == "NoAns_f1"

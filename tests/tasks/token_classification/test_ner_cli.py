@@ -95,5 +95,5 @@ def test_a_main_metric_the_task_does_not_report_is_refused_naming_those_it_does(
     with pytest.raises(SystemExit):
         run("validate", *common(str(ner_run / "export"), tmp_path, "--data.validation_file", str(ner_files["dev"]),
                                 "--model.main_metric", "exact_match"))  # fmt: skip
-    assert ("--model.main_metric exact_match: not a metric of this task, which reports f1, precision, recall, "
-            "accuracy, loss") in capsys.readouterr().err  # fmt: skip
+    assert ("--model.main_metric exact_match: not a metric of this task on this data, which reports f1, precision, "
+            "recall, accuracy, loss") in capsys.readouterr().err  # fmt: skip

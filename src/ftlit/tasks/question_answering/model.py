@@ -9,7 +9,7 @@ from ftlit.contract import EvalStage
 from ftlit.settings import check_range
 from ftlit.tasks.question_answering.contract import QAContract, QAEvalSet
 from ftlit.tasks.question_answering.decode import Answer, best_answers, candidate_answers, decode_candidates
-from ftlit.tasks.question_answering.metrics import squad_evaluate
+from ftlit.tasks.question_answering.metrics import gold_answers, squad_evaluate
 from ftlit.training.evaluation import EvalResult
 from ftlit.training.module import TransformerModule
 
@@ -50,8 +50,14 @@ class QuestionAnsweringModule(TransformerModule):
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        v2 = ("HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1")
-        return ("exact_match", "f1", *(v2 if self.contract.version_2 else ()))
+        if not self.contract.version_2:
+            return ("exact_match", "f1")
+        # HasAns_/NoAns_ scores exist only for the kinds of question the validation data holds
+        validation = self.contract.eval_sets.get("validation")
+        kinds = {True, False} if validation is None else {bool(gold_answers(a)[0]) for a in validation.answers}
+        subsets = [f"{name}_{score}" for name, answerable in (("HasAns", True), ("NoAns", False))
+                   if answerable in kinds for score in ("exact", "f1")]  # fmt: skip
+        return ("exact_match", "f1", *subsets, "best_exact", "best_f1")
 
     def inference_settings(self) -> dict:
         contract = self.contract

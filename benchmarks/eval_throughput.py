@@ -23,7 +23,6 @@ Uses 10,570 real held-out questions from ${FTLIT_DATA} (whole articles), a Disti
 """
 
 import argparse
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from common import (
     qa_model_folder,
     squad_questions,
     synchronize,
+    write_json,
 )
 from datasets import Dataset
 from transformers import (
@@ -202,8 +202,7 @@ def main() -> None:
     ]  # fmt: skip
     print("\n" + ", ".join(f"{name}: {value}" for name, value in setup.items()))
     print_table(table)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({**setup, "rows": table}, indent=2))
+    write_json(args.json, {**setup, "rows": table})
 
 
 if __name__ == "__main__":

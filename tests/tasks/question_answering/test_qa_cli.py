@@ -157,4 +157,29 @@ def test_a_v2_score_the_validation_data_gives_can_be_the_main_metric(fitted, tmp
     dev = write_jsonl(tmp_path / "dev_v2.jsonl", squad_rows(60, seed=11, unanswerable=0.4))
     run("validate", *qa_args(str(fitted / "export"), tmp_path, "--data.validation_file", str(dev),
                              "--model.main_metric", "NoAns_f1"))  # fmt: skip
-    assert results(tmp_path)["main_metric"] == "NoAns_f1"
+    scores = results(tmp_path)
+    assert scores["main_metric"] == "NoAns_f1" and "NoAns_f1" in scores
+
+
+def test_v2_training_data_keeps_v2_rules_through_the_last_validation_and_the_export(squad_files, tiny_bert, tmp_path):
+    # fit's closing validation of the best checkpoint reads the (all-answerable) validation split alone; the last
+    # epoch is not validated, so that closing validation runs
+    train = write_jsonl(tmp_path / "train_v2.jsonl", squad_rows(40, seed=12, unanswerable=0.4))
+    out = tmp_path / "run"
+    run("fit", *qa_args(tiny_bert, out, "--data.train_file", str(train), "--data.validation_file",
+                        str(squad_files["dev"]), "--model.main_metric", "best_f1", "--trainer.max_epochs", "3",
+                        "--trainer.check_val_every_n_epoch", "2", "--trainer.limit_train_batches", "2",
+                        "--data.batch_size", "16"))  # fmt: skip
+    scores = results(out)
+    assert scores["main_metric"] == "best_f1" and {"HasAns_f1", "best_f1"} <= set(scores)
+    assert "NoAns_f1" not in scores  # no unanswerable question to score
+    config = json.loads((out / "export" / "config.json").read_text())
+    assert config["ftlit_inference"]["version_2_with_negative"] is True
+
+
+def test_a_saved_v2_main_metric_does_not_stop_predict(fitted, tmp_path):
+    rows = [{"id": r["id"], "question": r["question"], "context": r["context"]} for r in squad_rows(3, seed=9)]
+    source = write_jsonl(tmp_path / "questions.jsonl", rows)
+    run("predict", *qa_args(str(fitted / "export"), tmp_path, "--data.predict_file", str(source),
+                            "--model.main_metric", "NoAns_f1"))  # fmt: skip
+    assert len((tmp_path / "predictions.jsonl").read_text().splitlines()) == 3

@@ -128,7 +128,9 @@ class SquadDataModule(TransformerDataModule):
         whether any question is unanswerable (SQuAD v2.0 rules by default)."""
         checked = {split: self._checked(split, rows) for split, rows in raw.items()}
         without_answers = {split: unanswerable(rows) for split, rows in checked.items() if split != "predict"}
-        self._has_unanswerable = any(without_answers.values())
+        # once any split of this run had an unanswerable question, v2.0 rules stay: fit's last validation of the
+        # best checkpoint reads the validation split alone, and must score (and export) as the fit did
+        self._has_unanswerable = self._has_unanswerable or any(without_answers.values())
         for split, positions in without_answers.items():
             self._check_unanswerable(split, checked[split], positions)
         return checked

@@ -50,11 +50,13 @@ class QuestionAnsweringModule(TransformerModule):
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        if not self.contract.version_2:
-            return ("exact_match", "f1")
-        # HasAns_/NoAns_ scores exist only for the kinds of question the validation data holds
         validation = self.contract.eval_sets.get("validation")
-        kinds = {True, False} if validation is None else {bool(gold_answers(a)[0]) for a in validation.answers}
+        if validation is None:  # nothing validated at this stage (test, predict): any score a validation could give
+            kinds = {True, False}
+        elif not self.contract.version_2:
+            return ("exact_match", "f1")
+        else:  # HasAns_/NoAns_ scores exist only for the kinds of question the validation data holds
+            kinds = {bool(gold_answers(a)[0]) for a in validation.answers}
         subsets = [f"{name}_{score}" for name, answerable in (("HasAns", True), ("NoAns", False))
                    if answerable in kinds for score in ("exact", "f1")]  # fmt: skip
         return ("exact_match", "f1", *subsets, "best_exact", "best_f1")

@@ -8,8 +8,8 @@ skips the runs of the same budget it holds, so the benchmark can be stopped and 
 
     python benchmarks/padding_parity.py                  # the full config, seed 42 (a GPU run)
     python benchmarks/padding_parity.py --seeds 42 43 44 --max-train-samples 10000 --epochs 2   # the GPU suite's check
-    python benchmarks/padding_parity.py --seeds 42 --max-train-samples 2000 --max-eval-samples 1000 --epochs 1 \\
-        --log benchmarks/results/padding_parity_cpu.jsonl                              # this CPU's one pair
+    python benchmarks/padding_parity.py --seeds 42 43 44 --max-train-samples 3000 --max-eval-samples 2000 \\
+        --epochs 2 --batch-size 32 --log benchmarks/results/padding_parity_cpu.jsonl   # this CPU's check (~2.5 h)
     python benchmarks/padding_parity.py --tiny           # smoke check: few questions, a few steps
 """
 

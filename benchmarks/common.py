@@ -1,7 +1,7 @@
 """What the benchmark scripts share: real SQuAD questions from ${FTLIT_DATA} (default ../shared/data),
 DistilBERT-shaped QA models, a timed ftlit fit, the Markdown table they print with its ftlit / peer ratios, and the
-Hugging Face side of SQuAD evaluation (its
-validation features and its ``postprocess_qa_predictions``) that ftlit's is compared with."""
+Hugging Face side of SQuAD evaluation (its validation features and its ``postprocess_qa_predictions``) that ftlit's
+is compared with."""
 
 import collections
 import json

@@ -48,6 +48,15 @@ def gold_answers(answer_texts: list[str]) -> list[str]:
     return [text for text in answer_texts if normalize_answer(text)] or [""]
 
 
+#: The v2.0 subsets the official script scores apart, by whether a question has an answer
+ANSWER_KINDS = (("HasAns", True), ("NoAns", False))
+
+
+def has_answer(answer_texts: list[str]) -> bool:
+    """Whether the official v2.0 script counts a question as answerable: a gold answer survives normalisation."""
+    return bool(gold_answers(answer_texts)[0])
+
+
 def question_scores(
     predictions: dict[str, str], references: dict[str, list[str]], version_2: bool
 ) -> tuple[dict, dict]:
@@ -104,9 +113,9 @@ def squad_evaluate(
     results = {"exact_match": _mean_percent(exact, qids), "f1": _mean_percent(f1, qids), "total": len(qids)}
     if not version_2:
         return results
-    has_answer = {qid: bool(gold_answers(answers)[0]) for qid, answers in references.items()}
-    for name, answerable in (("HasAns", True), ("NoAns", False)):
-        subset = [qid for qid in qids if has_answer[qid] == answerable]
+    answerable_ids = {qid: has_answer(answers) for qid, answers in references.items()}
+    for name, answerable in ANSWER_KINDS:
+        subset = [qid for qid in qids if answerable_ids[qid] == answerable]
         if subset:
             results[f"{name}_exact"] = _mean_percent(exact, subset)
             results[f"{name}_f1"] = _mean_percent(f1, subset)
@@ -114,6 +123,6 @@ def squad_evaluate(
     if null_diffs is not None and span_predictions is not None:
         span_exact, span_f1 = question_scores(span_predictions, references, version_2)
         for name, scores in (("exact", span_exact), ("f1", span_f1)):
-            best, threshold = best_threshold(span_predictions, scores, null_diffs, has_answer)
+            best, threshold = best_threshold(span_predictions, scores, null_diffs, answerable_ids)
             results[f"best_{name}"], results[f"best_{name}_thresh"] = best, threshold
     return results

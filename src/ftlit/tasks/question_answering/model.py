@@ -9,7 +9,7 @@ from ftlit.contract import EvalStage
 from ftlit.settings import check_range
 from ftlit.tasks.question_answering.contract import QAContract, QAEvalSet
 from ftlit.tasks.question_answering.decode import Answer, best_answers, candidate_answers, decode_candidates
-from ftlit.tasks.question_answering.metrics import gold_answers, squad_evaluate
+from ftlit.tasks.question_answering.metrics import ANSWER_KINDS, has_answer, squad_evaluate
 from ftlit.training.evaluation import EvalResult
 from ftlit.training.module import TransformerModule
 
@@ -56,9 +56,9 @@ class QuestionAnsweringModule(TransformerModule):
         elif not self.contract.version_2:
             return ("exact_match", "f1")
         else:  # HasAns_/NoAns_ scores exist only for the kinds of question the validation data holds
-            kinds = {bool(gold_answers(a)[0]) for a in validation.answers}
-        subsets = [f"{name}_{score}" for name, answerable in (("HasAns", True), ("NoAns", False))
-                   if answerable in kinds for score in ("exact", "f1")]  # fmt: skip
+            kinds = {has_answer(answers) for answers in validation.answers}
+        subsets = [f"{name}_{score}" for name, answerable in ANSWER_KINDS if answerable in kinds
+                   for score in ("exact", "f1")]  # fmt: skip
         return ("exact_match", "f1", *subsets, "best_exact", "best_f1")
 
     def inference_settings(self) -> dict:

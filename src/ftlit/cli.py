@@ -144,8 +144,13 @@ class FtlitCLI(LightningCLI):
         check_outputs_free(self.output_dir, self.subcommand, self.overwrite)
         self.throughput = TrainingThroughput()
         self.history = ValidationHistory()
-        self.trainer.callbacks += [self.throughput, self.history, NonFiniteLossGuard(), ResumableTraining(),
-                                   DiscardUnstartedRun()]  # fmt: skip
+        self.trainer.callbacks += [
+            self.throughput,
+            self.history,
+            NonFiniteLossGuard(),
+            ResumableTraining(),
+            DiscardUnstartedRun(),
+        ]
         if self.subcommand == "fit":
             self.trainer.callbacks.append(DiskSpaceCheck(self.output_dir))
 
@@ -264,9 +269,13 @@ class FtlitCLI(LightningCLI):
         if self.trainer.is_global_zero:
             check_outputs_free(self.output_dir, "fit", self.overwrite)  # again: nothing else may have written there
             self._export(best or str(last_checkpoint_path(self.trainer) or ""))
-            train = {"train_time_s": round(train_time, 2), "best_checkpoint": best or None,
-                     "throughput": self.throughput.summary, "log_dir": str(self.run_dir),
-                     "history": history}  # fmt: skip
+            train = {
+                "train_time_s": round(train_time, 2),
+                "best_checkpoint": best or None,
+                "throughput": self.throughput.summary,
+                "log_dir": str(self.run_dir),
+                "history": history,
+            }
             self._write_results("val", train)
 
     def _export(self, checkpoint: str) -> None:
@@ -303,9 +312,12 @@ class FtlitCLI(LightningCLI):
         }
         evaluation = {**self.model.eval_summary(), "main_metric": self.model.monitor}
         results = results_document(
-            metrics, evaluation, train or {}, self.model.describe_model(),
+            metrics,
+            evaluation,
+            train or {},
+            self.model.describe_model(),
             self.config[self.subcommand].as_dict(),
-        )  # fmt: skip
+        )
         for name, content in self.model.output_files().items():
             write_json(self.output_dir / name, content)
         write_json(self.output_dir / "results.json", results)
@@ -314,8 +326,12 @@ class FtlitCLI(LightningCLI):
 
 def check_outputs_free(output_dir: Path, subcommand: str, overwrite: bool) -> None:
     """Refuse, before any work, to replace the outputs of an earlier run unless ``--overwrite`` is given."""
-    produces = {"fit": ["export", "results.json"], "validate": ["results.json"], "test": ["results.json"],
-                "predict": ["predictions.jsonl"]}.get(subcommand, [])  # fmt: skip
+    produces = {
+        "fit": ["export", "results.json"],
+        "validate": ["results.json"],
+        "test": ["results.json"],
+        "predict": ["predictions.jsonl"],
+    }.get(subcommand, [])
     existing = [name for name in produces if (output_dir / name).exists()]
     if existing and not overwrite:
         raise FtlitError(
@@ -387,8 +403,13 @@ class SaveConfigInRunFolder(SaveConfigCallback):
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         folder = run_folder(trainer, every_device=False)  # (Lightning calls this on the first device only)
         folder.mkdir(parents=True, exist_ok=True)
-        self.parser.save(self.config, folder / self.config_filename, skip_none=False, overwrite=self.overwrite,
-                         multifile=self.multifile)  # fmt: skip
+        self.parser.save(
+            self.config,
+            folder / self.config_filename,
+            skip_none=False,
+            overwrite=self.overwrite,
+            multifile=self.multifile,
+        )
 
 
 def _build_cli(args: list[str], run: bool, callbacks: list[Callback]) -> FtlitCLI:

@@ -57,6 +57,7 @@ def check_range(
         and (maximum is None or (value <= maximum if include_maximum else value < maximum))
     )
     if not within:
-        bounds = describe_range(minimum, maximum, include_minimum=include_minimum, include_maximum=include_maximum,
-                                allow_none=allow_none)  # fmt: skip
+        bounds = describe_range(
+            minimum, maximum, include_minimum=include_minimum, include_maximum=include_maximum, allow_none=allow_none
+        )
         raise FtlitError(f"{option} must be {bounds}, got {value!r}.")

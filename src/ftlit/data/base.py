@@ -45,8 +45,15 @@ from ftlit.settings import check_range
 #: Above this share of unknown tokens in the training text, the tokenizer cannot be the model's
 MAX_UNKNOWN_SHARE = 0.5
 #: Files a Hugging Face tokenizer is saved as (one of the vocabulary files, with or without tokenizer.json)
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",
-                   "sentencepiece.bpe.model", "spiece.model")  # fmt: skip
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+)
 
 #: The splits each stage needs besides the validation sets
 STAGE_SPLITS = {"fit": ["train"], "validate": [], "test": ["test"], "predict": ["predict"]}
@@ -130,8 +137,14 @@ class TransformerDataModule(LightningDataModule):
         check_range("--data.max_eval_samples", max_eval_samples, minimum=1, allow_none=True)
         check_range("--data.num_workers", num_workers, minimum=0, allow_none=True)
         check_range("--data.pad_to_multiple_of", pad_to_multiple_of, minimum=1, allow_none=True)
-        check_range("--data.validation_split", validation_split, minimum=0, maximum=1, include_minimum=False,
-                    include_maximum=False)  # fmt: skip
+        check_range(
+            "--data.validation_split",
+            validation_split,
+            minimum=0,
+            maximum=1,
+            include_minimum=False,
+            include_maximum=False,
+        )
         self.model_name_or_path = model_name_or_path
         self.max_length = max_length
         self.batch_size = batch_size

@@ -99,8 +99,9 @@ def check_text_types(rows: Dataset, fields: Sequence[str], source: str) -> None:
         found = sorted({type(values[i]).__name__ for i in bad})
         hint = (
             " One text per row is expected; give a sentence pair as two columns (--data.text_fields '[a, b]')."
-            if "list" in found else " Quote numbers that are texts, or fix the column."
-        )  # fmt: skip
+            if "list" in found
+            else " Quote numbers that are texts, or fix the column."
+        )
         raise FtlitError(
             f"{source}: column {field!r} must hold text, but {len(bad)} of {len(values)} rows hold "
             f"{' / '.join(found)} ({rows_named(bad)}: {', '.join(repr(values[i])[:40] for i in bad[:3])}).{hint}"

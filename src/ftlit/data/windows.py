@@ -41,8 +41,12 @@ def token_windows(
     Returns the encoding (``overflow_to_sample_mapping`` gives each window's text) and, per window, the character
     offsets of its tokens in the windowed text, ``NOT_TEXT`` for the others. ``names`` name the texts in errors.
     """
-    settings = {"max_length": max_length, "stride": stride, "return_overflowing_tokens": True,
-                "return_offsets_mapping": True}  # fmt: skip
+    settings = {
+        "max_length": max_length,
+        "stride": stride,
+        "return_overflowing_tokens": True,
+        "return_offsets_mapping": True,
+    }
     if leading is None:
         encoding, windowed = tokenizer(texts, truncation=True, **settings), 0
     else:

@@ -38,9 +38,16 @@ def export_onnx(model: PreTrainedModel, sample: dict[str, torch.Tensor], path: P
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     try:
         program = torch.onnx.export(
-            model, (), kwargs=inputs, dynamo=True, input_names=list(inputs), output_names=outputs, optimize=True,
-            dynamic_shapes={name: {0: batch, 1: sequence} for name in inputs}, verbose=False,
-        )  # fmt: skip
+            model,
+            (),
+            kwargs=inputs,
+            dynamo=True,
+            input_names=list(inputs),
+            output_names=outputs,
+            optimize=True,
+            dynamic_shapes={name: {0: batch, 1: sequence} for name in inputs},
+            verbose=False,
+        )
     except ImportError as err:
         raise FtlitError(f"ONNX export needs onnx and onnxscript ({err}): pip install 'ftlit[onnx]'.") from None
     program.save(str(path))

@@ -151,8 +151,12 @@ def run_names(run_dirs: list[Path]) -> list[str]:
 def main(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ftlit compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="output folders of finished `ftlit fit` runs")
-    parser.add_argument("--output_dir", type=Path, default=Path("."),
-                        help="where comparison.md, comparison.csv and comparison.png go (default: here)")  # fmt: skip
+    parser.add_argument(
+        "--output_dir",
+        type=Path,
+        default=Path("."),
+        help="where comparison.md, comparison.csv and comparison.png go (default: here)",
+    )
     options = parser.parse_args(args)
     run_dirs = [path.resolve() for path in options.run_dirs]
     results = {name: load_results(path) for name, path in zip(run_names(run_dirs), run_dirs)}

@@ -70,8 +70,9 @@ def run_arguments(export: Path, config: dict | None, arguments: list[str]) -> li
 def check_output(output: Path, export: Path) -> None:
     """The output folder is replaced whole: it must not hold the export, nor anything but an earlier ONNX export."""
     if export.resolve().is_relative_to(output.resolve()):
-        raise FtlitError(f"--output {output} holds the export {export}, which writing there would replace: name "
-                         "another folder.")  # fmt: skip
+        raise FtlitError(
+            f"--output {output} holds the export {export}, which writing there would replace: name another folder."
+        )
     if output.is_dir() and any(output.iterdir()) and not (output / REPORT_FILE).is_file():
         raise FtlitError(f"--output {output} holds files that are not an ONNX export of ftlit: name another folder.")
 
@@ -82,18 +83,25 @@ def evaluation_config(config: dict, export: Path) -> dict:
     model = config["model"]
     module_name, _, class_name = model["class_path"].rpartition(".")
     module_class = getattr(importlib.import_module(module_name), class_name)
-    init_args = {key: value for key, value in model.get("init_args", {}).items()
-                 if key not in module_class.training_only_settings}  # fmt: skip
+    init_args = {
+        key: value
+        for key, value in model.get("init_args", {}).items()
+        if key not in module_class.training_only_settings
+    }
     init_args["model_name_or_path"] = str(export)
     data = {**config["data"], "init_args": {**config["data"].get("init_args", {}), "predict_file": None}}
-    return {"seed_everything": config.get("seed_everything", 42), "model": {**model, "init_args": init_args},
-            "data": data}  # fmt: skip
+    return {
+        "seed_everything": config.get("seed_everything", 42),
+        "model": {**model, "init_args": init_args},
+        "data": data,
+    }
 
 
 def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     """``build(arguments)``: the CLI (not run) on the arguments, as ``ftlit inspect`` builds it."""
-    parser = argparse.ArgumentParser(prog="ftlit export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="ftlit export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("source", type=Path, help="a run's output folder, or its export/ folder")
     parser.add_argument("--format", choices=["onnx"], default="onnx")
     parser.add_argument("--quantize", choices=["int8"], help="ONNX Runtime's dynamic int8 quantisation")
@@ -107,19 +115,24 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     check_output(output, export)
     cli = build(run_arguments(export, config, rest))
     report = export_checked(cli, export, output, known.quantize, known.check_batches, config)
-    lines = [f"ONNX export written to {output} ({report['file_mb']} MB{', int8' if known.quantize else ''}).",
-             f"Largest difference from PyTorch (fp32 graph, {report['checked_features']} validation features): "
-             f"{report['largest_difference']:.2e} (tolerance {TOLERANCE:g})."]  # fmt: skip
+    lines = [
+        f"ONNX export written to {output} ({report['file_mb']} MB{', int8' if known.quantize else ''}).",
+        f"Largest difference from PyTorch (fp32 graph, {report['checked_features']} validation features): "
+        f"{report['largest_difference']:.2e} (tolerance {TOLERANCE:g}).",
+    ]
     torch_metrics, onnx_metrics = report["metrics"]["torch"], report["metrics"]["onnxruntime"]
     for name in sorted(torch_metrics.keys() | onnx_metrics.keys()):
-        lines.append(f"  {name}: torch {torch_metrics.get(name, float('nan')):.4f}, onnxruntime "
-                     f"{onnx_metrics.get(name, float('nan')):.4f}")  # fmt: skip
+        lines.append(
+            f"  {name}: torch {torch_metrics.get(name, float('nan')):.4f}, onnxruntime "
+            f"{onnx_metrics.get(name, float('nan')):.4f}"
+        )
     print("\n".join(lines))
     return 0
 
 
-def export_checked(cli, export: Path, output: Path, quantize: str | None, check_batches: int,
-                   config: dict | None) -> dict:  # fmt: skip
+def export_checked(
+    cli, export: Path, output: Path, quantize: str | None, check_batches: int, config: dict | None
+) -> dict:
     """Export, check against PyTorch, quantise if asked, score both on the validation set; the folder is written
     whole or not at all. The report keeps the run's ``config`` (if known), so that the folder serves alone."""
     module, datamodule, trainer = cli.model, cli.datamodule, cli.trainer
@@ -154,10 +167,17 @@ def export_checked(cli, export: Path, output: Path, quantize: str | None, check_
         module.model = OnnxRuntimeModel(staging)
         trainer.validate(module, datamodule=datamodule, verbose=False)
         after = module.last_eval.metrics
-        report = {"format": "onnx", "quantize": quantize, "source": str(export), "tolerance": TOLERANCE,
-                  "largest_difference": difference, "checked_features": sum(len(b["input_ids"]) for b in batches),
-                  "file_mb": round((staging / ONNX_FILE).stat().st_size / 2**20, 1),
-                  "metrics": {"torch": before, "onnxruntime": after}, "config": config}  # fmt: skip
+        report = {
+            "format": "onnx",
+            "quantize": quantize,
+            "source": str(export),
+            "tolerance": TOLERANCE,
+            "largest_difference": difference,
+            "checked_features": sum(len(b["input_ids"]) for b in batches),
+            "file_mb": round((staging / ONNX_FILE).stat().st_size / 2**20, 1),
+            "metrics": {"torch": before, "onnxruntime": after},
+            "config": config,
+        }
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

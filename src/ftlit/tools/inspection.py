@@ -69,9 +69,11 @@ def token_problems(features: Dataset, tokenizer: PreTrainedTokenizerBase, collat
     lengths = np.array([len(sequence) for sequence in ids])
     mask, batch_ids = batch["attention_mask"].numpy(), batch["input_ids"].numpy()
     positions = np.arange(mask.shape[1])
-    real = positions[None, :] < lengths[:, None] if tokenizer.padding_side == "right" else (
-        positions[None, :] >= mask.shape[1] - lengths[:, None]
-    )  # fmt: skip
+    real = (
+        positions[None, :] < lengths[:, None]
+        if tokenizer.padding_side == "right"
+        else (positions[None, :] >= mask.shape[1] - lengths[:, None])
+    )
     if not np.array_equal(mask.astype(bool), real):
         problems.append("attention masks do not mark exactly the real tokens of a padded batch")
     if not (batch_ids[~real] == pad).all():
@@ -98,8 +100,17 @@ def split_report(dm: TransformerDataModule, split: str) -> SplitReport:
     problems = [*stats.problems, *token_problems(features, dm.tokenizer, dm.collate)]
     if stats.lost_answers and stats.lost_answers[0]:
         problems.append(f"{stats.lost_answers[0]} answer(s) lie outside every window: raise --data.max_length")
-    return SplitReport(split, stats.examples, len(features), stats.lengths, dm.max_length, stats.labels,
-                       stats.lost_answers, problems, stats.label_lines)  # fmt: skip
+    return SplitReport(
+        split,
+        stats.examples,
+        len(features),
+        stats.lengths,
+        dm.max_length,
+        stats.labels,
+        stats.lost_answers,
+        problems,
+        stats.label_lines,
+    )
 
 
 def inspect_data(dm: TransformerDataModule) -> tuple[list[SplitReport], list[str]]:
@@ -117,10 +128,15 @@ def format_reports(reports: list[SplitReport], problems: list[str]) -> str:
     """The reports as one Markdown table, label distributions and the checks."""
     rows = []
     for report in reports:
-        row = {"split": report.split, "examples": report.examples, "features": report.features,
-               "features/example": f"{report.features / report.examples:.2f}", **report.percentiles(),
-               f"truncated@{report.max_length}": share(report.truncated, report.examples),
-               f"padded@{report.max_length}": share(report.padded, report.examples)}  # fmt: skip
+        row = {
+            "split": report.split,
+            "examples": report.examples,
+            "features": report.features,
+            "features/example": f"{report.features / report.examples:.2f}",
+            **report.percentiles(),
+            f"truncated@{report.max_length}": share(report.truncated, report.examples),
+            f"padded@{report.max_length}": share(report.padded, report.examples),
+        }
         if report.answers_lost is not None:
             lost, answerable = report.answers_lost
             row["answers lost"] = share(lost / max(answerable, 1), answerable)
@@ -137,8 +153,9 @@ def format_reports(reports: list[SplitReport], problems: list[str]) -> str:
     if every:
         lines += [f"FAILED {problem}" for problem in every]
     else:
-        lines.append("ok: CLS first and SEP last in every checked feature; pad id, model config and attention "
-                     "masks agree")  # fmt: skip
+        lines.append(
+            "ok: CLS first and SEP last in every checked feature; pad id, model config and attention masks agree"
+        )
     return "\n".join(lines)
 
 

@@ -33,8 +33,14 @@ class Predictor:
         self.predict([self.request_row(self.example_request())])  # loads the model and runs every step once
 
     @classmethod
-    def from_export(cls, source: Path, build: Callable[[list[str]], object], engine: str | None = None,
-                    device: str | torch.device = "cpu", arguments: list[str] = ()) -> "Predictor":  # fmt: skip
+    def from_export(
+        cls,
+        source: Path,
+        build: Callable[[list[str]], object],
+        engine: str | None = None,
+        device: str | torch.device = "cpu",
+        arguments: list[str] = (),
+    ) -> "Predictor":
         """``source``: a run's output folder, its ``export/`` or an ONNX export (engine: onnxruntime when the
         folder holds ``model.onnx``, unless given); ``build``: the CLI on arguments, not run."""
         export, config = find_run(source)
@@ -42,8 +48,9 @@ class Predictor:
         if engine not in ENGINES:
             raise FtlitError(f"--engine {engine}: one of {', '.join(ENGINES)}.")
         # empty_text error: a row the data module dropped would leave its request without an answer
-        cli = build([*run_arguments(export, config, list(arguments)), "--model.engine", engine,
-                     "--data.empty_text", "error"])  # fmt: skip
+        cli = build(
+            [*run_arguments(export, config, list(arguments)), "--model.engine", engine, "--data.empty_text", "error"]
+        )
         if not isinstance(cli.model, TransformerModule):
             raise FtlitError(f"{source}: the config's model is not an ftlit task module.")
         return cls(cli, device)

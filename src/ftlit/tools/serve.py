@@ -83,8 +83,15 @@ def answer(requests: list[Request], predictor: Predictor) -> None:
 class PredictionAPI(litserve.LitAPI):
     """LitServe's API: each worker loads the export in ``setup``; a batch of requests is predicted together."""
 
-    def __init__(self, source: Path, engine: str | None, build: Callable, arguments: list[str],
-                 max_batch_size: int, batch_timeout: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        source: Path,
+        engine: str | None,
+        build: Callable,
+        arguments: list[str],
+        max_batch_size: int,
+        batch_timeout: float,
+    ) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.source, self.engine, self.build, self.arguments = source, engine, build, arguments
 
@@ -126,8 +133,9 @@ class JsonBody:
         try:
             json.loads(body)
         except ValueError as error:
-            response = JSONResponse({"error": f"The request body is not JSON ({error}).", "field": "request"},
-                                    status_code=400)  # fmt: skip
+            response = JSONResponse(
+                {"error": f"The request body is not JSON ({error}).", "field": "request"}, status_code=400
+            )
             return await response(scope, receive, send)
         replayed = False
 
@@ -179,8 +187,9 @@ def stop_on_sigterm() -> None:
 
 def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     """``build(arguments)``: the CLI (not run) on the arguments; a module-level callable (workers are spawned)."""
-    parser = argparse.ArgumentParser(prog="ftlit serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="ftlit serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("source", type=Path, help="a run's output folder, its export/, or an ONNX export")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", choices=HOSTS, default="127.0.0.1", help="0.0.0.0 or :: to listen beyond this host")
@@ -196,12 +205,20 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     predictor = Predictor.from_export(known.source, build, known.engine, arguments=rest)
     address = f"http://{LOCAL_ADDRESS.get(known.host, known.host)}:{known.port}"
     example = json.dumps(predictor.example_request())
-    ready = (f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health.\n"
-             f"  Try: curl --json '{example}' {address}/predict")  # fmt: skip
+    ready = (
+        f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health.\n"
+        f"  Try: curl --json '{example}' {address}/predict"
+    )
     api = PredictionAPI(known.source, predictor.engine, build, rest, known.max_batch_size, known.batch_timeout)
     del predictor
-    server = Server(api, accelerator="auto", devices=1, workers_per_device=known.workers, middlewares=[JsonBody],
-                    ready_message=ready)  # fmt: skip
+    server = Server(
+        api,
+        accelerator="auto",
+        devices=1,
+        workers_per_device=known.workers,
+        middlewares=[JsonBody],
+        ready_message=ready,
+    )
     stop_on_sigterm()
     print(f"ftlit serve: loading {known.source} in {known.workers} worker(s)…", flush=True)
     server.run(host=known.host, port=known.port, generate_client_file=False, log_level="warning")

@@ -144,9 +144,19 @@ def settings_from(section: dict, options: dict[str, str], config_path: Path) -> 
         raise FtlitError(f"tune.enqueue must be a list of trials, each giving values of {', '.join(sorted(keys))}.")
     metric = merged.get("metric")
     pruner_arguments = {} if pruner == "median" else None if pruner == "none" else pruner
-    return TuneSettings(space, study_name, output_dir, str(storage), n_trials, timeout,
-                        metric and str(metric).removeprefix("val/"), direction, pruner_arguments, seed,
-                        tuple(enqueue))  # fmt: skip
+    return TuneSettings(
+        space,
+        study_name,
+        output_dir,
+        str(storage),
+        n_trials,
+        timeout,
+        metric and str(metric).removeprefix("val/"),
+        direction,
+        pruner_arguments,
+        seed,
+        tuple(enqueue),
+    )
 
 
 def read_value(key: str, text: str) -> Any:
@@ -197,9 +207,16 @@ def one_device(trainer: dict) -> list[str]:
 
 def search_fingerprint(settings: TuneSettings, config: dict, fit_options: list[str]) -> str:
     """What makes two runs of a study comparable: the space, the objective, the config and the fit options."""
-    return json.dumps({"space": [vars(parameter) for parameter in settings.space], "metric": settings.metric,
-                       "config": {k: v for k, v in config.items() if k != "tune"}, "fit": fit_options},
-                      sort_keys=True, default=str)  # fmt: skip
+    return json.dumps(
+        {
+            "space": [vars(parameter) for parameter in settings.space],
+            "metric": settings.metric,
+            "config": {k: v for k, v in config.items() if k != "tune"},
+            "fit": fit_options,
+        },
+        sort_keys=True,
+        default=str,
+    )
 
 
 def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -219,8 +236,13 @@ def open_study(settings: TuneSettings) -> optuna.Study:
         storage = rdb_storage(settings.storage)
         pruners = optuna.pruners
         pruner = pruners.NopPruner() if settings.pruner is None else pruners.MedianPruner(**settings.pruner)
-        study = optuna.create_study(storage=storage, study_name=settings.study_name, direction=settings.direction,
-                                    pruner=pruner, load_if_exists=True)  # fmt: skip
+        study = optuna.create_study(
+            storage=storage,
+            study_name=settings.study_name,
+            direction=settings.direction,
+            pruner=pruner,
+            load_if_exists=True,
+        )
     except TypeError as err:  # MedianPruner's arguments
         raise FtlitError(f"tune.pruner: {err}") from err
     except ValueError as err:  # e.g. the study exists with the other direction
@@ -238,8 +260,17 @@ def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[s
     folder = settings.output_dir / f"trial_{trial.number}"
     pruning = TrialPruning(trial, settings.metric and f"val/{settings.metric}")
     try:
-        run_fit([*fit_arguments, *value_arguments(values), "--output_dir", str(folder),
-                 "--trainer.default_root_dir", str(folder)], [pruning])  # fmt: skip
+        run_fit(
+            [
+                *fit_arguments,
+                *value_arguments(values),
+                "--output_dir",
+                str(folder),
+                "--trainer.default_root_dir",
+                str(folder),
+            ],
+            [pruning],
+        )
     except (FtlitError, torch.OutOfMemoryError) as err:
         trial.set_user_attr("failure", str(err))
         raise TrialFailed(str(err)) from err
@@ -260,8 +291,15 @@ def trials_table(study: optuna.Study) -> list[dict]:
     rows = []
     for trial in study.trials:
         duration = trial.duration.total_seconds() if trial.duration else None
-        rows.append({"trial": trial.number, "state": trial.state.name.lower(), metric: trial.value, **trial.params,
-                     "time_s": duration and round(duration, 1)})  # fmt: skip
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": trial.state.name.lower(),
+                metric: trial.value,
+                **trial.params,
+                "time_s": duration and round(duration, 1),
+            }
+        )
     return rows
 
 
@@ -351,11 +389,17 @@ def main(args: list[str], run_fit: FitRunner) -> int:
         if done < settings.n_trials:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             enough = MaxTrialsCallback(settings.n_trials, states=FINISHED)  # counted across every worker of the study
-            study.optimize(lambda trial: run_trial(trial, settings, fit_arguments, run_fit), timeout=settings.timeout,
-                           callbacks=[enough, failures], catch=(TrialFailed,), gc_after_trial=True)  # fmt: skip
+            study.optimize(
+                lambda trial: run_trial(trial, settings, fit_arguments, run_fit),
+                timeout=settings.timeout,
+                callbacks=[enough, failures],
+                catch=(TrialFailed,),
+                gc_after_trial=True,
+            )
     finally:  # what was found so far, also when the study stops on an error
         report(study, settings, config)
     if failures.failed >= MAX_FAILED_IN_A_ROW:
-        raise FtlitError(f"The study stopped: {failures.failed} trials in a row failed, the last one with: "
-                         f"{failures.reason}")  # fmt: skip
+        raise FtlitError(
+            f"The study stopped: {failures.failed} trials in a row failed, the last one with: {failures.reason}"
+        )
     return 0

@@ -71,8 +71,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 #: Settings a resumed run may change: how it loads batches and evaluates, how often it saves, when it stops early
-RESUMABLE_CHANGES = {"data.init_args.num_workers", "data.init_args.eval_batch_size",
-                     "model.init_args.checkpoint_every_n_steps", "model.init_args.early_stopping_patience"}  # fmt: skip
+RESUMABLE_CHANGES = {
+    "data.init_args.num_workers",
+    "data.init_args.eval_batch_size",
+    "model.init_args.checkpoint_every_n_steps",
+    "model.init_args.early_stopping_patience",
+}
 
 
 def flat_settings(config: dict, prefix: str = "") -> dict[str, object]:

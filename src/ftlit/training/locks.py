@@ -61,8 +61,10 @@ class FolderLock:
             holder = {}
         same_host = holder.get("host") == socket.gethostname()
         if same_host and isinstance(holder.get("pid"), int) and not process_alive(holder["pid"]):
-            rank_zero_warn(f"Taking over {self.path}: its run (pid {holder['pid']}, started {holder.get('started')}) "
-                           "is no longer running.")  # fmt: skip
+            rank_zero_warn(
+                f"Taking over {self.path}: its run (pid {holder['pid']}, started {holder.get('started')}) "
+                "is no longer running."
+            )
             self.path.unlink(missing_ok=True)
             return
         who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} since {holder.get('started', '?')}"

@@ -79,8 +79,15 @@ class TransformerModule(LightningModule):
     """
 
     #: Settings of a run that shape only its training: evaluating its export (ftlit export) leaves them out
-    training_only_settings: tuple[str, ...] = ("peft", "quantization", "compile", "gradient_checkpointing",
-                                               "optimizer", "lr_scheduler", "attn_implementation")  # fmt: skip
+    training_only_settings: tuple[str, ...] = (
+        "peft",
+        "quantization",
+        "compile",
+        "gradient_checkpointing",
+        "optimizer",
+        "lr_scheduler",
+        "attn_implementation",
+    )
 
     #: The Hugging Face auto class of the task's model (``AutoModelForQuestionAnswering``, …)
     auto_class: type
@@ -147,8 +154,10 @@ class TransformerModule(LightningModule):
         self.contract = contract
         chosen = self.hparams.main_metric
         if chosen is not None and chosen not in self.metric_names:
-            raise FtlitError(f"--model.main_metric {chosen}: not a metric of this task on this data, which "
-                             f"reports {', '.join(self.metric_names)}.")  # fmt: skip
+            raise FtlitError(
+                f"--model.main_metric {chosen}: not a metric of this task on this data, which "
+                f"reports {', '.join(self.metric_names)}."
+            )
 
     @property
     def task_metric(self) -> str:
@@ -197,8 +206,7 @@ class TransformerModule(LightningModule):
         if kernel:
             kwargs["attn_implementation"] = kernel
         try:
-            model = load_pretrained(self.auto_class.from_pretrained, self.hparams.model_name_or_path, "model",
-                                    **kwargs)  # fmt: skip
+            model = load_pretrained(self.auto_class.from_pretrained, self.hparams.model_name_or_path, "model", **kwargs)
         except (ValueError, ImportError) as err:  # an unknown kernel, or one whose package is missing
             if not kernel:
                 raise
@@ -263,8 +271,9 @@ class TransformerModule(LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.lora is not None:  # adapters + head (+ optimizer state) and the module's own buffers: small checkpoints
             trainable = {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
-            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
-                                        if k in trainable or not k.startswith("model.")}  # fmt: skip
+            checkpoint["state_dict"] = {
+                k: v for k, v in checkpoint["state_dict"].items() if k in trainable or not k.startswith("model.")
+            }
 
     def parameter_counts(self) -> dict[str, int]:
         params = list(self.model.parameters())
@@ -325,8 +334,9 @@ class TransformerModule(LightningModule):
     def _training_attention(self, sequence_length: int) -> AbstractContextManager:
         """Eager attention for a training batch where it is faster than the model's fused kernel."""
         dropout = self._switchable_attention_dropout
-        if dropout is not None and trains_faster_eager(self.device.type, str(self.trainer.precision),
-                                                       sequence_length, dropout):  # fmt: skip
+        if dropout is not None and trains_faster_eager(
+            self.device.type, str(self.trainer.precision), sequence_length, dropout
+        ):
             model = self.model.get_base_model() if self.lora is not None else self.model  # (LoRA: a peft wrapper)
             return attention_implementation(model, "eager")
         return nullcontext()
@@ -368,8 +378,10 @@ class TransformerModule(LightningModule):
             given = getattr(self.lr_scheduler, "keywords", {})
             scheduler = self.lr_scheduler(optimizer, **{k: v for k, v in steps.items() if given.get(k, 0) is None})
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # stepped on the task metric
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{self.monitor}",
-                                                             "interval": "epoch"}}  # fmt: skip
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{self.monitor}", "interval": "epoch"},
+            }
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_callbacks(self) -> list[Callback]:
@@ -380,8 +392,9 @@ class TransformerModule(LightningModule):
             return callbacks
         if self.trainer.checkpoint_callback is not None:  # unless Trainer(enable_checkpointing=False)
             # The best checkpoint by the task metric, and last.ckpt to resume from (every N steps, every epoch end)
-            best = BestCheckpoint(mode=self.monitor_mode, filename="best-epoch{epoch}-step{step}",
-                                  auto_insert_metric_name=False)  # fmt: skip
+            best = BestCheckpoint(
+                mode=self.monitor_mode, filename="best-epoch{epoch}-step{step}", auto_insert_metric_name=False
+            )
             last = ModelCheckpoint(
                 save_top_k=0,
                 save_last=True,
@@ -440,8 +453,9 @@ class TransformerModule(LightningModule):
         """An evaluated batch's loss, as ``<stage>/loss`` (per split); none from ONNX Runtime, which has none."""
         if loss is not None and stage != "predict":  # (a labelled predict file: Lightning logs nothing in predict)
             position = self.contract.splits(stage).index(split)
-            self.log(f"{stage}/loss{metric_suffix(stage, split, position)}", loss, sync_dist=True,
-                     add_dataloader_idx=False)  # fmt: skip
+            self.log(
+                f"{stage}/loss{metric_suffix(stage, split, position)}", loss, sync_dist=True, add_dataloader_idx=False
+            )
 
     def _start(self, stage: EvalStage) -> None:
         self._outputs = {split: FeatureOutputs() for split in self.contract.splits(stage)}

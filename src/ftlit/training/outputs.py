@@ -38,8 +38,14 @@ RESULTS_SCHEMA = 2
 def results_document(metrics: dict, evaluation: dict, train: dict, model: dict, config: dict) -> dict:
     """results.json: the metrics of the evaluation, its size and timing, the training run (after fit), the model
     and the config, each in its own section."""
-    return {"schema": RESULTS_SCHEMA, "metrics": metrics, "eval": evaluation, "train": train, "model": model,
-            "config": config}  # fmt: skip
+    return {
+        "schema": RESULTS_SCHEMA,
+        "metrics": metrics,
+        "eval": evaluation,
+        "train": train,
+        "model": model,
+        "config": config,
+    }
 
 
 def nearest_existing(path: Path) -> Path:

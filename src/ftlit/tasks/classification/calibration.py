@@ -54,8 +54,15 @@ def reliability_diagram(logits: torch.Tensor, labels: torch.Tensor, title: str =
     figure = Figure(figsize=(4.5, 4.5))
     axes = figure.add_subplot()
     axes.bar(centres[filled], accuracy[filled], width=1 / ECE_BINS, edgecolor="black", label="accuracy")
-    axes.bar(centres[filled], (confidence - accuracy)[filled], bottom=accuracy[filled], width=1 / ECE_BINS,
-             color="red", alpha=0.3, label="gap to confidence")  # fmt: skip
+    axes.bar(
+        centres[filled],
+        (confidence - accuracy)[filled],
+        bottom=accuracy[filled],
+        width=1 / ECE_BINS,
+        color="red",
+        alpha=0.3,
+        label="gap to confidence",
+    )
     axes.plot([0, 1], [0, 1], "k--", linewidth=1)
     axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=f"{title} ECE {ece:.4f}".strip())
     axes.legend(loc="upper left")

@@ -237,15 +237,20 @@ class ClassificationDataModule(TransformerDataModule):
         check_labels(
             rows[self.label_field],
             lambda v: all(is_plain_label(label) for label in label_set(v, self.label_delimiter) or []),
-            self.source(split), self.label_field, "a list of label names or ids (or one delimited string of them)",
-        )  # fmt: skip
+            self.source(split),
+            self.label_field,
+            "a list of label names or ids (or one delimited string of them)",
+        )
 
     def _refuse_label_lists(self, split: str, rows: Dataset) -> None:
         """Lists of labels in a single-label or regression task: one label per text is expected."""
         lists = [i for i, value in enumerate(rows[self.label_field]) if isinstance(value, list | tuple)]
         if lists:
-            fix = "use --data.problem_type multi_label" if self.spec.name == "custom" else (
-                f"{self.spec.name} takes one label per text")  # fmt: skip
+            fix = (
+                "use --data.problem_type multi_label"
+                if self.spec.name == "custom"
+                else (f"{self.spec.name} takes one label per text")
+            )
             raise FtlitError(
                 f"{self.source(split)}: column {self.label_field!r} holds lists of labels ({rows_named(lists)}), "
                 f"but this is a {self.problem_type} task: {fix}."
@@ -318,9 +323,12 @@ class ClassificationDataModule(TransformerDataModule):
         else:  # learnt from the training data (or from the fine-tuned model)
             expected = f"a label of the training data: {names}"
         check_labels(
-            values, lambda v: v in UNLABELED or label_id(v, names) is not None, self.source(split),
-            self.label_field, expected,
-        )  # fmt: skip
+            values,
+            lambda v: v in UNLABELED or label_id(v, names) is not None,
+            self.source(split),
+            self.label_field,
+            expected,
+        )
 
     def _check_label_sets(self, split: str, values: list) -> None:
         """Every multi-label value is a set of known labels (names or ids), empty only when allowed."""
@@ -340,9 +348,12 @@ class ClassificationDataModule(TransformerDataModule):
             f"0-{len(names) - 1}, several separated by {delimiter!r} (--data.label_delimiter) or as a list"
         )
         check_labels(
-            values, lambda v: all(label_id(label, names) is not None for label in label_set(v, delimiter) or []),
-            source, self.label_field, expected,
-        )  # fmt: skip
+            values,
+            lambda v: all(label_id(label, names) is not None for label in label_set(v, delimiter) or []),
+            source,
+            self.label_field,
+            expected,
+        )
 
     # ----------------------------------------------------------------------------------------------- features
     def check_settings(self) -> None:
@@ -375,10 +386,12 @@ class ClassificationDataModule(TransformerDataModule):
     def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, DocumentsEvalSet]:
         features = self._tokenize(rows, labelled=split != "predict")
         eval_set = DocumentsEvalSet(
-            split, num_examples=len(rows), num_features=len(features),
+            split,
+            num_examples=len(rows),
+            num_features=len(features),
             document_index=np.asarray(features["document_index"], dtype=np.int64),
             rows=rows if split == "predict" else None,
-        )  # fmt: skip
+        )
         return features.remove_columns("document_index"), eval_set
 
     def _tokenize(self, rows: Dataset, labelled: bool) -> Dataset:
@@ -424,10 +437,17 @@ class ClassificationDataModule(TransformerDataModule):
 
     def build_contract(self, eval_sets: dict[str, DocumentsEvalSet]) -> ClassificationContract:
         labels = tuple(self.label_names) if self.label_names is not None else None
-        return ClassificationContract(self.max_length, tuple(self.validation_names), eval_sets, self.spec, labels,
-                                      self.problem_type, self.train_label_counts,
-                                      len(self.train_features) if self.train_features is not None else None,
-                                      self.train_target_stats)  # fmt: skip
+        return ClassificationContract(
+            self.max_length,
+            tuple(self.validation_names),
+            eval_sets,
+            self.spec,
+            labels,
+            self.problem_type,
+            self.train_label_counts,
+            len(self.train_features) if self.train_features is not None else None,
+            self.train_target_stats,
+        )
 
     # ----------------------------------------------------------------------------------------------- requests
     @property

@@ -16,9 +16,10 @@ def rescale_outputs(model: PreTrainedModel, scale: float, shift: float = 0.0) ->
     layers = [
         module
         for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and module.out_features == model.config.num_labels
+        if isinstance(module, nn.Linear)
+        and module.out_features == model.config.num_labels
         and backbone not in name.split(".")  # the encoder's own layers are never changed
-    ]  # fmt: skip
+    ]
     if not layers:
         raise FtlitError(f"Found no output layer in {type(model).__name__}'s head to rescale.")
     if shift and any(layer.bias is None for layer in layers):

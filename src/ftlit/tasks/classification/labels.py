@@ -73,14 +73,25 @@ def check_learnt_labels(values: list, source: str, field: str) -> None:
         )
     counts = Counter(str(value) for _, value in labelled)
     if len(labelled) >= 20 and len(counts) > len(labelled) / 2:
-        log.warning("%s: %d distinct labels for %d rows in column %r: is it the label column? (--data.label_field)",
-                    source, len(counts), len(labelled), field)  # fmt: skip
+        log.warning(
+            "%s: %d distinct labels for %d rows in column %r: is it the label column? (--data.label_field)",
+            source,
+            len(counts),
+            len(labelled),
+            field,
+        )
     elif len(labelled) >= 100:
         once = [i for i, value in labelled if counts[str(value)] == 1]
         if once:
             shown = ", ".join(repr(values[i]) for i in once[:5])
-            log.warning("%s: %d label(s) occur only once in column %r (%s: %s): each becomes a class of its own.",
-                        source, len(once), field, rows_named(once), shown)  # fmt: skip
+            log.warning(
+                "%s: %d label(s) occur only once in column %r (%s: %s): each becomes a class of its own.",
+                source,
+                len(once),
+                field,
+                rows_named(once),
+                shown,
+            )
 
 
 def label_set(value: object, delimiter: str) -> list | None:

@@ -72,8 +72,12 @@ def per_label_table(
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        table[name] = {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
-                       "support": int(support)}  # fmt: skip
+        table[name] = {
+            "precision": round(precision, 6),
+            "recall": round(recall, 6),
+            "f1": round(f1, 6),
+            "support": int(support),
+        }
     return table
 
 

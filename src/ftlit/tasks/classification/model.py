@@ -74,8 +74,12 @@ class SequenceClassificationModule(TransformerModule):
 
     # the export holds what they did: calibration and standardisation are in its weights, tuned thresholds in its
     # config; class weights shape only the loss
-    training_only_settings = (*TransformerModule.training_only_settings, "calibrate", "class_weights",
-                              "standardize_targets")  # fmt: skip
+    training_only_settings = (
+        *TransformerModule.training_only_settings,
+        "calibrate",
+        "class_weights",
+        "standardize_targets",
+    )
 
     def __init__(
         self,
@@ -89,8 +93,9 @@ class SequenceClassificationModule(TransformerModule):
     ) -> None:
         super().__init__(model_name_or_path, **kwargs)
         if isinstance(threshold, float | int):
-            check_range("--model.threshold", threshold, minimum=0, maximum=1, include_minimum=False,
-                        include_maximum=False)  # fmt: skip
+            check_range(
+                "--model.threshold", threshold, minimum=0, maximum=1, include_minimum=False, include_maximum=False
+            )
         self.calibration: dict | None = None
         self.threshold_report: dict | None = None
         self.thresholds: torch.Tensor | None = None  # multi-label: one per label
@@ -137,8 +142,10 @@ class SequenceClassificationModule(TransformerModule):
         super().on_fit_start()
         if self.trainer.limit_val_batches == 0 and (isinstance(self.hparams.threshold, str) or self.hparams.calibrate):
             setting = "--model.calibrate" if self.hparams.calibrate else f"--model.threshold {self.hparams.threshold}"
-            raise FtlitError(f"{setting} is fitted on the validation set after training: validation cannot be off "
-                             "(--trainer.limit_val_batches 0).")  # fmt: skip
+            raise FtlitError(
+                f"{setting} is fitted on the validation set after training: validation cannot be off "
+                "(--trainer.limit_val_batches 0)."
+            )
 
     def load_model(self):
         model = super().load_model()
@@ -239,8 +246,14 @@ class SequenceClassificationModule(TransformerModule):
             scores.update(calibration_scores(logits, labels))
         self._warn_of_labels_without_positives(split, per_label)
         report = {"per_label": per_label} if per_label else {}
-        return EvalResult(split, scores, num_examples=len(labels), num_features=eval_set.num_features,
-                          details={"logits": logits, "labels": labels}, report=report)  # fmt: skip
+        return EvalResult(
+            split,
+            scores,
+            num_examples=len(labels),
+            num_features=eval_set.num_features,
+            details={"logits": logits, "labels": labels},
+            report=report,
+        )
 
     def score(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[dict[str, float], dict]:
         """The task's metrics and, for classification, the per-label table, of documents' logits."""
@@ -269,9 +282,11 @@ class SequenceClassificationModule(TransformerModule):
         if self.problem_type != "multi_label" or not absent or sanity or split in self.splits_warned_of_absent_labels:
             return
         self.splits_warned_of_absent_labels.add(split)
-        rank_zero_warn(f"{len(absent)} of {len(per_label)} labels have no positive example in {split}: "
-                       f"{', '.join(absent)}. Their F1 and average precision count as 0 in macro_f1 and "
-                       "mean_average_precision.")  # fmt: skip
+        rank_zero_warn(
+            f"{len(absent)} of {len(per_label)} labels have no positive example in {split}: "
+            f"{', '.join(absent)}. Their F1 and average precision count as 0 in macro_f1 and "
+            "mean_average_precision."
+        )
 
     def figures(self, result: EvalResult, title: str) -> dict[str, Figure]:
         if self.problem_type == "regression":

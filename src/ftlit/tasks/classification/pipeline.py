@@ -36,8 +36,10 @@ class MultiLabelClassificationPipeline(TextClassificationPipeline):
         if len(thresholds) != len(names):
             raise ValueError(f"thresholds: {len(thresholds)} given for {len(names)} labels {names}.")
         chosen = decision_probabilities(logits, torch.tensor(thresholds, dtype=torch.float64)) > 0.5
-        return {"labels": [name for name, on in zip(names, chosen.tolist()) if on],
-                "probabilities": dict(zip(names, logits.sigmoid().tolist()))}  # fmt: skip
+        return {
+            "labels": [name for name, on in zip(names, chosen.tolist()) if on],
+            "probabilities": dict(zip(names, logits.sigmoid().tolist())),
+        }
 
 
 PIPELINE_REGISTRY.register_pipeline(

@@ -11,9 +11,11 @@ ClassWeights = Literal["balanced"] | list[float] | dict[str, float]
 
 
 def class_weights(
-    setting: ClassWeights, label_names: tuple[str, ...], counts: tuple[int, ...] | None,
+    setting: ClassWeights,
+    label_names: tuple[str, ...],
+    counts: tuple[int, ...] | None,
     multi_label_examples: int | None = None,
-) -> torch.Tensor | None:  # fmt: skip
+) -> torch.Tensor | None:
     """One weight per label. ``balanced``, single-label: the inverse of each class's count among the training
     examples, normalised to mean 1; multi-label (``multi_label_examples`` training texts): each label's negatives
     over its positives, ``(N − n) / n``, so that its positives weigh as much as its negatives (PyTorch's advice for

@@ -93,8 +93,9 @@ class SquadDataModule(TransformerDataModule):
         if unknown:
             raise FtlitError(f"--data.columns maps unknown field(s) {sorted(unknown)}; the fields are {COLUMNS}.")
         self.hub = (HUB_DATASETS.get(dataset, dataset), None) if dataset else None
-        self.set_local_files({"train": train_file, "validation": validation_file, "test": test_file,
-                              "predict": predict_file})  # fmt: skip
+        self.set_local_files(
+            {"train": train_file, "validation": validation_file, "test": test_file, "predict": predict_file}
+        )
         self.version_2_with_negative = version_2_with_negative
         self.columns = columns or {}
         self.repair_answer_start = repair_answer_start
@@ -183,17 +184,20 @@ class SquadDataModule(TransformerDataModule):
         ids = [rows[i]["id"] for i in wrong[:5]]
         fraction = len(wrong) / len(rows)
         if fraction > self.max_misaligned_answers:
-            repair = "" if self.repair_answer_start else (
-                ", let ftlit look for each answer text with --data.repair_answer_start true"
-            )  # fmt: skip
+            repair = (
+                ""
+                if self.repair_answer_start
+                else (", let ftlit look for each answer text with --data.repair_answer_start true")
+            )
             raise FtlitError(
                 f"{source}: {len(wrong)} of {len(rows)} questions ({fraction:.2%}) have an answer that is not at its "
                 f"answer_start in the context (first ids: {ids}). Fix the offsets (an answer must be "
                 f"context[answer_start:answer_start + len(text)]){repair}, or raise --data.max_misaligned_answers "
                 f"(now {self.max_misaligned_answers}) to drop them."
             )
-        log.warning("%s: dropped %d question(s) whose answer is not at its answer_start (ids %s).", source,
-                    len(wrong), ids)  # fmt: skip
+        log.warning(
+            "%s: dropped %d question(s) whose answer is not at its answer_start (ids %s).", source, len(wrong), ids
+        )
         return without_rows(rows, wrong)
 
     def hold_out(self, rows: Dataset) -> tuple[Dataset, Dataset]:
@@ -233,22 +237,34 @@ class SquadDataModule(TransformerDataModule):
         features = self._map(rows, _eval_features_at, "Building evaluation windows", with_indices=True)
         windows = windows_from_features(features)
         eval_set = QAEvalSet(
-            split, num_examples=len(rows), num_features=len(features),
+            split,
+            num_examples=len(rows),
+            num_features=len(features),
             ids=[str(qid) for qid in rows["id"]],
             questions=list(rows["question"]),
             contexts=list(rows["context"]),
             answers=[answers["text"] for answers in rows["answers"]] if split != "predict" else None,
             windows=windows,
-        )  # fmt: skip
+        )
         return features.remove_columns(["offset_mapping", "example_index"]), eval_set
 
     def build_contract(self, eval_sets: dict[str, QAEvalSet]) -> QAContract:
-        return QAContract(self.max_length, tuple(self.validation_names), eval_sets, self.version_2, self.doc_stride,
-                          self.max_query_length)  # fmt: skip
+        return QAContract(
+            self.max_length,
+            tuple(self.validation_names),
+            eval_sets,
+            self.version_2,
+            self.doc_stride,
+            self.max_query_length,
+        )
 
     def _map(self, rows: Dataset, build, desc: str, **kwargs) -> Dataset:
-        settings = {"tokenizer": self.tokenizer, "max_length": self.max_length, "doc_stride": self.doc_stride,
-                    "max_query_length": self.max_query_length}  # fmt: skip
+        settings = {
+            "tokenizer": self.tokenizer,
+            "max_length": self.max_length,
+            "doc_stride": self.doc_stride,
+            "max_query_length": self.max_query_length,
+        }
         return map_rows(
             rows, build, batched=True, remove_columns=rows.column_names, fn_kwargs=settings, desc=desc, **kwargs
         )
@@ -272,15 +288,20 @@ class SquadDataModule(TransformerDataModule):
             total = sum(answerable)
             log.warning(
                 "%d of %d answerable training questions (%.1f %%) have an answer that no window holds whole at %s "
-                "(first ids: %s): they train as unanswerable. Raise --data.max_length.", len(lost), total,
-                100 * len(lost) / total, settings, [rows[i]["id"] for i in lost[:5]],
-            )  # fmt: skip
+                "(first ids: %s): they train as unanswerable. Raise --data.max_length.",
+                len(lost),
+                total,
+                100 * len(lost) / total,
+                settings,
+                [rows[i]["id"] for i in lost[:5]],
+            )
         if cls_fraction > 0.5:
             log.warning(
                 "%.1f %% of the training windows of answerable questions point at CLS (no answer in the window) at "
                 "%s: the model mostly learns to answer nothing. Raise --data.max_length or --data.doc_stride.",
-                100 * cls_fraction, settings,
-            )  # fmt: skip
+                100 * cls_fraction,
+                settings,
+            )
 
     def request_row(self, request: Mapping) -> dict:
         """``{"question": …, "context": …}``; a long context is read in windows, as in evaluation."""

@@ -138,9 +138,12 @@ def candidate_answers(candidates: Candidates, windows: EvalWindows, contexts: li
 
 
 def best_answers(
-    candidates: Candidates, windows: EvalWindows, contexts: list[str], version_2: bool = False,
+    candidates: Candidates,
+    windows: EvalWindows,
+    contexts: list[str],
+    version_2: bool = False,
     null_score_diff_threshold: float = 0.0,
-) -> tuple[list[Answer], np.ndarray]:  # fmt: skip
+) -> tuple[list[Answer], np.ndarray]:
     """The answer of every question, and its null-score difference (null score − best span score).
 
     With ``version_2`` a question whose null score beats its best span by more than the threshold gets the empty

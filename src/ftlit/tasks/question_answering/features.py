@@ -63,9 +63,13 @@ def answer_token_span(offsets: list[tuple[int, int]], start_char: int, end_char:
 
 
 def train_features(
-    examples: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, doc_stride: int,
-    max_query_length: int, example_offset: int = 0,
-) -> dict[str, list]:  # fmt: skip
+    examples: dict[str, list],
+    tokenizer: PreTrainedTokenizerFast,
+    max_length: int,
+    doc_stride: int,
+    max_query_length: int,
+    example_offset: int = 0,
+) -> dict[str, list]:
     """Windows with ``start_positions``/``end_positions``; a window without the whole answer, and every
     unanswerable question, points at the CLS token.
 
@@ -86,8 +90,13 @@ def train_features(
         in_window.append(span is not None)
     features = {name: encoding[name] for name in tokenizer.model_input_names}
     example_index = [example_offset + i for i in encoding["overflow_to_sample_mapping"]]
-    return {**features, "start_positions": starts, "end_positions": ends, "example_index": example_index,
-            "answer_in_window": in_window}  # fmt: skip
+    return {
+        **features,
+        "start_positions": starts,
+        "end_positions": ends,
+        "example_index": example_index,
+        "answer_in_window": in_window,
+    }
 
 
 def truncation_report(
@@ -126,9 +135,13 @@ def answers_outside_windows(example_index: np.ndarray, offsets: np.ndarray, answ
 
 
 def eval_features(
-    examples: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, doc_stride: int,
-    max_query_length: int, example_offset: int = 0,
-) -> dict[str, list]:  # fmt: skip
+    examples: dict[str, list],
+    tokenizer: PreTrainedTokenizerFast,
+    max_length: int,
+    doc_stride: int,
+    max_query_length: int,
+    example_offset: int = 0,
+) -> dict[str, list]:
     """Windows with the index of their example and the character offsets of their context tokens only.
 
     ``example_offset`` is the index of the batch's first example in the whole split (datasets maps in batches).

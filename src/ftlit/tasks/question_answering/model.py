@@ -57,17 +57,22 @@ class QuestionAnsweringModule(TransformerModule):
             return ("exact_match", "f1")
         else:  # HasAns_/NoAns_ scores exist only for the kinds of question the validation data holds
             kinds = {has_answer(answers) for answers in validation.answers}
-        subsets = [f"{name}_{score}" for name, answerable in ANSWER_KINDS if answerable in kinds
-                   for score in ("exact", "f1")]  # fmt: skip
+        subsets = [
+            f"{name}_{score}" for name, answerable in ANSWER_KINDS if answerable in kinds for score in ("exact", "f1")
+        ]
         return ("exact_match", "f1", *subsets, "best_exact", "best_f1")
 
     def inference_settings(self) -> dict:
         contract = self.contract
-        return {"max_length": contract.max_length, "doc_stride": contract.doc_stride,
-                "max_query_length": contract.max_query_length, "n_best": self.hparams.n_best,
-                "max_answer_length": self.hparams.max_answer_length,
-                "version_2_with_negative": contract.version_2,
-                "null_score_diff_threshold": self.hparams.null_score_diff_threshold}  # fmt: skip
+        return {
+            "max_length": contract.max_length,
+            "doc_stride": contract.doc_stride,
+            "max_query_length": contract.max_query_length,
+            "n_best": self.hparams.n_best,
+            "max_answer_length": self.hparams.max_answer_length,
+            "version_2_with_negative": contract.version_2,
+            "null_score_diff_threshold": self.hparams.null_score_diff_threshold,
+        }
 
     # ---------------------------------------------------------------------------------------------- evaluation
     def collect(self, stage: EvalStage, split: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -90,9 +95,12 @@ class QuestionAnsweringModule(TransformerModule):
             every[feature_index] = outputs[name]  # windows never evaluated keep a very low logit
             logits.append(every.cpu().numpy()[:, :length])
         candidates = decode_candidates(
-            *logits, windows, eval_set.num_examples, n_best=self.hparams.n_best,
+            *logits,
+            windows,
+            eval_set.num_examples,
+            n_best=self.hparams.n_best,
             max_answer_length=self.hparams.max_answer_length,
-        )  # fmt: skip
+        )
         answers, null_diffs = best_answers(
             candidates, windows, eval_set.contexts, self.contract.version_2, self.hparams.null_score_diff_threshold
         )
@@ -110,8 +118,13 @@ class QuestionAnsweringModule(TransformerModule):
             null = dict(zip(eval_set.ids, null_diffs.tolist()))
         scores = squad_evaluate(predictions, eval_set.references, version_2, null, span_predictions)
         metrics = {name: value for name, value in scores.items() if not name.endswith("total")}  # counts, not scores
-        return EvalResult(split, metrics, eval_set.num_examples, eval_set.num_features,
-                          details={"candidates": candidates, "answers": answers, "null_diffs": null_diffs})  # fmt: skip
+        return EvalResult(
+            split,
+            metrics,
+            eval_set.num_examples,
+            eval_set.num_features,
+            details={"candidates": candidates, "answers": answers, "null_diffs": null_diffs},
+        )
 
     def result_files(self, result: EvalResult) -> dict[str, object]:
         """``predictions.json`` in the official ``{id: answer}`` format, ``nbest_predictions.json`` with

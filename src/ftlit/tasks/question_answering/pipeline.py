@@ -36,13 +36,18 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
         return super().__call__(inputs, **kwargs)
 
     def _sanitize_parameters(
-        self, max_length=None, doc_stride=None, max_query_length=None, n_best=None, max_answer_length=None,
-        version_2_with_negative=None, null_score_diff_threshold=None,
-    ):  # fmt: skip
+        self,
+        max_length=None,
+        doc_stride=None,
+        max_query_length=None,
+        n_best=None,
+        max_answer_length=None,
+        version_2_with_negative=None,
+        null_score_diff_threshold=None,
+    ):
         # only what is given: call-time options are laid over construction-time ones
         given = {name: value for name, value in locals().items() if name != "self" and value is not None}
-        return ({k: v for k, v in given.items() if k in WINDOWS}, {},
-                {k: v for k, v in given.items() if k in DECODING})  # fmt: skip
+        return ({k: v for k, v in given.items() if k in WINDOWS}, {}, {k: v for k, v in given.items() if k in DECODING})
 
     def preprocess(self, inputs: dict, **given) -> dict:
         windows = inference_settings(self.model.config, given, WINDOWS)
@@ -54,8 +59,12 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
 
     def _forward(self, model_inputs: dict) -> dict:
         output = self.model(**model_inputs["batch"])
-        return {"start": output.start_logits, "end": output.end_logits,
-                "offsets": model_inputs["offsets"], "context": model_inputs["context"]}  # fmt: skip
+        return {
+            "start": output.start_logits,
+            "end": output.end_logits,
+            "offsets": model_inputs["offsets"],
+            "context": model_inputs["context"],
+        }
 
     def postprocess(self, outputs: dict, **given) -> dict:
         decoding = inference_settings(self.model.config, given, DECODING)
@@ -64,8 +73,13 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
         start = outputs["start"].float().cpu().numpy()[:, :length]
         end = outputs["end"].float().cpu().numpy()[:, :length]
         candidates = decode_candidates(start, end, windows, 1, decoding["n_best"], decoding["max_answer_length"])
-        answers, _ = best_answers(candidates, windows, [outputs["context"]], decoding["version_2_with_negative"],
-                                  decoding["null_score_diff_threshold"])  # fmt: skip
+        answers, _ = best_answers(
+            candidates,
+            windows,
+            [outputs["context"]],
+            decoding["version_2_with_negative"],
+            decoding["null_score_diff_threshold"],
+        )
         answer = answers[0]
         return {"answer": answer.text, "start": answer.start, "end": answer.end, "score": answer.score}
 

@@ -57,9 +57,12 @@ def is_answer_list(answers: object) -> bool:
         return False
     texts, starts = answers.get("text"), answers.get("answer_start")
     return (
-        isinstance(texts, list) and isinstance(starts, list) and len(texts) == len(starts)
-        and all(isinstance(text, str) for text in texts) and all(isinstance(start, int) for start in starts)
-    )  # fmt: skip
+        isinstance(texts, list)
+        and isinstance(starts, list)
+        and len(texts) == len(starts)
+        and all(isinstance(text, str) for text in texts)
+        and all(isinstance(start, int) for start in starts)
+    )
 
 
 def malformed_answers(rows: Dataset) -> list[int]:
@@ -67,10 +70,12 @@ def malformed_answers(rows: Dataset) -> list[int]:
     Arrow column when its type says text and offsets (fast: no row is turned into Python objects)."""
     column = rows.with_format("arrow")["answers"]
     kind = column.type
-    if not (pa.types.is_struct(kind) and {kind.field(i).name for i in range(kind.num_fields)} == {"text",
-                                                                                                    "answer_start"}
-            and pa.types.is_string(kind.field("text").type.value_type)
-            and pa.types.is_integer(kind.field("answer_start").type.value_type)):  # fmt: skip
+    if not (
+        pa.types.is_struct(kind)
+        and {kind.field(i).name for i in range(kind.num_fields)} == {"text", "answer_start"}
+        and pa.types.is_string(kind.field("text").type.value_type)
+        and pa.types.is_integer(kind.field("answer_start").type.value_type)
+    ):
         return [i for i, answers in enumerate(rows["answers"]) if not is_answer_list(answers)]
     texts, starts = pc.struct_field(column, "text"), pc.struct_field(column, "answer_start")
     # a missing struct or list compares as null: null counts as broken

@@ -118,8 +118,9 @@ class TokenClassificationDataModule(TransformerDataModule):
         if tag_names is not None and (not tag_names or not all(is_valid_tag(t) for t in tag_names)):
             raise FtlitError(f"--data.tag_names {tag_names}: each must be O or B-/I-/E-/S- followed by a type.")
         self.hub = (HUB_DATASETS.get(dataset, dataset), dataset_config) if dataset else None
-        self.set_local_files({"train": train_file, "validation": validation_file, "test": test_file,
-                              "predict": predict_file})  # fmt: skip
+        self.set_local_files(
+            {"train": train_file, "validation": validation_file, "test": test_file, "predict": predict_file}
+        )
         self.words_column, self.tags_column, self.tag_column = words_column, tags_column, tag_column
         self.tag_names = tag_names
         self.tag_scheme = tag_scheme
@@ -141,9 +142,13 @@ class TokenClassificationDataModule(TransformerDataModule):
     def adapt_columns(self, rows: Dataset) -> Dataset:
         """Our column names; tag ids named; ``text`` rows split into words; ``-DOCSTART-`` rows (the Hub's CoNLL
         keeps them) turned into document numbers."""
-        rows = rows.rename_columns({theirs: ours for ours, theirs in
-                                    (("tokens", self.words_column), ("ner_tags", self.tags_column))
-                                    if theirs != ours and theirs in rows.column_names})  # fmt: skip
+        rows = rows.rename_columns(
+            {
+                theirs: ours
+                for ours, theirs in (("tokens", self.words_column), ("ner_tags", self.tags_column))
+                if theirs != ours and theirs in rows.column_names
+            }
+        )
         if "tokens" not in rows.column_names and "text" in rows.column_names:
             rows = map_rows(rows, _split_text, desc="Splitting texts into words")
         elif "text" in rows.column_names and None in rows["tokens"]:
@@ -175,8 +180,9 @@ class TokenClassificationDataModule(TransformerDataModule):
             valid = range(len(names))
             wrong = next((t for tags in batch["ner_tags"] for t in tags if type(t) is not int or t not in valid), None)
             if wrong is not None:
-                raise FtlitError(f"Tag id {wrong!r} is not one of the {len(names)} ids of --data.tag_names (0 to "
-                                 f"{len(names) - 1}).")  # fmt: skip
+                raise FtlitError(
+                    f"Tag id {wrong!r} is not one of the {len(names)} ids of --data.tag_names (0 to {len(names) - 1})."
+                )
             return {"ner_tags": [[names[t] for t in tags] for tags in batch["ner_tags"]]}
 
         return rows.map(name, batched=True, desc="Naming tags").cast_column("ner_tags", List(Value("string")))
@@ -196,8 +202,11 @@ class TokenClassificationDataModule(TransformerDataModule):
             if "ner_tags" not in rows.column_names:
                 continue
             if scheme == "IOB1":
-                rows = rows.map(lambda b: {"ner_tags": [iob1_to_iob2(t) for t in b["ner_tags"]]}, batched=True,
-                                desc="Converting IOB1 to IOB2")  # fmt: skip
+                rows = rows.map(
+                    lambda b: {"ner_tags": [iob1_to_iob2(t) for t in b["ner_tags"]]},
+                    batched=True,
+                    desc="Converting IOB1 to IOB2",
+                )
             elif scheme == "IOB2":
                 rows = self._repaired(split, rows)
             checked[split] = rows
@@ -235,8 +244,10 @@ class TokenClassificationDataModule(TransformerDataModule):
         empty = [i for i, sentence in enumerate(words) if not sentence]
         if empty:
             if self.empty_text == "error":
-                raise FtlitError(f"{self.source(split)}: {len(empty)} sentence(s) without words (first: row "
-                                 f"{empty[0] + 1}); drop them or use --data.empty_text skip.")  # fmt: skip
+                raise FtlitError(
+                    f"{self.source(split)}: {len(empty)} sentence(s) without words (first: row "
+                    f"{empty[0] + 1}); drop them or use --data.empty_text skip."
+                )
             log.warning("%s: dropped %d sentence(s) without words.", self.source(split), len(empty))
             rows = without_rows(rows, empty)
             if len(rows) == 0:
@@ -256,10 +267,12 @@ class TokenClassificationDataModule(TransformerDataModule):
                 f"{self.source(split)}: {count} entit(ies) open with I- in IOB2 tags ({first}). Fix them, or let ftlit "
                 "make them B- with --data.repair_tags true (or say the data is IOB1 with --data.tag_scheme IOB1)."
             )
-        log.warning("%s: %d entit(ies) opened with I- in IOB2 tags; repaired to B- (%s).", self.source(split), count,
-                    first)  # fmt: skip
-        return rows.map(lambda b: {"ner_tags": [iob1_to_iob2(t) for t in b["ner_tags"]]}, batched=True,
-                        desc="Repairing IOB2 tags")  # fmt: skip
+        log.warning(
+            "%s: %d entit(ies) opened with I- in IOB2 tags; repaired to B- (%s).", self.source(split), count, first
+        )
+        return rows.map(
+            lambda b: {"ner_tags": [iob1_to_iob2(t) for t in b["ner_tags"]]}, batched=True, desc="Repairing IOB2 tags"
+        )
 
     def _with_context(self, split: str, rows: Dataset) -> Dataset:
         if "document" not in rows.column_names:
@@ -300,11 +313,22 @@ class TokenClassificationDataModule(TransformerDataModule):
         return DataCollatorForTokenClassification(self.tokenizer, pad_to_multiple_of=self.pad_to_multiple_of)
 
     def _encode(self, rows: Dataset, labelled: bool, desc: str) -> Dataset:
-        settings = {"tokenizer": self.tokenizer, "max_length": self.max_length, "stride": self.doc_stride,
-                    "label2id": {name: i for i, name in enumerate(self.label_names)} if labelled else None,
-                    "label_all_subwords": self.label_all_subwords}  # fmt: skip
-        return map_rows(rows, _encode_at, batched=True, with_indices=True, remove_columns=rows.column_names,
-                        fn_kwargs=settings, desc=desc)  # fmt: skip
+        settings = {
+            "tokenizer": self.tokenizer,
+            "max_length": self.max_length,
+            "stride": self.doc_stride,
+            "label2id": {name: i for i, name in enumerate(self.label_names)} if labelled else None,
+            "label_all_subwords": self.label_all_subwords,
+        }
+        return map_rows(
+            rows,
+            _encode_at,
+            batched=True,
+            with_indices=True,
+            remove_columns=rows.column_names,
+            fn_kwargs=settings,
+            desc=desc,
+        )
 
     def training_features(self, rows: Dataset) -> Dataset:
         return self._encode(rows, labelled=True, desc="Building training windows").remove_columns(BOOKKEEPING)
@@ -319,15 +343,21 @@ class TokenClassificationDataModule(TransformerDataModule):
         else:
             texts, spans = zip(*map(join_words, words)) if words else ((), ())
         eval_set = TokenEvalSet(
-            split, num_examples=len(rows), num_features=len(features), words=words,
-            tags=rows["ner_tags"][:] if labelled else None, readings=readings, texts=list(texts),
+            split,
+            num_examples=len(rows),
+            num_features=len(features),
+            words=words,
+            tags=rows["ner_tags"][:] if labelled else None,
+            readings=readings,
+            texts=list(texts),
             char_spans=list(spans),
-        )  # fmt: skip
+        )
         return features.remove_columns(BOOKKEEPING), eval_set
 
     def build_contract(self, eval_sets: dict[str, TokenEvalSet]) -> TokenContract:
-        return TokenContract(self.max_length, tuple(self.validation_names), eval_sets, self.label_names,
-                             self.doc_stride)  # fmt: skip
+        return TokenContract(
+            self.max_length, tuple(self.validation_names), eval_sets, self.label_names, self.doc_stride
+        )
 
     def request_row(self, request: Mapping) -> dict:
         """``{"text": …}`` (split into words as a predict file's texts are) or ``{"words": [...]}``."""
@@ -365,13 +395,17 @@ class TokenClassificationDataModule(TransformerDataModule):
         labels: Counter = Counter()
         if tags is not None:
             labels.update(kind for sentence_tags in tags for kind, _, _ in entities(sentence_tags))
-        lines = [f"tag scheme: {self.scheme or 'none (no tags)'}; context: {self.context}",
-                 f"words: {total:,}, lost (read in no window): {lost}"]  # fmt: skip
+        lines = [
+            f"tag scheme: {self.scheme or 'none (no tags)'}; context: {self.context}",
+            f"words: {total:,}, lost (read in no window): {lost}",
+        ]
         if tags is not None:
             outside = sum(tag == OUTSIDE for sentence_tags in tags for tag in sentence_tags)
             lines.append(f"words outside entities (O): {outside:,} ({outside / max(total, 1):.1%})")
-        lines.append(f"windows per sentence: max {max(windows)}, sentences in more than one: "
-                     f"{sum(count > 1 for count in windows)}")  # fmt: skip
+        lines.append(
+            f"windows per sentence: max {max(windows)}, sentences in more than one: "
+            f"{sum(count > 1 for count in windows)}"
+        )
         problems = [f"{lost} word(s) are read in no window: their tags would be lost"] if lost else []
         return SplitStats(len(rows), lengths, dict(labels), label_lines=lines, problems=problems)
 

@@ -16,6 +16,15 @@ def entity_records(
     for kind, first, last in entities(tags):
         start, end = char_spans[first][0], char_spans[last][1]
         score = round(float(np.mean(scores[first : last + 1])), 6)
-        records.append({"text": text[start:end], "type": kind, "start_word": first, "end_word": last + 1,
-                        "start": start, "end": end, "score": score})  # fmt: skip
+        records.append(
+            {
+                "text": text[start:end],
+                "type": kind,
+                "start_word": first,
+                "end_word": last + 1,
+                "start": start,
+                "end": end,
+                "score": score,
+            }
+        )
     return records

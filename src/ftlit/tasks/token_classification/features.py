@@ -143,8 +143,13 @@ def encode_sentences(
     before = examples.get("context_before") or [[] for _ in sentences]
     after = examples.get("context_after") or [[] for _ in sentences]
     all_ids, all_word_ids = tokenize_words(tokenizer, [b + s + a for b, s, a in zip(before, sentences, after)])
-    features: dict[str, list] = {"input_ids": [], "attention_mask": [], "example_index": [], "owned_words": [],
-                                 "owned_positions": []}  # fmt: skip
+    features: dict[str, list] = {
+        "input_ids": [],
+        "attention_mask": [],
+        "example_index": [],
+        "owned_words": [],
+        "owned_positions": [],
+    }
     if special.with_token_types:
         features["token_type_ids"] = []
     if label2id is not None:

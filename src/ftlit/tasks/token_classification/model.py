@@ -35,8 +35,11 @@ class TokenClassificationModule(TransformerModule):
 
     def head_settings(self) -> dict:
         labels = self.contract.label_names
-        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                "label2id": {name: i for i, name in enumerate(labels)}}  # fmt: skip
+        return {
+            "num_labels": len(labels),
+            "id2label": dict(enumerate(labels)),
+            "label2id": {name: i for i, name in enumerate(labels)},
+        }
 
     def inference_settings(self) -> dict:
         return {"max_length": self.contract.max_length, "doc_stride": self.contract.doc_stride}
@@ -48,8 +51,10 @@ class TokenClassificationModule(TransformerModule):
             self.log_eval_loss(stage, split, output.loss)
         scores, predictions = output.logits.float().softmax(-1).max(-1)
         padding = (0, self.contract.max_length - predictions.shape[1])  # batches are padded to their own lengths
-        return {"predictions": torch.nn.functional.pad(predictions, padding, value=UNSEEN),
-                "scores": torch.nn.functional.pad(scores, padding)}  # fmt: skip
+        return {
+            "predictions": torch.nn.functional.pad(predictions, padding, value=UNSEEN),
+            "scores": torch.nn.functional.pad(scores, padding),
+        }
 
     def _words(self, split: str, feature_index: torch.Tensor, outputs: dict) -> tuple[list, list, list[int]]:
         """Per sentence whose every window was evaluated: its words' tags and scores; and those sentences."""
@@ -60,8 +65,9 @@ class TokenClassificationModule(TransformerModule):
         scores[feature_index.cpu().numpy()] = outputs["scores"].cpu().numpy()
         names = self.contract.label_names
         tags, word_scores, complete = [], [], []
-        for i, (ids, probabilities) in enumerate(zip(eval_set.readings.read(predictions),
-                                                     eval_set.readings.read(scores))):  # fmt: skip
+        for i, (ids, probabilities) in enumerate(
+            zip(eval_set.readings.read(predictions), eval_set.readings.read(scores))
+        ):
             if (ids == UNSEEN).any():
                 continue
             tags.append([names[k] for k in ids])
@@ -75,8 +81,9 @@ class TokenClassificationModule(TransformerModule):
         gold = [eval_set.tags[i] for i in complete]
         metrics, per_type = entity_scores(gold, tags)
         details = {"gold": gold, "predicted": tags, "scores": scores, "sentences": complete}
-        return EvalResult(split, metrics, len(complete), eval_set.num_features, report={"per_type": per_type},
-                          details=details)  # fmt: skip
+        return EvalResult(
+            split, metrics, len(complete), eval_set.num_features, report={"per_type": per_type}, details=details
+        )
 
     def figures(self, result: EvalResult, title: str) -> dict[str, Figure]:
         """A confusion matrix of the words' entity types (O included)."""
@@ -90,18 +97,21 @@ class TokenClassificationModule(TransformerModule):
             return torch.tensor([index.get(split_tag(tag)[1] or OUTSIDE, 0) for tags in sentences for tag in tags])
 
         confusion = MulticlassConfusionMatrix(len(types))
-        figure, _ = confusion.plot(val=confusion(type_ids(result.details["predicted"]),
-                                                 type_ids(result.details["gold"])), labels=types)  # fmt: skip
+        figure, _ = confusion.plot(
+            val=confusion(type_ids(result.details["predicted"]), type_ids(result.details["gold"])), labels=types
+        )
         return {"entity_type_confusion": figure}
 
     def result_files(self, result: EvalResult) -> dict[str, object]:
         """``predictions.json``: per evaluated sentence its words, gold tags and predicted tags."""
         eval_set: TokenEvalSet = self.contract.eval_sets[result.split]
         details = result.details
-        return {"predictions.json": [
-            {"words": eval_set.words[i], "tags": gold, "predicted": predicted}
-            for i, gold, predicted in zip(details["sentences"], details["gold"], details["predicted"])
-        ]}  # fmt: skip
+        return {
+            "predictions.json": [
+                {"words": eval_set.words[i], "tags": gold, "predicted": predicted}
+                for i, gold, predicted in zip(details["sentences"], details["gold"], details["predicted"])
+            ]
+        }
 
     # ---------------------------------------------------------------------------------------------- predict
     def predict_records(self, split: str, feature_index: torch.Tensor, outputs: dict[str, torch.Tensor]) -> list:
@@ -109,8 +119,12 @@ class TokenClassificationModule(TransformerModule):
         eval_set: TokenEvalSet = self.contract.eval_sets[split]
         tags, scores, complete = self._words(split, feature_index, outputs)
         return [
-            {"text": eval_set.texts[i], "words": eval_set.words[i], "tags": sentence_tags,
-             "scores": [round(s, 6) for s in sentence_scores],
-             "entities": entity_records(sentence_tags, sentence_scores, eval_set.texts[i], eval_set.char_spans[i])}
+            {
+                "text": eval_set.texts[i],
+                "words": eval_set.words[i],
+                "tags": sentence_tags,
+                "scores": [round(s, 6) for s in sentence_scores],
+                "entities": entity_records(sentence_tags, sentence_scores, eval_set.texts[i], eval_set.char_spans[i]),
+            }
             for i, sentence_tags, sentence_scores in zip(complete, tags, scores)
-        ]  # fmt: skip
+        ]

@@ -49,11 +49,11 @@ class EntityRecognitionPipeline(Pipeline):
             words, spans = split_words(text)
         if not words:
             return {"text": text, "spans": []}
-        features = encode_sentences({"tokens": [words]}, self.tokenizer, windows["max_length"], windows["doc_stride"],
-                                    label2id=None)  # fmt: skip
+        features = encode_sentences(
+            {"tokens": [words]}, self.tokenizer, windows["max_length"], windows["doc_stride"], label2id=None
+        )
         batch = self.tokenizer.pad({k: v for k, v in features.items() if k in MODEL_INPUTS}, return_tensors="pt")
-        return {"batch": dict(batch), "readings": WordReadings.of([len(words)], features), "text": text,
-                "spans": spans}  # fmt: skip
+        return {"batch": dict(batch), "readings": WordReadings.of([len(words)], features), "text": text, "spans": spans}
 
     def _forward(self, model_inputs: dict) -> dict:
         if not model_inputs["spans"]:  # nothing to tag

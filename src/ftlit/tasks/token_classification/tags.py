@@ -54,8 +54,11 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
 
 def broken_openings(tags: Sequence[str]) -> list[int]:
     """Positions in IOB2 tags where an ``I-X`` opens an entity (after ``O`` or another type): a tagging error."""
-    return [i for i, tag in enumerate(tags)
-            if tag.startswith("I-") and split_tag(tags[i - 1] if i else OUTSIDE)[1] != split_tag(tag)[1]]  # fmt: skip
+    return [
+        i
+        for i, tag in enumerate(tags)
+        if tag.startswith("I-") and split_tag(tags[i - 1] if i else OUTSIDE)[1] != split_tag(tag)[1]
+    ]
 
 
 def _ends(previous: str, current: str, previous_type: str, current_type: str) -> bool:

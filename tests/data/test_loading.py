@@ -37,6 +37,20 @@ def test_missing_file_is_named(tmp_path):
         load_local_file(str(tmp_path / "nope.csv"))
 
 
+def test_a_missing_file_under_ftlit_data_says_what_the_folder_is_and_the_way_without_it(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FTLIT_DATA", raising=False)
+    with pytest.raises(FtlitError) as default:
+        load_local_file(expand_data_path("${FTLIT_DATA}/glue/SST-2/train.tsv"))
+    message = str(default.value)
+    assert "FTLIT_DATA is not set: the default '../shared/data'" in message
+    assert f"resolves from the working directory {tmp_path} to {tmp_path.parent / 'shared/data'}" in message
+    assert "docs/data.md" in message and "configs/quickstart.yaml" in message
+    monkeypatch.setenv("FTLIT_DATA", str(tmp_path / "data"))
+    with pytest.raises(FtlitError, match=r"FTLIT_DATA='.*/data'\)\. That folder should hold .* docs/data\.md"):
+        load_local_file(expand_data_path("${FTLIT_DATA}/snli/dev.jsonl"))
+
+
 def test_csv_jsonl_gz_and_parquet_read_the_same_rows(tmp_path):
     rows = [{"text": "NA", "label": "pos"}, {"text": 'say "hi", twice', "label": "neg"}]
     pd.DataFrame(rows).to_csv(tmp_path / "a.csv", index=False)

@@ -188,6 +188,26 @@ def _has_no_rows(path: str, fmt: str, header: bool) -> bool:
     return len(lines) <= (1 if header and fmt in ("csv", "tsv") else 0)
 
 
+def _where_data_files_are(path: str) -> str:
+    """The hint for a missing data file: for one under ``${FTLIT_DATA}``, what that folder is, where it is now
+    and what it should hold; for any other, where a relative path starts."""
+    root = data_root()
+    if not Path(os.path.abspath(path)).is_relative_to(os.path.abspath(root)):
+        return f"Check the path (relative paths start from {Path.cwd()})."
+    value = os.environ.get(DATA_ROOT_VARIABLE)
+    setting = (
+        f"{DATA_ROOT_VARIABLE}={value!r}" if value else f"{DATA_ROOT_VARIABLE} is not set: the default {str(root)!r}"
+    )
+    if not root.is_absolute():  # a relative root moves with the working directory, not with the project
+        setting += f", which resolves from the working directory {Path.cwd()} to {os.path.abspath(root)}"
+    return (
+        f"It is under ${{{DATA_ROOT_VARIABLE}}}, the folder of the offline datasets ({setting}). That folder should "
+        f"hold the public datasets as docs/data.md in ftlit's repository lists them (glue/, squad/, conll2003/ ...): "
+        f"set {DATA_ROOT_VARIABLE} to your copy. Or start without it: `ftlit fit --config configs/quickstart.yaml "
+        "--output_dir runs/quickstart`, run from the clone's root, trains on the sample that ships in examples/data."
+    )
+
+
 def check_data_file(path: str, formats: str) -> None:
     """Refuse a path that is not a readable file (``formats`` says which files are expected)."""
     if Path(path).is_dir():
@@ -196,7 +216,7 @@ def check_data_file(path: str, formats: str) -> None:
             f"({formats}, optionally gzipped)."
         )
     if not Path(path).is_file():
-        raise FtlitError(f"Data file not found: '{path}'. Check the path (relative paths start from {Path.cwd()}).")
+        raise FtlitError(f"Data file not found: '{path}'. " + _where_data_files_are(path))
     if not os.access(path, os.R_OK):
         raise FtlitError(f"Data file '{path}' is not readable (permission denied): check its permissions.")
 

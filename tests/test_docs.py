@@ -17,7 +17,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-COMMAND = re.compile(r"^ftlit (fit|validate|test|predict) .*--config configs/")
+# a command of the docs: its config, if it names one, must be one of configs/ (not a run's own, written later)
+COMMAND = re.compile(r"^ftlit (fit|validate|test|predict)( |$)(?!.*--config (?!configs/))")
 # a config table's columns checked against the YAML: the quoted value, and where it is in the config
 QUOTED = {"lr": "model.init_args.learning_rate", "batch": "data.init_args.batch_size", "epochs": "trainer.max_epochs"}
 
@@ -28,8 +29,9 @@ def prose(text: str) -> str:
 
 
 def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation but hyphens dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    """GitHub's anchor for a heading: lower case, spaces to hyphens, punctuation dropped except hyphens and
+    underscores (a link in the heading counts by its text)."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
@@ -58,12 +60,12 @@ def broken_links(page: Path) -> list[str]:
 
 
 def commands(page: Path) -> list[str]:
-    """The ``ftlit fit|validate|test|predict … --config configs/…`` commands of the page's code blocks."""
+    """The ``ftlit fit|validate|test|predict …`` commands of the page's code blocks (with a config of configs/)."""
     found = []
     for block in FENCE.findall(page.read_text()):
         for line in block.replace("\\\n", " ").splitlines():
             line = re.sub(r"\s+#\s.*$", "", line).strip()  # a trailing comment
-            if COMMAND.match(line):
+            if COMMAND.match(line) and not re.search(r"--(\w+\.)?help\b", line):  # help prints, parses nothing
                 found.append(line)
     return found
 
@@ -136,7 +138,7 @@ def test_the_task_pages_have_config_tables_and_the_docs_have_commands():
     assert len([line for page in PAGES for line in commands(page)]) >= 10
 
 
-def test_every_ftlit_command_with_a_config_parses():
+def test_every_ftlit_command_parses():
     lines = sorted({line for page in PAGES for line in commands(page)})  # each distinct command once
     assert unparsed(lines) == []
 

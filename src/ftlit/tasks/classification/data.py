@@ -29,7 +29,7 @@ from ftlit.tasks.classification.labels import (
     label_set,
     read_label_names,
 )
-from ftlit.tasks.classification.registry import HF_PROBLEM_TYPES, ProblemType, TaskSpec, get_task
+from ftlit.tasks.classification.presets import HF_PROBLEM_TYPES, DatasetPreset, ProblemType, get_preset
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class ClassificationDataModule(TransformerDataModule):
         **kwargs,
     ) -> None:
         super().__init__(model_name_or_path, max_length, validation_split=validation_split, **kwargs)
-        self.spec: TaskSpec = get_task(task)
+        self.spec: DatasetPreset = get_preset(task)
         self.text_fields = tuple(text_fields or self.spec.text_fields)
         if not 1 <= len(self.text_fields) <= 2:
             raise FtlitError(f"--data.text_fields needs one or two columns, got {list(self.text_fields)}.")

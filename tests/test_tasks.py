@@ -4,6 +4,7 @@ input; and each stage the task declares: the export answers through its ``transf
 answers as PyTorch does, ``ftlit serve`` answers as ``ftlit predict`` does, and ``ftlit inspect`` checks every
 split. A task registered from its own package is covered here with no edit to this file."""
 
+import dataclasses
 import json
 import math
 import shutil
@@ -15,6 +16,7 @@ from transformers import pipeline
 from conftest import close, fit_example, task_arguments
 from ftlit import registry
 from ftlit.cli import built_cli, main
+from ftlit.errors import FtlitError
 from ftlit.registry import TaskEntry, register_task, tasks
 from ftlit.tasks.classification import ClassificationDataModule, SequenceClassificationModule
 from ftlit.tools.prediction import Predictor
@@ -145,11 +147,9 @@ def test_inspect_reports_and_checks_every_split(name, tiny_bert, tmp_path, capsy
     main(["inspect", *task_arguments(task), "--model.model_name_or_path", tiny_bert, "--data.train_file",
           str(files["train"]), "--data.validation_file", str(files["validation"])])  # fmt: skip
     out = capsys.readouterr().out.splitlines()
-    rows = [line.split(" | ")[:2] for line in out if line.startswith("| train |") or line.startswith("| validation |")]
-    examples = {"train": 0, "validation": 0}
-    for split, count in rows:
-        examples[split.removeprefix("| ")] = int(count)
-    assert examples["train"] > 0 and examples["validation"] > 0
+    table = [line.strip("| ").split(" | ") for line in out if line.startswith(("| train |", "| validation |"))]
+    examples = {cells[0]: int(cells[1]) for cells in table}
+    assert examples["validation"] == len(files["validation"].read_text().splitlines()) and examples["train"] > 0
     assert any(line.startswith("ok: CLS first and SEP last") for line in out)
 
 
@@ -182,3 +182,13 @@ def test_a_task_registered_from_its_own_package_is_covered_by_the_registry_wide_
     run, files = fit_example(tasks()["dummy"], tiny_bert, tmp_path / "fit")
     assert results(run)["config"]["model"]["class_path"] == f"{__name__}.DummyModule"
     check_fit_validate_predict(tasks()["dummy"], run, files, tmp_path)
+
+
+def test_the_registry_refuses_a_second_task_of_a_name_and_a_stage_it_does_not_know(monkeypatch):
+    monkeypatch.setattr(registry, "_registered", dict(registry._registered))
+    classification = tasks()["classification"]
+    with pytest.raises(FtlitError, match="'classification' is registered already"):
+        register_task(dataclasses.replace(classification, model=DummyModule))
+    with pytest.raises(FtlitError, match=r"unknown stage\(s\) \['deploy'\]"):
+        dataclasses.replace(classification, name="other", stages=("onnx", "deploy"))
+    assert tasks()["classification"].model is SequenceClassificationModule

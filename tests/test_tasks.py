@@ -76,7 +76,11 @@ def agrees(ours: object, record: dict, tolerance: float = 1e-5) -> bool:
     fields."""
     if isinstance(ours, list):
         return any(close(ours, value, tolerance) for value in record.values())
-    return isinstance(ours, dict) and all(key in record and close(ours[key], record[key], tolerance) for key in ours)
+    return (
+        isinstance(ours, dict)
+        and bool(ours)
+        and all(key in record and close(ours[key], record[key], tolerance) for key in ours)
+    )
 
 
 def stage_of(name: str, stage: str) -> TaskEntry:

@@ -46,7 +46,7 @@ from transformers import Trainer as HFTrainer
 from ftlit.cli import cpu_has_native_bf16, default_precision
 from ftlit.cli import main as ftlit
 from ftlit.data.loading import data_root
-from ftlit.tasks.classification.registry import GOEMOTIONS
+from ftlit.tasks.classification.presets import GOEMOTIONS
 from ftlit.tasks.classification.thresholds import tune_thresholds
 
 EPOCHS, LEARNING_RATE, BATCH, WEIGHT_DECAY, WARMUP, MAX_LENGTH, SEED = 2, 1e-4, 32, 0.01, 0.1, 64, 42

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ftlit"
 # What each layer may import besides itself (``core`` is the top-level helpers every layer shares)
-CORE = {"ftlit.errors", "ftlit.settings", "ftlit.pretrained", "ftlit.contract", "ftlit._lightning"}
+CORE = {"ftlit.errors", "ftlit.settings", "ftlit.pretrained", "ftlit.contract", "ftlit._lightning", "ftlit.registry"}
 ALLOWED = {
     "core": {"core"},
     "data": {"core"},

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from transformers import pipeline
 
-from conftest import ner_rows, sentiment_rows, squad_rows, topic_rows, write_jsonl
+from conftest import TASKS, ner_rows, sentiment_rows, squad_rows, topic_rows, write_jsonl
 
 TWO_PROCESSES = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
@@ -20,25 +20,22 @@ def ftlit(*args: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def arguments(task: str, model: str, out, *extra: str) -> list[str]:
+    """A registered task's run of ``model`` on its example settings, evaluating in batches of 7."""
+    return [*TASKS[task], "--model.model_name_or_path", model, "--data.eval_batch_size", "7", "--output_dir",
+            str(out), "--trainer.default_root_dir", str(out), *extra]  # fmt: skip
+
+
 def qa(model: str, out, *extra: str) -> list[str]:
-    return ["--model", "ftlit.QuestionAnsweringModule", "--model.model_name_or_path", model, "--data",
-            "ftlit.SquadDataModule", "--data.dataset", "null", "--data.max_length", "64", "--data.doc_stride", "16",
-            "--data.max_query_length", "16", "--data.eval_batch_size", "7", "--output_dir", str(out),
-            "--trainer.default_root_dir", str(out), *extra]  # fmt: skip
+    return arguments("question_answering", model, out, *extra)
 
 
 def classifier(model: str, out, *extra: str) -> list[str]:
-    return ["--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", model, "--data",
-            "ftlit.ClassificationDataModule", "--data.text_fields", "[text]", "--data.max_length", "32",
-            "--data.eval_batch_size", "7", "--output_dir", str(out), "--trainer.default_root_dir", str(out),
-            *extra]  # fmt: skip
+    return arguments("classification", model, out, *extra)
 
 
 def tagger(model: str, out, *extra: str) -> list[str]:
-    return ["--model", "ftlit.TokenClassificationModule", "--model.model_name_or_path", model, "--data",
-            "ftlit.TokenClassificationDataModule", "--data.dataset", "null", "--data.max_length", "16",
-            "--data.doc_stride", "4", "--data.eval_batch_size", "7", "--output_dir", str(out),
-            "--trainer.default_root_dir", str(out), *extra]  # fmt: skip
+    return arguments("token_classification", model, out, *extra)
 
 
 def scores(directory) -> dict:

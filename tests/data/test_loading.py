@@ -13,7 +13,7 @@ from conftest import SHARED_DATA
 from ftlit.data.base import map_rows
 from ftlit.data.loading import data_root, expand_data_path, file_format, load_local_file
 from ftlit.errors import FtlitError
-from ftlit.tasks.classification.registry import get_task
+from ftlit.tasks.classification.presets import get_preset
 
 GLUE = SHARED_DATA / "glue"
 needs_shared_data = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data is not beside the project")
@@ -105,7 +105,7 @@ def test_a_rewritten_file_is_read_anew_even_with_its_old_modification_time(tmp_p
 
 @needs_shared_data
 def test_cola_tsv_has_no_header_and_gets_column_names():
-    rows = load_local_file(str(GLUE / "CoLA/train.tsv"), get_task("cola").tsv)
+    rows = load_local_file(str(GLUE / "CoLA/train.tsv"), get_preset("cola").tsv)
     assert len(rows) == 8551
     assert rows[0] == {
         "source": "gj04",
@@ -118,7 +118,7 @@ def test_cola_tsv_has_no_header_and_gets_column_names():
 
 @needs_shared_data
 def test_mrpc_tsv_with_bom_and_bare_quotes_maps_onto_hub_columns():
-    rows = load_local_file(str(GLUE / "MRPC/train.tsv"), get_task("mrpc").tsv)
+    rows = load_local_file(str(GLUE / "MRPC/train.tsv"), get_preset("mrpc").tsv)
     assert len(rows) == 3668  # quotes are text: QUOTE_NONE keeps every line a row
     assert {"label", "sentence1", "sentence2"} <= set(rows.column_names)
     assert rows[0]["sentence1"].startswith('Amrozi accused his brother , whom he called " the witness "')
@@ -126,7 +126,7 @@ def test_mrpc_tsv_with_bom_and_bare_quotes_maps_onto_hub_columns():
 
 @needs_shared_data
 def test_stsb_score_becomes_the_label():
-    rows = load_local_file(str(GLUE / "STS-B/dev.tsv"), get_task("stsb").tsv)
+    rows = load_local_file(str(GLUE / "STS-B/dev.tsv"), get_preset("stsb").tsv)
     assert len(rows) == 1500 and rows[0]["label"] == 5.0
 
 

@@ -1,10 +1,9 @@
 """ftlit serve: a real server process on a free local port answers /health and /predict — one input or a list — as
 ``ftlit predict`` answers the same inputs; bad requests get a 4xx naming the field and never fail the requests
-batched with them; SIGTERM stops it and its workers. For QA and entities, the server's own request path (without
-HTTP) answers as ``ftlit predict`` does, from the PyTorch export and from an ONNX export moved away from its run."""
+batched with them; SIGTERM stops it and its workers. That every task's requests are answered as ``ftlit predict``
+answers them, from the PyTorch export and from an ONNX export moved away from its run, is tests/test_tasks.py's."""
 
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TASKS
-from ftlit.cli import built_cli, main
-from ftlit.tools.prediction import Predictor
-from ftlit.tools.serve import answer, read_request
+from conftest import TASKS, close
+from ftlit.cli import main
 
 QUIET = ["--trainer.enable_progress_bar", "false"]
 
@@ -42,35 +39,15 @@ def post(url: str, body: bytes | str | object, timeout: float = 60) -> tuple[int
         return error.code, json.loads(error.read())
 
 
-def predicted(task: str, model: str, rows: list[dict], folder) -> list[dict]:
-    """What ``ftlit predict`` (fp32) writes for ``rows``, less the input fields the server leaves out."""
+def predicted(model: str, rows: list[dict], folder) -> list[dict]:
+    """What ``ftlit predict`` (fp32) of the classifier writes for ``rows``, less the text the server leaves out."""
     folder.mkdir(exist_ok=True)
     source = folder / "inputs.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    main(["predict", *TASKS[task], "--model.model_name_or_path", model, "--data.predict_file", str(source),
+    main(["predict", *TASKS["classification"], "--model.model_name_or_path", model, "--data.predict_file", str(source),
           "--output_dir", str(folder), "--trainer.precision", "32-true", *QUIET])  # fmt: skip
     records = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
-    inputs = {"classification": {"text"}, "qa": {"id", "question", "context"}, "ner": {"text"}}[task]
-    return [{key: value for key, value in record.items() if key not in inputs} for record in records]
-
-
-def close(ours: object, theirs: object, tolerance: float) -> bool:
-    """Equal, but for floats (scores) anywhere inside, which may differ by ``tolerance``."""
-    if isinstance(theirs, float):
-        return isinstance(ours, float) and abs(ours - theirs) <= tolerance
-    if isinstance(theirs, dict):
-        return (
-            isinstance(ours, dict)
-            and ours.keys() == theirs.keys()
-            and all(close(ours[key], value, tolerance) for key, value in theirs.items())
-        )
-    if isinstance(theirs, list):
-        return (
-            isinstance(ours, list)
-            and len(ours) == len(theirs)
-            and all(map(close, ours, theirs, [tolerance] * len(ours)))
-        )
-    return ours == theirs
+    return [{key: value for key, value in record.items() if key != "text"} for record in records]
 
 
 def assert_same(ours: list[dict], theirs: list[dict], tolerance: float = 1e-5) -> None:
@@ -110,7 +87,7 @@ def test_the_server_answers_one_text_and_a_list_as_ftlit_predict_does(server, tr
     url, _ = server
     rows = [json.loads(line) for line in trained_runs["classification"][1].read_text().splitlines()[:12]]
     texts = [{"text": row["text"]} for row in rows]
-    expected = predicted("classification", str(trained_runs["classification"][0] / "export"), texts, tmp_path)
+    expected = predicted(str(trained_runs["classification"][0] / "export"), texts, tmp_path)
     status, one = post(f"{url}/predict", texts[0])
     assert status == 200 and isinstance(one, dict)
     status, several = post(f"{url}/predict", texts)
@@ -173,31 +150,3 @@ def test_sigterm_stops_the_server_and_its_workers(server):
     while any(Path(f"/proc/{child}").exists() for child in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [child for child in children if Path(f"/proc/{child}").exists()]
-
-
-@pytest.mark.parametrize("task", ["qa", "ner"])
-def test_questions_and_entities_are_served_as_ftlit_predict_answers_them(task, trained_runs, tmp_path):
-    run, inputs = trained_runs[task]
-    rows = [json.loads(line) for line in inputs.read_text().splitlines()[:10]]
-    if task == "qa":
-        requests = [{"question": row["question"], "context": row["context"]} for row in rows]
-        with_ids = [{"id": str(i), **request} for i, request in enumerate(requests)]  # a predict file names them
-        expected = predicted(task, str(run / "export"), with_ids, tmp_path / "torch")
-    else:  # half as texts, half as words: the same sentences either way
-        requests = [{"words": row["tokens"]} if i % 2 else {"text": " ".join(row["tokens"])} for i, row in
-                    enumerate(rows)]  # fmt: skip
-        expected = predicted(task, str(run / "export"), [{"text": " ".join(row["tokens"])} for row in rows],
-                             tmp_path / "torch")  # fmt: skip
-    # as a worker answers a batch: one request of one input, one of a list
-    predictor = Predictor.from_export(run, built_cli)
-    batch = [read_request(requests[0], predictor), read_request(requests[1:], predictor)]
-    answer(batch, predictor)
-    assert_same(batch[0].answers + batch[1].answers, expected)
-    # from an ONNX export alone (its report carries the run's settings), within ONNX Runtime's 1e-4
-    main(["export", str(run), "--format", "onnx", "--output", str(tmp_path / "built"), *QUIET])
-    shutil.move(tmp_path / "built", tmp_path / "elsewhere")
-    onnx = Predictor.from_export(tmp_path / "elsewhere", built_cli)
-    assert onnx.engine == "onnxruntime"
-    served = read_request(requests, onnx)
-    answer([served], onnx)
-    assert_same(served.answers, expected, tolerance=1e-4)

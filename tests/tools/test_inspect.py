@@ -6,9 +6,12 @@ import shutil
 import matplotlib.image
 import numpy as np
 import pytest
+from datasets import Dataset
 
 from ftlit.cli import main as ftlit
+from ftlit.tasks.classification import ClassificationDataModule
 from ftlit.tasks.question_answering.features import answers_outside_windows
+from ftlit.tools.inspection import token_problems
 from tests.conftest import write_jsonl
 
 # one WordPiece token each
@@ -154,3 +157,31 @@ def test_ner_inspection_counts_entities_windows_and_no_lost_words(tiny_bert, tmp
         assert f"{split}: words: 46, lost (read in no window): 0" in out
         assert f"{split}: words outside entities (O): 42 (91.3%)" in out
         assert f"{split}: windows per sentence: max 4, sentences in more than one: 1" in out
+
+
+class TwoChoices(ClassificationDataModule):
+    """Features of two token sequences each (a question with each of two choices), batched as (features, 2,
+    positions): the shape hooks that multiple choice overrides."""
+
+    def token_sequences(self, features: Dataset) -> list[list[int]]:
+        return [sequence for pair in features["input_ids"] for sequence in pair]
+
+    @property
+    def collate(self):
+        def pad(rows: list[dict]) -> dict:
+            batch = self.tokenizer.pad([{"input_ids": ids} for row in rows for ids in row["input_ids"]],
+                                       return_tensors="pt")  # fmt: skip
+            return {name: tensor.reshape(len(rows), 2, -1) for name, tensor in batch.items()}
+
+        return pad
+
+
+def test_features_of_several_sequences_are_checked_through_the_data_modules_hooks(tiny_bert, tokenizer):
+    dm = TwoChoices(tiny_bert, text_fields=["text"], max_length=32)
+    pairs = [[tokenizer("which one?", choice)["input_ids"] for choice in choices]
+             for choices in (["yes", "no, not at all"], ["maybe so", "never"])]  # fmt: skip
+    assert token_problems(dm, Dataset.from_dict({"input_ids": pairs})) == []
+    without_cls = [[ids[1:] for ids in pair] for pair in pairs]
+    assert token_problems(dm, Dataset.from_dict({"input_ids": without_cls})) == [
+        f"4 of 4 features do not start with CLS (id {tokenizer.cls_token_id})"
+    ]

@@ -152,7 +152,7 @@ def test_recipe_r2_counts_221184_lora_parameters_on_distilbert():
     from ftlit.training.lora import apply_lora
 
     model = apply_lora(DistilBertForQuestionAnswering(DistilBertConfig()), LoraSettings(r=8, alpha=32),
-                       TaskType.QUESTION_ANS)  # fmt: skip
+                       TaskType.QUESTION_ANS, QuestionAnsweringModule.head_modules)  # fmt: skip
     trainable = {name: p.numel() for name, p in model.named_parameters() if p.requires_grad}
     assert sum(n for name, n in trainable.items() if "lora_" in name) == 221_184
     assert sum(n for name, n in trainable.items() if "qa_outputs" in name) == 768 * 2 + 2

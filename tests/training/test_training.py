@@ -8,7 +8,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from ftlit.tasks.classification.contract import ClassificationContract
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
-from ftlit.tasks.classification.registry import get_task
+from ftlit.tasks.classification.presets import get_preset
 
 
 class GradNormAfterClipping(SequenceClassificationModule):
@@ -70,7 +70,7 @@ def test_best_checkpoint_by_the_task_metric_a_last_one_to_resume_and_optional_ea
     module.trainer = trainer
     callbacks = module.configure_callbacks()
     # the task metric is known once the contract is in: CoLA's is Matthews' correlation
-    module.accept_contract(ClassificationContract(128, ("validation",), {}, get_task("cola"), ("no", "yes")))
+    module.accept_contract(ClassificationContract(128, ("validation",), {}, get_preset("cola"), ("no", "yes")))
     for callback in callbacks:
         callback.setup(trainer, module, "fit")
     best, last = [c for c in callbacks if isinstance(c, ModelCheckpoint)]

@@ -2,58 +2,28 @@
 Hub, a validation set held out of train when there is none), the tokenizer, seeded subsampling, dynamically padded
 and resumable batches, and the contract it hands the model.
 
-A task writes only how its rows are checked, turned into features and described to the model (the hooks below).
+A task writes only how its rows are checked, turned into features and described to the model (the hooks below,
+and ``BatchLoading``'s for features that hold more than one sequence).
 """
 
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 import torch
 from datasets import Dataset, is_caching_enabled
-from lightning import LightningDataModule
-from lightning.pytorch.trainer.states import TrainerFn
-from torch.utils.data import DataLoader
-from transformers import (
-    AutoConfig,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    PretrainedConfig,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoConfig, PretrainedConfig, PreTrainedTokenizerBase
 
-from ftlit._lightning import batches_done_in_epoch, unrepeated
 from ftlit.contract import DataContract, EvalSet
-from ftlit.data.checks import EmptyTextPolicy, unknown_token_share
+from ftlit.data.batches import BatchLoading
+from ftlit.data.checks import EmptyTextPolicy
 from ftlit.data.loading import expand_data_path, load_hub_dataset, load_local_file
-from ftlit.data.sampler import (
-    LengthGroupedSampler,
-    ResumableDataLoader,
-    ShuffledSampler,
-    WeightedSampler,
-    longest_first,
-)
+from ftlit.data.tokenizer import check_known_words, checked_tokenizer
 from ftlit.errors import FtlitError
-from ftlit.pretrained import load_pretrained, resolve_model_path
+from ftlit.pretrained import load_pretrained
 from ftlit.settings import check_range
-
-#: Above this share of unknown tokens in the training text, the tokenizer cannot be the model's
-MAX_UNKNOWN_SHARE = 0.5
-#: Files a Hugging Face tokenizer is saved as (one of the vocabulary files, with or without tokenizer.json)
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "sentencepiece.bpe.model",
-    "spiece.model",
-)
 
 #: The splits each stage needs besides the validation sets
 STAGE_SPLITS = {"fit": ["train"], "validate": [], "test": ["test"], "predict": ["predict"]}
@@ -79,7 +49,7 @@ def default_pad_multiple() -> int:
     return 8 if torch.cuda.is_available() else 1
 
 
-class TransformerDataModule(LightningDataModule):
+class TransformerDataModule(BatchLoading):
     """Base for task data modules. ``model_name_or_path`` is linked by the CLI from ``--model.model_name_or_path``
     so that data is always tokenised by the model's own tokenizer.
 
@@ -223,10 +193,16 @@ class TransformerDataModule(LightningDataModule):
         """What ``ftlit inspect`` reports of a built split."""
         raise NotImplementedError
 
-    def sample_weights(self) -> np.ndarray | None:
-        """Training examples drawn with these relative weights (with replacement) instead of each once per epoch;
-        None: each once."""
-        return None
+    def token_sequences(self, features: Dataset) -> list[list[int]]:
+        """Every token sequence the features hold, special tokens included, one list each (what the checks of the
+        tokenizer and ``ftlit inspect`` read); a feature holding several sequences gives each."""
+        return features["input_ids"]
+
+    def padded_sequences(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ids and attention masks of a collated batch as (sequences, positions), in ``token_sequences``'s
+        order (``ftlit inspect`` checks the padding on them)."""
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        return ids.reshape(-1, ids.shape[-1]), mask.reshape(-1, mask.shape[-1])
 
     # ------------------------------------------------------------------------------------------------- splits
     @property
@@ -320,7 +296,8 @@ class TransformerDataModule(LightningDataModule):
             self.rows[split] = rows
             if split == "train":
                 self.train_features = self.training_features(rows)
-                self._check_known_words(self.train_features)
+                sample = self.train_features.select(range(min(len(self.train_features), 2000)))
+                check_known_words(self.token_sequences(sample), self.tokenizer, self.model_name_or_path)
             else:
                 eval_sets[split] = self._evaluation_split(split, rows)
         self.contract = self.build_contract(eval_sets)
@@ -337,17 +314,6 @@ class TransformerDataModule(LightningDataModule):
         self.rows["predict"] = self.usable_rows("predict", checked)
         self.contract = self.build_contract({"predict": self._evaluation_split("predict", self.rows["predict"])})
         return self.contract
-
-    def _check_known_words(self, features: Dataset) -> None:
-        """Refuse to train when the tokenizer knows almost none of the text (a wrong or broken tokenizer)."""
-        sample = features.select(range(min(len(features), 2000)))["input_ids"]
-        share = unknown_token_share(sample, self.tokenizer)
-        if share > MAX_UNKNOWN_SHARE:
-            raise FtlitError(
-                f"{share:.0%} of the training text's tokens are the unknown token {self.tokenizer.unk_token!r}: the "
-                f"tokenizer of '{self.model_name_or_path}' does not fit this text (or its files are broken: "
-                f"{tokenizer_files(self.model_name_or_path)}). Use the tokenizer the model was trained with."
-            )
 
     def prepare_data(self) -> None:
         # One process per machine loads (downloads) and tokenises; datasets caches the result for the others
@@ -374,125 +340,7 @@ class TransformerDataModule(LightningDataModule):
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
-        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name_or_path, "tokenizer")
-        if not tokenizer.is_fast:
-            raise FtlitError(f"The tokenizer of '{self.model_name_or_path}' is not a fast (Rust) tokenizer.")
-        config = self.model_config
-        vocab_size = getattr(config, "vocab_size", None)
-        if vocab_size and len(tokenizer) < vocab_size / 2:
-            # A folder with weights but no tokenizer files still gives a (near-empty) tokenizer: every word → [UNK]
-            raise FtlitError(
-                f"The tokenizer of '{self.model_name_or_path}' has {len(tokenizer)} tokens, but the model embeds "
-                f"{vocab_size}: its tokenizer files are missing or wrong ({tokenizer_files(self.model_name_or_path)}"
-                "). Copy the tokenizer of the model it was trained from into the folder."
-            )
-        model_limit = tokenizer.model_max_length
-        if model_limit >= 1_000_000:  # a tokenizer saved without its limit: the model's position embeddings decide
-            model_limit = getattr(config, "max_position_embeddings", model_limit)
-        if self.max_length > model_limit:
-            raise FtlitError(
-                f"--data.max_length {self.max_length} is above the model's limit of {model_limit} positions."
-            )
-        return tokenizer
-
-    # ------------------------------------------------------------------------------------------------- batches
-    @cached_property
-    def collate(self) -> DataCollatorWithPadding:
-        if self.pad_to_max_length:
-            return DataCollatorWithPadding(self.tokenizer, padding="max_length", max_length=self.max_length)
-        # Pads each batch to its longest member, not to max_length
-        return DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=self.pad_to_multiple_of)
-
-    def _devices(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-
-    def train_batch_size(self) -> int:
-        """Per-device share of the global ``batch_size``."""
-        devices, _ = self._devices()
-        if self.batch_size % devices:
-            raise FtlitError(
-                f"--data.batch_size {self.batch_size} is the global batch and must divide evenly over {devices} "
-                f"devices; use a multiple of {devices} (or --trainer.accumulate_grad_batches for a larger batch)."
-            )
-        return self.batch_size // devices
-
-    def loader(self, dataset: Dataset, train: bool = False) -> DataLoader:
-        """Training: length-grouped (or plainly shuffled) batches in an order fixed by (seed, epoch), resumable
-        part-way; evaluation: longest first, so batches pad little (outputs are matched to their features by
-        ``feature_index``, never by position)."""
-        lengths = sequence_lengths(dataset)
-        devices, rank = self._devices()
-        skip_batches = 0
-        if not train:
-            sampler = longest_first(lengths)
-            if devices > 1:  # each feature evaluated on exactly one device
-                sampler = unrepeated(sampler, num_replicas=devices, rank=rank)
-        else:
-            weights = self.sample_weights()
-            if weights is not None:  # (drawn without regard to length: batches pad more)
-                sampler = WeightedSampler(weights, self.order_seed())
-            elif self.group_by_length:
-                sampler = LengthGroupedSampler(lengths, self.batch_size, self.order_seed())  # a group per global batch
-            else:
-                sampler = ShuffledSampler(len(lengths), self.order_seed())
-            position, self._resume_position = self._resume_position, None
-            if position:
-                sampler.set_epoch(position["epoch"])  # before Lightning does: worker processes sample at once
-                skip_batches = position["batches"]
-        return ResumableDataLoader(
-            dataset,
-            batch_size=self.train_batch_size() if train else self.eval_batch_size,
-            sampler=sampler,
-            collate_fn=self.collate,
-            num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-            # worker seeds from a generator of the loader's own, not the global one that dropout draws from
-            generator=torch.Generator().manual_seed(self.order_seed()),
-            skip_batches=skip_batches,
-        )
-
-    def order_seed(self) -> int:
-        """The seed of the training order: the run's (``seed_everything``, which Lightning keeps in PL_GLOBAL_SEED,
-        where its own distributed sampler reads it), so that runs of other seeds train on other batches; without
-        one, ``seed``."""
-        return int(os.environ.get("PL_GLOBAL_SEED", self.seed))
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader(self.train_features, train=True)
-
-    def val_dataloader(self) -> list[DataLoader]:
-        return [self.loader(self.eval_features[split]) for split in self.validation_names]
-
-    def test_dataloader(self) -> DataLoader:
-        return self.loader(self.eval_features["test"])
-
-    def predict_dataloader(self) -> DataLoader:
-        return self.loader(self.eval_features["predict"])
-
-    # ------------------------------------------------------------------------------------------------- resuming
-    def state_dict(self) -> dict:
-        """Saved in every checkpoint: where training stands in its epoch, so a resumed run goes on from that batch."""
-        trainer = self.trainer
-        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
-            return {}
-        done = batches_done_in_epoch(trainer)
-        if done >= trainer.num_training_batches:  # the epoch is over: the next one starts from its beginning
-            return {"train_position": {"epoch": trainer.current_epoch + 1, "batches": 0}}
-        return {"train_position": {"epoch": trainer.current_epoch, "batches": done}}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._resume_position = state_dict.get("train_position")
-
-
-def tokenizer_files(model_name_or_path: str) -> str:
-    """Which tokenizer files a local model folder has, for messages."""
-    folder = Path(resolve_model_path(model_name_or_path))
-    if not folder.is_dir():
-        return "a Hub model"
-    present = sorted(name for name in TOKENIZER_FILES if (folder / name).is_file())
-    return f"the folder holds {', '.join(present) if present else 'none of ' + ', '.join(TOKENIZER_FILES)}"
+        return checked_tokenizer(self.model_name_or_path, self.model_config, self.max_length)
 
 
 def map_rows(rows: Dataset, function, **kwargs) -> Dataset:
@@ -502,8 +350,3 @@ def map_rows(rows: Dataset, function, **kwargs) -> Dataset:
     if not is_caching_enabled():
         kwargs.setdefault("new_fingerprint", secrets.token_hex(16))
     return rows.map(function, **kwargs)
-
-
-def sequence_lengths(dataset: Dataset) -> np.ndarray:
-    """Tokens per row, read from the Arrow column (in the dataset's row order) without materialising the ids."""
-    return pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_numpy()

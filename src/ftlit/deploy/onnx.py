@@ -3,10 +3,11 @@ and ONNX Runtime standing in for the PyTorch model wherever ftlit calls one.
 
 The graph comes from torch's own exporter (``torch.onnx.export(dynamo=True)``): Optimum's ONNX exporter
 (optimum-onnx) requires transformers < 4.58, and torch's exporter is maintained with the torch that trains the
-model. Batch and sequence axes are dynamic. int8 is ONNX Runtime's dynamic quantisation of the weights.
+model. The axes the task names (batch and sequence, …) are dynamic. int8 is ONNX Runtime's dynamic quantisation of
+the weights.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +29,17 @@ def onnx_runtime():
     return onnxruntime
 
 
-def export_onnx(model: PreTrainedModel, sample: dict[str, torch.Tensor], path: Path) -> list[str]:
+def export_onnx(
+    model: PreTrainedModel, sample: dict[str, torch.Tensor], axes: Mapping[str, Mapping[int, str]], path: Path
+) -> list[str]:
     """Write ``model`` to ``path`` as ONNX, with ``sample``'s inputs (``input_ids``, ``attention_mask`` …) and the
-    model's named outputs (``logits``, or ``start_logits`` and ``end_logits``); returns the output names."""
+    model's named outputs (``logits``, or ``start_logits`` and ``end_logits``); returns the output names. ``axes``
+    names each input's dynamic dimensions (``{0: "batch", 1: "sequence"}``): one name, one size."""
     model = model.float().eval()
     inputs = {name: tensor.cpu() for name, tensor in sample.items()}
     with torch.no_grad():
         outputs = [name for name, value in model(**inputs).items() if value is not None]
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    dims = {name: torch.export.Dim(name) for named in axes.values() for name in named.values()}
     try:
         program = torch.onnx.export(
             model,
@@ -45,7 +49,7 @@ def export_onnx(model: PreTrainedModel, sample: dict[str, torch.Tensor], path: P
             input_names=list(inputs),
             output_names=outputs,
             optimize=True,
-            dynamic_shapes={name: {0: batch, 1: sequence} for name in inputs},
+            dynamic_shapes={name: {dim: dims[axis] for dim, axis in axes[name].items()} for name in inputs},
             verbose=False,
         )
     except ImportError as err:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
+import torch
 import yaml
 
 from ftlit.deploy.onnx import ONNX_FILE, TOLERANCE, OnnxRuntimeModel, export_onnx, largest_difference, quantize_int8
@@ -149,8 +150,8 @@ def export_checked(
     staging.mkdir(parents=True)
     try:
         # two rows at least: torch.export would fix a batch axis it only saw at size 1
-        sample = {name: tensor.repeat(2, 1)[: max(2, len(tensor))] for name, tensor in batches[0].items()}
-        export_onnx(module.model, sample, staging / ONNX_FILE)
+        sample = {name: torch.cat([tensor, tensor])[: max(2, len(tensor))] for name, tensor in batches[0].items()}
+        export_onnx(module.model, sample, {name: module.onnx_axes(name) for name in sample}, staging / ONNX_FILE)
         module.model.config.save_pretrained(staging)
         datamodule.tokenizer.save_pretrained(staging)
         difference = largest_difference(module.model, OnnxRuntimeModel(staging), batches)

@@ -46,11 +46,13 @@ class SplitReport:
         return {**{f"p{p}": int(v) for p, v in zip(PERCENTILES, values)}, "max": int(self.lengths.max())}
 
 
-def token_problems(features: Dataset, tokenizer: PreTrainedTokenizerBase, collate) -> list[str]:
-    """Special tokens and padding of (up to CHECKED_FEATURES) features: CLS first, SEP last, the pad id nowhere in
-    the text, and in a collated batch the pad id and a zero attention mask exactly on the padding."""
+def token_problems(dm: TransformerDataModule, features: Dataset) -> list[str]:
+    """Special tokens and padding of (up to CHECKED_FEATURES) features, each of their token sequences (the data
+    module's ``token_sequences``): CLS first, SEP last, the pad id nowhere in the text, and in a batch collated
+    by the data module the pad id and a zero attention mask exactly on the padding."""
+    tokenizer = dm.tokenizer
     features = features.select(range(min(len(features), CHECKED_FEATURES)))
-    ids = features["input_ids"]
+    ids = dm.token_sequences(features)
     problems = []
     specials = {"CLS": (tokenizer.cls_token_id, 0), "SEP": (tokenizer.sep_token_id, -1)}
     for name, (token_id, position) in specials.items():
@@ -65,9 +67,8 @@ def token_problems(features: Dataset, tokenizer: PreTrainedTokenizerBase, collat
     if holding_pad:
         problems.append(f"{holding_pad} of {len(ids)} features hold the pad id {pad} inside their text")
     inputs = [{name: row[name] for name in tokenizer.model_input_names if name in row} for row in features]
-    batch = collate(inputs)
+    batch_ids, mask = (tensor.numpy() for tensor in dm.padded_sequences(dm.collate(inputs)))
     lengths = np.array([len(sequence) for sequence in ids])
-    mask, batch_ids = batch["attention_mask"].numpy(), batch["input_ids"].numpy()
     positions = np.arange(mask.shape[1])
     real = (
         positions[None, :] < lengths[:, None]
@@ -97,7 +98,7 @@ def split_report(dm: TransformerDataModule, split: str) -> SplitReport:
     """A built split of any task: its statistics from the data module, and the checks of its features."""
     stats = dm.split_stats(split)
     features = dm.features(split)
-    problems = [*stats.problems, *token_problems(features, dm.tokenizer, dm.collate)]
+    problems = [*stats.problems, *token_problems(dm, features)]
     if stats.lost_answers and stats.lost_answers[0]:
         problems.append(f"{stats.lost_answers[0]} answer(s) lie outside every window: raise --data.max_length")
     return SplitReport(

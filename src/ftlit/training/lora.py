@@ -13,9 +13,6 @@ from ftlit.settings import check_range
 # Attention projections by naming family: DistilBERT, then BERT/RoBERTa/MiniLM/ELECTRA/…
 ATTENTION_PROJECTIONS = (("q_lin", "k_lin", "v_lin"), ("query", "key", "value"))
 
-# Task heads a fresh fine-tuning initialises: they must train in full, not stay frozen at random weights
-HEAD_MODULES = ("pre_classifier", "classifier", "score", "qa_outputs")
-
 
 @dataclass
 class LoraSettings:
@@ -69,9 +66,12 @@ def target_modules(model: torch.nn.Module, requested: list[str] | None) -> list[
     return list(requested)
 
 
-def apply_lora(model: PreTrainedModel, settings: LoraSettings, task_type: TaskType) -> PeftModel:
-    """Wrap ``model`` with LoRA adapters; the task head (``HEAD_MODULES`` present) trains in full."""
-    heads = [name for name in HEAD_MODULES if isinstance(getattr(model, name, None), torch.nn.Module)]
+def apply_lora(
+    model: PreTrainedModel, settings: LoraSettings, task_type: TaskType, head_modules: tuple[str, ...]
+) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters; the task head (those of ``head_modules`` the model has: a fresh
+    fine-tuning initialises them) trains in full rather than staying frozen at random weights."""
+    heads = [name for name in head_modules if isinstance(getattr(model, name, None), torch.nn.Module)]
     config = LoraConfig(
         task_type=task_type,
         r=settings.r,

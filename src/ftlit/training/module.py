@@ -93,6 +93,13 @@ class TransformerModule(LightningModule):
     auto_class: type
     #: peft's name for the task, which decides how the adapted model is wrapped
     task_type: TaskType
+    #: The model's task head, by attribute name (those the architecture has): under LoRA it trains in full
+    head_modules: tuple[str, ...] = ("pre_classifier", "classifier", "score")
+
+    def onnx_axes(self, input_name: str) -> dict[int, str]:
+        """The dynamic axes of a model input in an ONNX export, by dimension; inputs sharing an axis name share
+        its size (a task whose inputs hold choices, or two towers of other lengths, names its own)."""
+        return {0: "batch", 1: "sequence"}
 
     def __init__(
         self,
@@ -249,7 +256,7 @@ class TransformerModule(LightningModule):
         if self.hparams.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if self.lora is not None:
-            model = apply_lora(model, self.lora, self.task_type)
+            model = apply_lora(model, self.lora, self.task_type, self.head_modules)
         # from_pretrained returns the model in eval mode; Lightning keeps module modes as they are
         self.model = model.train()
         if self.hparams.compile:

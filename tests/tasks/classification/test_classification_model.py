@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
 from ftlit.tasks.classification.model import MAX_CONFUSION_LABELS, SequenceClassificationModule
-from ftlit.tasks.classification.registry import get_task
+from ftlit.tasks.classification.presets import get_preset
 from ftlit.training.evaluation import EvalResult
 
 # Four features of three documents: the third document was cut into two windows
@@ -21,7 +21,7 @@ LABELS = [1, 0, 0, 0]  # each window carries its document's label
 def contract() -> ClassificationContract:
     eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
     return ClassificationContract(max_length=16, validation_splits=("validation",),
-                                  eval_sets={"validation": eval_set}, spec=get_task("custom"),
+                                  eval_sets={"validation": eval_set}, spec=get_preset("custom"),
                                   label_names=("negative", "positive"))  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def multi_label_module(tiny_bert, tokenizer, gold: list[list[float]], threshold:
     the four features' batches, every window carrying its document's ``gold`` labels."""
     eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
     module = SequenceClassificationModule(tiny_bert, window_aggregation="max", threshold=threshold)
-    module.accept_contract(ClassificationContract(16, ("validation",), {"validation": eval_set}, get_task("custom"),
+    module.accept_contract(ClassificationContract(16, ("validation",), {"validation": eval_set}, get_preset("custom"),
                                                   ("a", "b", "c"), "multi_label"))  # fmt: skip
     batches = [{**tokenizer([FEATURES[i] for i in features], padding=True, return_tensors="pt"),
                 "labels": torch.tensor([gold[DOCUMENT_INDEX[i]] for i in features]),
@@ -90,11 +90,11 @@ def test_a_module_without_a_contract_says_how_to_give_it_one(tiny_bert):
 def test_figures_skip_the_confusion_matrix_of_a_label_space_too_large_to_draw(tiny_bert):
     labels = tuple(f"class {i}" for i in range(MAX_CONFUSION_LABELS + 1))
     module = SequenceClassificationModule(tiny_bert)
-    module.accept_contract(ClassificationContract(16, ("validation",), {}, get_task("custom"), labels))
+    module.accept_contract(ClassificationContract(16, ("validation",), {}, get_preset("custom"), labels))
     logits, truth = torch.randn(200, len(labels)), torch.randint(len(labels), (200,))
     result = EvalResult("validation", {}, 200, 200, details={"logits": logits, "labels": truth})
     assert set(module.figures(result, "val")) == {"reliability"}
-    module.accept_contract(ClassificationContract(16, ("validation",), {}, get_task("custom"), labels[:3]))
+    module.accept_contract(ClassificationContract(16, ("validation",), {}, get_preset("custom"), labels[:3]))
     small = EvalResult("validation", {}, 200, 200, details={"logits": logits[:, :3], "labels": truth % 3})
     assert set(module.figures(small, "val")) == {"reliability", "confusion_matrix"}
 

@@ -27,7 +27,7 @@ from ftlit.tasks.classification.labels import (
 )
 from ftlit.tasks.classification.metrics import build_metrics, decision_probabilities, per_label_table
 from ftlit.tasks.classification.model import SequenceClassificationModule
-from ftlit.tasks.classification.registry import PROBLEM_METRICS, get_task
+from ftlit.tasks.classification.presets import PROBLEM_METRICS, get_preset
 from ftlit.tasks.classification.thresholds import tune_thresholds
 from ftlit.tasks.classification.weights import class_weights
 from ftlit.training.lora import LoraSettings
@@ -187,7 +187,9 @@ def test_weights_that_do_not_fit_the_labels_are_refused(setting, message):
 
 def test_the_weighted_loss_is_the_hand_computed_weighted_cross_entropy(tiny_bert, tokenizer):
     module = SequenceClassificationModule(tiny_bert, class_weights="balanced")
-    contract = ClassificationContract(16, ("validation",), {}, get_task("custom"), ("a", "b"), "single_label", (95, 5))
+    contract = ClassificationContract(
+        16, ("validation",), {}, get_preset("custom"), ("a", "b"), "single_label", (95, 5)
+    )
     module.accept_contract(contract)
     module.configure_model()
     batch = {**tokenizer(["good", "bad film", "fine"], padding=True, return_tensors="pt"),
@@ -198,7 +200,7 @@ def test_the_weighted_loss_is_the_hand_computed_weighted_cross_entropy(tiny_bert
     assert loss.item() == pytest.approx(by_hand.item(), rel=1e-5)
     multi = SequenceClassificationModule(tiny_bert, class_weights=[1.0, 4.0])
     multi.accept_contract(
-        ClassificationContract(16, ("validation",), {}, get_task("custom"), ("a", "b"), "multi_label")
+        ClassificationContract(16, ("validation",), {}, get_preset("custom"), ("a", "b"), "multi_label")
     )
     multi.configure_model()
     logits, loss = multi._forward({**batch, "labels": torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])})
@@ -223,7 +225,7 @@ def test_the_balanced_sampler_draws_each_class_about_equally_and_repeats_per_epo
 
 def test_a_lora_checkpoint_keeps_the_regression_scale_and_the_export_puts_targets_back(tiny_bert, tokenizer, tmp_path):
     stats = (3.0, 2.0)  # targets' mean and standard deviation
-    contract = ClassificationContract(16, ("validation",), {}, get_task("custom"), None, "regression",
+    contract = ClassificationContract(16, ("validation",), {}, get_preset("custom"), None, "regression",
                                       train_target_stats=stats)  # fmt: skip
     module = SequenceClassificationModule(tiny_bert, standardize_targets=True, peft=LoraSettings(r=4))
     module.accept_contract(contract)

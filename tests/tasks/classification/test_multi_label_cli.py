@@ -12,7 +12,7 @@ from transformers import pipeline
 from conftest import NEGATIVE, POSITIVE, SHARED_DATA, TOPICS, sentiment_rows, topic_rows, write_jsonl
 from ftlit.cli import main
 from ftlit.tasks.classification.data import ClassificationDataModule
-from ftlit.tasks.classification.registry import GOEMOTIONS
+from ftlit.tasks.classification.presets import GOEMOTIONS
 
 
 def run(*args: str) -> None:

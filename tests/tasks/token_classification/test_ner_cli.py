@@ -8,7 +8,8 @@ from transformers import pipeline
 
 import ftlit  # noqa: F401  (registers the entity-recognition pipeline)
 from conftest import FILLER, ner_rows, write_jsonl
-from ftlit.cli import main
+from ftlit.cli import built_cli, main
+from ftlit.tools.prediction import Predictor
 
 FP32 = ["--trainer.precision", "32-true"]  # as the pipelines run: scores compared exactly
 
@@ -97,3 +98,16 @@ def test_a_main_metric_the_task_does_not_report_is_refused_naming_those_it_does(
                                 "--model.main_metric", "exact_match"))  # fmt: skip
     assert ("--model.main_metric exact_match: not a metric of this task on this data, which reports f1, precision, "
             "recall, accuracy, loss") in capsys.readouterr().err  # fmt: skip
+
+
+def test_a_sentence_is_served_alike_as_a_text_and_as_its_words(trained_runs):
+    run, inputs = trained_runs["token_classification"]
+    sentences = [json.loads(line)["tokens"] for line in inputs.read_text().splitlines()[:10]]
+    predictor = Predictor.from_export(run, built_cli)
+    as_words = predictor.predict([predictor.request_row({"words": words}) for words in sentences])
+    as_text = predictor.predict([predictor.request_row({"text": " ".join(words)}) for words in sentences])
+    def read(answers: list[dict]) -> list[list]:
+        return [[answer[key] for key in ("tags", "scores", "entities")] for answer in answers]
+
+    assert read(as_words) == read(as_text)
+    assert [len(answer["tags"]) for answer in as_words] == [len(words) for words in sentences]

@@ -6,7 +6,7 @@ import numpy as np
 from datasets import Dataset
 
 from ftlit.contract import DataContract, EvalSet
-from ftlit.tasks.classification.registry import ProblemType, TaskSpec, task_metrics
+from ftlit.tasks.classification.presets import DatasetPreset, ProblemType, task_metrics
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class ClassificationContract(DataContract):
     ``class_weights: balanced``) or
     the training targets' mean and standard deviation (for ``standardize_targets``)."""
 
-    spec: TaskSpec
+    spec: DatasetPreset
     label_names: tuple[str, ...] | None
     problem_type: ProblemType = "single_label"
     train_label_counts: tuple[int, ...] | None = None

@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 )
 from torchmetrics.functional.classification import multiclass_stat_scores, multilabel_stat_scores
 
-from ftlit.tasks.classification.registry import ProblemType
+from ftlit.tasks.classification.presets import ProblemType
 
 
 def build_metrics(names: tuple[str, ...], num_labels: int, problem_type: ProblemType, **options) -> MetricCollection:

@@ -32,7 +32,7 @@ from ftlit.tasks.classification.metrics import (
     decision_probabilities,
     per_label_table,
 )
-from ftlit.tasks.classification.registry import HF_PROBLEM_TYPES
+from ftlit.tasks.classification.presets import HF_PROBLEM_TYPES
 from ftlit.tasks.classification.thresholds import DEFAULT_THRESHOLD, tune_thresholds
 from ftlit.tasks.classification.weights import ClassWeights, class_weights
 from ftlit.training.evaluation import EvalResult

@@ -30,6 +30,7 @@ class QuestionAnsweringModule(TransformerModule):
 
     auto_class = AutoModelForQuestionAnswering
     task_type = TaskType.QUESTION_ANS
+    head_modules = ("qa_outputs",)
     task_metric = "f1"
     contract: QAContract
 

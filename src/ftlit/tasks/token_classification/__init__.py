@@ -1,8 +1,22 @@
 """Token classification (named-entity recognition) on CoNLL-2003 and any word/tag data; importing it registers the
-``entity-recognition`` pipeline."""
+task and the ``entity-recognition`` pipeline."""
 
-from ftlit.tasks.token_classification import pipeline as _registers_entity_recognition_pipeline  # noqa: F401
+from ftlit.registry import TaskEntry, register_task
 from ftlit.tasks.token_classification.data import TokenClassificationDataModule
+from ftlit.tasks.token_classification.examples import EXAMPLE_SETTINGS, example_files
 from ftlit.tasks.token_classification.model import TokenClassificationModule
+from ftlit.tasks.token_classification.pipeline import TASK as PIPELINE
 
 __all__ = ["TokenClassificationDataModule", "TokenClassificationModule"]
+
+register_task(
+    TaskEntry(
+        "token_classification",
+        TokenClassificationModule,
+        TokenClassificationDataModule,
+        example_files,
+        EXAMPLE_SETTINGS,
+        example_request={"words": ["mary", "smith", "was", "in", "paris", "with", "nokia"]},
+        pipeline=PIPELINE,
+    )
+)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from datasets import ClassLabel, Dataset, List, Value
+from datasets import Dataset
 from transformers import DataCollatorForTokenClassification
 
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
@@ -23,9 +23,9 @@ from ftlit.tasks.token_classification.features import (
     WordReadings,
     encode_sentences,
     join_words,
-    split_words,
     tokenize_words,
 )
+from ftlit.tasks.token_classification.rows import document_context, text_as_words, word_tag_rows
 from ftlit.tasks.token_classification.tags import (
     OUTSIDE,
     broken_openings,
@@ -41,25 +41,6 @@ log = logging.getLogger(__name__)
 
 HUB_DATASETS = {"conll2003": "eriktks/conll2003", "wikiann": "unimelb-nlp/wikiann"}
 BOOKKEEPING = ["example_index", "owned_words", "owned_positions"]
-
-
-def document_context(sentences: list[list[str]], documents: list, limit: int) -> tuple[list, list]:
-    """Per sentence, the last ``limit`` words of the sentences before it in its document and the first ``limit``
-    words of those after it (the sentences in file order; ``documents`` gives each one's document)."""
-    before, after = [], []
-    for i, document in enumerate(documents):
-        words: list[str] = []
-        j = i - 1
-        while j >= 0 and documents[j] == document and len(words) < limit:
-            words = sentences[j] + words
-            j -= 1
-        before.append(words[-limit:])
-        words, j = [], i + 1
-        while j < len(sentences) and documents[j] == document and len(words) < limit:
-            words = words + sentences[j]
-            j += 1
-        after.append(words[:limit])
-    return before, after
 
 
 class TokenClassificationDataModule(TransformerDataModule):
@@ -140,52 +121,7 @@ class TokenClassificationDataModule(TransformerDataModule):
         return ["tokens"] if split == "predict" else ["tokens", "ner_tags"]
 
     def adapt_columns(self, rows: Dataset) -> Dataset:
-        """Our column names; tag ids named; ``text`` rows split into words; ``-DOCSTART-`` rows (the Hub's CoNLL
-        keeps them) turned into document numbers."""
-        rows = rows.rename_columns(
-            {
-                theirs: ours
-                for ours, theirs in (("tokens", self.words_column), ("ner_tags", self.tags_column))
-                if theirs != ours and theirs in rows.column_names
-            }
-        )
-        if "tokens" not in rows.column_names and "text" in rows.column_names:
-            rows = map_rows(rows, _split_text, desc="Splitting texts into words")
-        elif "text" in rows.column_names and None in rows["tokens"]:
-            raise FtlitError(
-                f"Row {rows['tokens'].index(None) + 1} has a 'text' but no {self.words_column!r}: a file gives either "
-                "a list of words in every row or a text in every row. Put the two kinds in separate files."
-            )
-        if "ner_tags" in rows.column_names:
-            rows = self._named_tags(rows)
-        if "tokens" in rows.column_names and "document" not in rows.column_names:
-            rows = _documents_from_docstart(rows)
-        return rows
-
-    def _named_tags(self, rows: Dataset) -> Dataset:
-        feature = rows.features["ner_tags"]
-        names = self.tag_names
-        if names is None and isinstance(feature, List) and isinstance(feature.feature, ClassLabel):
-            names = feature.feature.names
-        sample = next((tags for tags in rows["ner_tags"][:1000] if tags), [])
-        if not sample or isinstance(sample[0], str):
-            return rows
-        if names is None:
-            raise FtlitError(
-                f"The tags are ids ({sample[:5]}), and nothing names them: give --data.tag_names (the tag of id 0, "
-                "of id 1, …), e.g. '[O, B-PER, I-PER, …]'."
-            )
-
-        def name(batch: dict) -> dict:
-            valid = range(len(names))
-            wrong = next((t for tags in batch["ner_tags"] for t in tags if type(t) is not int or t not in valid), None)
-            if wrong is not None:
-                raise FtlitError(
-                    f"Tag id {wrong!r} is not one of the {len(names)} ids of --data.tag_names (0 to {len(names) - 1})."
-                )
-            return {"ner_tags": [[names[t] for t in tags] for tags in batch["ner_tags"]]}
-
-        return rows.map(name, batched=True, desc="Naming tags").cast_column("ner_tags", List(Value("string")))
+        return word_tag_rows(rows, self.words_column, self.tags_column, self.tag_names)
 
     def check_rows(self, raw: dict[str, Dataset]) -> dict[str, Dataset]:
         """Words and tags of the same count, valid tags, in one scheme (IOB1 converted to IOB2, IOB2 errors
@@ -365,7 +301,7 @@ class TokenClassificationDataModule(TransformerDataModule):
         if ("text" in request) == ("words" in request):
             raise RequestError("text", "give a 'text' (a string) or its 'words' (a list of strings), one of them.")
         if "text" in request:
-            row = {"text": text_field(request, "text"), **_split_text({"text": request["text"]})}
+            row = {"text": text_field(request, "text"), **text_as_words({"text": request["text"]})}
         else:
             words = words_field(request, "words")
             text, spans = join_words(words)
@@ -408,25 +344,6 @@ class TokenClassificationDataModule(TransformerDataModule):
         )
         problems = [f"{lost} word(s) are read in no window: their tags would be lost"] if lost else []
         return SplitStats(len(rows), lengths, dict(labels), label_lines=lines, problems=problems)
-
-
-def _split_text(row: dict) -> dict:
-    words, spans = split_words(row["text"] or "")
-    return {"tokens": words, "char_spans": [list(span) for span in spans]}
-
-
-def _documents_from_docstart(rows: Dataset) -> Dataset:
-    """Rows that are a lone ``-DOCSTART-`` (as the Hub's CoNLL-2003 keeps them) dropped, the others numbered by
-    the document they belong to; data without them is left as it is."""
-    markers = [bool(words) and words[0] == DOCSTART for words in rows["tokens"]]
-    if not any(markers):
-        return rows
-    documents, document = [], -1
-    for marker in markers:
-        document += marker
-        documents.append(max(document, 0))
-    keep = [i for i, marker in enumerate(markers) if not marker]
-    return rows.add_column("document", documents).select(keep)
 
 
 # datasets maps in batches: the batch's first index turns sentence positions into split positions

@@ -1,4 +1,5 @@
-"""The task registry and the metrics each task is judged by, checked against independent implementations."""
+"""The dataset presets (``--data.task``) and the metrics each is judged by, checked against independent
+implementations."""
 
 import pytest
 import torch
@@ -13,17 +14,17 @@ from sklearn.metrics import (
 
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.metrics import build_metrics
-from ftlit.tasks.classification.registry import TASKS, get_task
+from ftlit.tasks.classification.presets import PRESETS, get_preset
 
 GLUE = ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"]
 
 
-def test_registry_covers_glue_imdb_snli_and_custom():
-    assert set(TASKS) == {*GLUE, "imdb", "snli", "goemotions", "custom"}
-    assert get_task("stsb").problem_type == "regression" and get_task("stsb").label_names is None
-    assert get_task("goemotions").problem_type == "multi_label" and len(get_task("goemotions").label_names) == 28
-    assert get_task("mnli").validation_splits == ("validation_matched", "validation_mismatched")
-    assert get_task("snli").label_names == ("entailment", "neutral", "contradiction")
+def test_presets_cover_glue_imdb_snli_and_custom():
+    assert set(PRESETS) == {*GLUE, "imdb", "snli", "goemotions", "custom"}
+    assert get_preset("stsb").problem_type == "regression" and get_preset("stsb").label_names is None
+    assert get_preset("goemotions").problem_type == "multi_label" and len(get_preset("goemotions").label_names) == 28
+    assert get_preset("mnli").validation_splits == ("validation_matched", "validation_mismatched")
+    assert get_preset("snli").label_names == ("entailment", "neutral", "contradiction")
 
 
 @pytest.mark.parametrize(
@@ -38,12 +39,12 @@ def test_registry_covers_glue_imdb_snli_and_custom():
     ],
 )
 def test_each_task_is_judged_by_its_official_metrics(task, metrics):
-    assert get_task(task).metrics == metrics
+    assert get_preset(task).metrics == metrics
 
 
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(FtlitError, match="Unknown task 'glue'.*cola, sst2, mrpc"):
-        get_task("glue")
+        get_preset("glue")
 
 
 PREDICTED = [1, 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1]

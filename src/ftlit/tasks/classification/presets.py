@@ -1,4 +1,5 @@
-"""Task registry: for each classification task, its text fields, labels, where its data lives and its metrics."""
+"""Dataset presets of ``--data.task``: for each named classification dataset, its text fields, labels, where its
+data lives and its metrics."""
 
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,8 +27,8 @@ PROBLEM_METRICS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """A classification task: its text columns, metrics, labels and where its data lives."""
+class DatasetPreset:
+    """A named classification dataset (``--data.task``): its text columns, metrics, labels and where its data lives."""
 
     name: str
     text_fields: tuple[str, ...]
@@ -41,7 +42,7 @@ class TaskSpec:
     label_field: str = "label"
 
 
-def task_metrics(spec: TaskSpec, problem_type: ProblemType) -> tuple[str, ...]:
+def task_metrics(spec: DatasetPreset, problem_type: ProblemType) -> tuple[str, ...]:
     """The metrics a run reports, the main one first: the task's own, else its problem type's; every
     classification also reports macro-F1, the figure that shows what a rare class gets."""
     metrics = spec.metrics or PROBLEM_METRICS[problem_type]
@@ -50,8 +51,8 @@ def task_metrics(spec: TaskSpec, problem_type: ProblemType) -> tuple[str, ...]:
     return metrics
 
 
-def _glue(name: str, text_fields: tuple[str, ...], label_names, metrics=("accuracy",), **kwargs) -> TaskSpec:
-    return TaskSpec(name, text_fields, metrics, label_names, hub=("nyu-mll/glue", name), test_split=None, **kwargs)
+def _glue(name: str, text_fields: tuple[str, ...], label_names, metrics=("accuracy",), **kwargs) -> DatasetPreset:
+    return DatasetPreset(name, text_fields, metrics, label_names, hub=("nyu-mll/glue", name), test_split=None, **kwargs)
 
 
 _NLI = ("entailment", "neutral", "contradiction")
@@ -63,7 +64,7 @@ GOEMOTIONS = (
 ).split()
 _TWO_WAY_ENTAILMENT = ("entailment", "not_entailment")
 
-TASKS: dict[str, TaskSpec] = {
+PRESETS: dict[str, DatasetPreset] = {
     spec.name: spec
     for spec in [
         _glue(
@@ -106,11 +107,11 @@ TASKS: dict[str, TaskSpec] = {
         _glue("qnli", ("question", "sentence"), _TWO_WAY_ENTAILMENT),
         _glue("rte", ("sentence1", "sentence2"), _TWO_WAY_ENTAILMENT),
         _glue("wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment")),
-        TaskSpec(
+        DatasetPreset(
             "imdb", ("text",), ("accuracy", "f1"), ("neg", "pos"), hub=("stanfordnlp/imdb", None), validation_splits=()
         ),
-        TaskSpec("snli", ("premise", "hypothesis"), ("accuracy",), _NLI, hub=("stanfordnlp/snli", None)),
-        TaskSpec(
+        DatasetPreset("snli", ("premise", "hypothesis"), ("accuracy",), _NLI, hub=("stanfordnlp/snli", None)),
+        DatasetPreset(
             "goemotions",
             ("text",),
             None,
@@ -121,13 +122,13 @@ TASKS: dict[str, TaskSpec] = {
             problem_type="multi_label",
             label_field="labels",
         ),
-        TaskSpec("custom", (), None, problem_type=None),
+        DatasetPreset("custom", (), None, problem_type=None),
     ]
 }
 
 
-def get_task(name: str) -> TaskSpec:
+def get_preset(name: str) -> DatasetPreset:
     try:
-        return TASKS[name]
+        return PRESETS[name]
     except KeyError:
-        raise FtlitError(f"Unknown task '{name}'. Known tasks: {', '.join(TASKS)}.") from None
+        raise FtlitError(f"Unknown task '{name}'. Known tasks: {', '.join(PRESETS)}.") from None

@@ -32,9 +32,8 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.cli import default_precision
-from ftlit.data.base import default_pad_multiple
 from ftlit.data.loading import data_root
+from ftlit.machine import default_pad_multiple, default_precision
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
 

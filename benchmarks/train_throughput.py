@@ -45,8 +45,7 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.cli import default_precision
-from ftlit.data.base import default_pad_multiple
+from ftlit.machine import default_pad_multiple, default_precision
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.model import QuestionAnsweringModule
 from ftlit.training.callbacks import flops_per_token

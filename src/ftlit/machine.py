@@ -1,6 +1,7 @@
 """What ftlit decides from the machine it runs on, in one place. Each decision is a default a setting overrides:
 
-- the precision (``--trainer.precision``): ``default_precision``;
+- the precision (``--trainer.precision``): ``default_precision``, and ``check_precision`` refuses one the device
+  cannot run well;
 - TF32 matmuls on a GPU for what stays in float32: ``use_tf32``, set once by the ``ftlit`` command;
 - the multiple batch lengths are rounded up to (``--data.pad_to_multiple_of``): ``default_pad_multiple``;
 - DataLoader worker processes (``--data.num_workers``): ``default_num_workers``;

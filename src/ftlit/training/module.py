@@ -76,7 +76,7 @@ class TransformerModule(EvaluationLoop, LightningModule):
             evaluation of its export (ftlit export) uses the model's default.
         cpu_kernels: training on a CPU with ``ftlit``'s dropout (masks drawn twice as fast) and eager attention for
             the batches where it is measured faster (ftlit.machine), or with ``torch``'s ``nn.Dropout`` and the
-            model's own attention throughout: the same training, ftlit's faster. No effect on a GPU.
+            model's own attention throughout: the same training in distribution, ftlit's faster. No effect on a GPU.
     """
 
     #: Settings of a run that shape only its training: evaluating its export (ftlit export) leaves them out

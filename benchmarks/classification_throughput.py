@@ -7,11 +7,13 @@
     (a GPU with bfloat16, a CPU that computes in it natively); on a GPU also tf32, 4 loader workers with pinned
     memory and ``torch_compile``;
 (c) ftlit's defaults (configs/offline_minilm_mrpc.yaml), batch 32: dynamic padding, length-grouped batches,
-    fused AdamW, bf16-mixed where the device computes in bfloat16; ``--compile`` adds torch.compile.
+    fused AdamW, bf16-mixed where the device computes in bfloat16; ``--compile`` adds torch.compile;
+(e) on a CPU, (c) with ``--model.cpu_kernels torch``: torch's dropout and the model's attention instead of ftlit's
+    CPU kernels, so that their gain (ftlit / (e)) is measured again with every torch release.
 
 Each runs ``--warmup`` steps, then is timed over one epoch's worth of batches (``--steps`` for fewer): with
 length-grouped batches, a part of an epoch can hold shorter or longer pairs than the whole. Prints samples/s, real
-tokens/s and the ratios ftlit / (a) and ftlit / (d), and writes them as JSON.
+tokens/s and the ratios ftlit / (a), ftlit / (d) and ftlit / (e), and writes them as JSON.
 
     python benchmarks/classification_throughput.py           # MiniLM, real MRPC pairs
     python benchmarks/classification_throughput.py --tiny    # smoke check: a tiny random model, a few steps
@@ -32,9 +34,8 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.cli import default_precision
-from ftlit.data.base import default_pad_multiple
 from ftlit.data.loading import data_root
+from ftlit.machine import default_pad_multiple, default_precision
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
 
@@ -71,8 +72,15 @@ def hf_trainer(folder: str, features, batch: int, warmup: int, steps: int, best:
     return {"seconds": timer.seconds, "samples": samples, "tokens": samples * mean_real}
 
 
-def ftlit_run(folder: str, datamodule: ClassificationDataModule, warmup: int, steps: int, compile: bool) -> dict:
-    module = SequenceClassificationModule(folder, learning_rate=5e-5, compile=compile)
+def ftlit_run(
+    folder: str,
+    datamodule: ClassificationDataModule,
+    warmup: int,
+    steps: int,
+    compile: bool,
+    cpu_kernels: str = "ftlit",
+) -> dict:
+    module = SequenceClassificationModule(folder, learning_rate=5e-5, compile=compile, cpu_kernels=cpu_kernels)
     return timed_ftlit_fit(module, datamodule, warmup, steps)
 
 
@@ -95,8 +103,11 @@ def main() -> None:
     runs = {
         "(a) HF Trainer as R6 (batch 8)": hf_trainer(folder, features, 8, warmup, 4 * steps, best=False),
         "(d) HF Trainer at its best": hf_trainer(folder, features, 32, warmup, steps, best=True),
-        "(c) ftlit default" + (" + compile" if args.compile else ""): ftlit,
     }
+    if not torch.cuda.is_available():  # (the CPU kernels change nothing on a GPU)
+        torch_kernels = ftlit_run(folder, datamodule, warmup, steps, args.compile, cpu_kernels="torch")
+        runs["(e) ftlit, --model.cpu_kernels torch"] = torch_kernels
+    runs["(c) ftlit default" + (" + compile" if args.compile else "")] = ftlit
     table = [{"run": name, "samples/s": round(run["samples"] / run["seconds"], 1),
               "real tokens/s": round(run["tokens"] / run["seconds"])} for name, run in runs.items()]  # fmt: skip
     add_ftlit_ratios(table)

@@ -25,8 +25,8 @@ from transformers import (
     TrainerCallback,
 )
 
-from ftlit.cli import default_precision
 from ftlit.data.loading import data_root
+from ftlit.machine import default_precision
 from ftlit.tasks.question_answering.decode import EvalWindows
 from ftlit.tasks.question_answering.squad_format import load_squad_file
 from ftlit.tools.tables import markdown_table

@@ -44,9 +44,9 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.cli import default_precision
 from ftlit.cli import main as ftlit
 from ftlit.data.loading import data_root
+from ftlit.machine import default_precision
 
 EPOCHS, LEARNING_RATE, BATCH, WEIGHT_DECAY, WARMUP, MAX_LENGTH, MAX_GRAD_NORM = 3, 1e-4, 32, 0.01, 0.1, 128, 1.0
 

@@ -43,9 +43,9 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.cli import cpu_has_native_bf16, default_precision
 from ftlit.cli import main as ftlit
 from ftlit.data.loading import data_root
+from ftlit.machine import cpu_has_native_bf16, default_precision
 from ftlit.tasks.classification.presets import GOEMOTIONS
 from ftlit.tasks.classification.thresholds import tune_thresholds
 

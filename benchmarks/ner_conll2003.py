@@ -46,9 +46,9 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.cli import cpu_has_native_bf16, default_precision
 from ftlit.cli import main as ftlit
 from ftlit.data.loading import data_root
+from ftlit.machine import cpu_has_native_bf16, default_precision
 from ftlit.tasks.token_classification.conll_format import read_conll
 from ftlit.tasks.token_classification.tags import label_list
 

@@ -8,7 +8,9 @@
 (d) the Trainer at its best, as its docs tune it: ``train_sampling_strategy="group_by_length"``,
     ``DataCollatorWithPadding`` (``pad_to_multiple_of=8`` on a GPU, as ftlit's default), bf16 where ftlit uses it
     (a GPU with bfloat16, a CPU that computes in it natively); on a GPU also tf32, 4 loader workers with pinned
-    memory and ``torch_compile``.
+    memory and ``torch_compile``;
+(e) on a CPU, ftlit's default with ``--model.cpu_kernels torch``: torch's dropout and the model's attention instead
+    of ftlit's CPU kernels, so that their gain (ftlit / (e)) is measured again with every torch release.
 
 Each runs ``--warmup`` steps, then is timed over ``--steps`` steps of 64 samples. Prints samples/s, real (non-pad)
 tokens/s, MFU on real tokens (against the GPU's bf16 peak), peak GPU memory and the ratios ftlit / (a) … (d), and
@@ -45,8 +47,7 @@ from transformers import (
 )
 from transformers import Trainer as HFTrainer
 
-from ftlit.cli import default_precision
-from ftlit.data.base import default_pad_multiple
+from ftlit.machine import default_pad_multiple, default_precision
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.model import QuestionAnsweringModule
 from ftlit.training.callbacks import flops_per_token
@@ -98,8 +99,11 @@ def ftlit_data(folder: str, rows: Dataset, compile: bool) -> SquadDataModule:
     return datamodule
 
 
-def ftlit_run(folder: str, datamodule: SquadDataModule, warmup: int, steps: int, compile: bool) -> dict:
-    return timed_ftlit_fit(QuestionAnsweringModule(folder, compile=compile), datamodule, warmup, steps)
+def ftlit_run(
+    folder: str, datamodule: SquadDataModule, warmup: int, steps: int, compile: bool, cpu_kernels: str = "ftlit"
+) -> dict:
+    module = QuestionAnsweringModule(folder, compile=compile, cpu_kernels=cpu_kernels)
+    return timed_ftlit_fit(module, datamodule, warmup, steps)
 
 
 def main() -> None:
@@ -137,6 +141,9 @@ def main() -> None:
     if torch.cuda.is_available():
         ftlit["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     runs["(d) HF Trainer at its best"] = hf_trainer(folder, features, warmup, steps, best=True)
+    if not torch.cuda.is_available():  # (the CPU kernels change nothing on a GPU)
+        torch_kernels = ftlit_run(folder, datamodule, warmup, steps, args.compile, cpu_kernels="torch")
+        runs["(e) ftlit, --model.cpu_kernels torch"] = torch_kernels
     runs[ftlit_name] = ftlit
     table = []
     for name, run in runs.items():

@@ -18,9 +18,10 @@ GOLDEN = Path(__file__).parent / "golden"
 RECORD = os.environ.get("FTLIT_RECORD_GOLDEN") == "1"
 PROBE_TEXTS = ["a wonderful film", "the plot is dreadful", "it was quite superb and the actor was great",
                "boring boring boring", "the scene"]  # fmt: skip
-# Run facts that vary from run to run (timings, paths) or name the config: not compared
+# Run facts that vary from run to run (timings, paths) or machine to machine (what the run chose for it), or name
+# the config: not compared
 VARIABLE = {"eval_time_s", "ms_per_example", "ms_per_question", "train_time_s", "best_checkpoint", "log_dir",
-            "train_throughput", "throughput", "config", "schema"}  # fmt: skip
+            "train_throughput", "throughput", "machine", "config", "schema"}  # fmt: skip
 
 
 def run(*args: str) -> None:

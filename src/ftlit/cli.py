@@ -1,7 +1,26 @@
-"""The ``ftlit`` command: LightningCLI with fit/validate/test/predict, results.json and the Hugging Face export."""
+"""The ``ftlit`` command's runs: LightningCLI with fit, validate, test and predict (ftlit's tools are dispatched by
+ftlit.commands, which ends every command the same way).
 
-import argparse
-import os
+A run, in order:
+
+1. parse the config and the command line (``parse_arguments``);
+2. verify a checkpoint given as ``--ckpt_path FILE`` before any work, and refuse one of another task
+   (``parse_arguments``, ``before_instantiate_classes``);
+3. instantiate the data module, the model module and the Trainer, refusing settings that train no step or that the
+   device cannot run (``instantiate_trainer``);
+4. claim the outputs: find ``--ckpt_path last``, check the output folders can be written, lock them for this run,
+   refuse to replace an earlier run's outputs without ``--overwrite``, add ftlit's callbacks
+   (``after_instantiate_classes``);
+5. ``fit``: train, logging once what was chosen for the machine (ftlit.machine); then ``after_fit``:
+6. re-validate the best checkpoint, unless fit's last validation already scored those very weights;
+7. finish: the task's last changes to the model (``finish_training``: calibration, thresholds);
+8. export the model in Hugging Face format to ``export/``;
+9. write results.json (metrics, evaluation, training with ``train.machine``, model, config).
+
+``validate`` and ``test`` (step 5) score their splits and write results.json and the task's prediction files;
+``predict`` writes predictions.jsonl, one record per input row.
+"""
+
 import signal
 import sys
 import time
@@ -10,27 +29,28 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-import torch
 import yaml
-from lightning import Callback, LightningModule, Trainer
+from lightning import Callback
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit._lightning import silence_tips
 from ftlit.arguments import ArgumentProblem, FtlitArgumentParser, explain_argument_problem
+from ftlit.commands import run_command
 from ftlit.data.base import TransformerDataModule
-from ftlit.errors import FtlitError, TrainingInterrupted
+from ftlit.errors import FtlitError
+from ftlit.machine import check_precision, default_precision
+from ftlit.settings import check_trains_a_step
 from ftlit.training.callbacks import (
     DiscardUnstartedRun,
     DiskSpaceCheck,
+    MachineReport,
     NonFiniteLossGuard,
-    RichTrainingProgressBar,
-    TrainingProgressBar,
     TrainingThroughput,
     ValidationHistory,
+    use_training_progress_bar,
 )
 from ftlit.training.checkpoints import (
     AtomicCheckpointIO,
@@ -39,10 +59,10 @@ from ftlit.training.checkpoints import (
     live_weights_were_scored,
     verify_checkpoint,
 )
-from ftlit.training.locks import FolderLock, release_held
-from ftlit.training.loggers import VERSIONED_FOLDERS, reopened, run_folder
+from ftlit.training.locks import FolderLock
+from ftlit.training.loggers import VERSIONED_FOLDERS, SaveConfigInRunFolder, reopened, run_folder
 from ftlit.training.module import TransformerModule
-from ftlit.training.outputs import check_writable, results_document, write_json
+from ftlit.training.outputs import check_outputs_free, check_writable, results_document, write_json
 from ftlit.training.resume import ResumableTraining, last_checkpoint_path, stop_on_interrupt
 
 
@@ -105,18 +125,7 @@ class FtlitCLI(LightningCLI):
         if self.subcommand == "fit":  # Lightning accepts settings that train no step: refused before any work
             if isinstance(self.model, TransformerModule):
                 self.model.check_engine("fit")
-            given = {**(self._setting(self.config_init, "trainer") or {}), **kwargs}
-            valid = {
-                "max_epochs": "≥ 1, or -1 for no limit",
-                "max_steps": "≥ 1, or -1 for no limit",
-                "limit_train_batches": "> 0 (a fraction of each epoch's batches up to 1.0, or a number of batches)",
-            }
-            for option, bounds in valid.items():
-                if given.get(option) == 0:
-                    raise FtlitError(
-                        f"--trainer.{option} {given[option]} trains no step: it must be {bounds}. To evaluate "
-                        "without training, use `ftlit validate`."
-                    )
+            check_trains_a_step({**(self._setting(self.config_init, "trainer") or {}), **kwargs})
         # The Trainer refuses impossible settings (an uninstalled strategy, fsdp without a GPU, …) with clear
         # messages: they are the user's to fix, so they end as one line, not a traceback
         try:
@@ -152,7 +161,8 @@ class FtlitCLI(LightningCLI):
             DiscardUnstartedRun(),
         ]
         if self.subcommand == "fit":
-            self.trainer.callbacks.append(DiskSpaceCheck(self.output_dir))
+            self.machine = MachineReport(self.datamodule.pad_to_multiple_of, self.datamodule.num_workers)
+            self.trainer.callbacks += [DiskSpaceCheck(self.output_dir), self.machine]
 
     def _claim_outputs(self) -> None:
         """Before any work: every output folder can be written, and this run holds it alone (a lock for the run's
@@ -245,13 +255,25 @@ class FtlitCLI(LightningCLI):
 
     def after_fit(self) -> None:
         train_time = self.throughput.train_time_s()  # the whole run, when it was resumed
+        history = list(self.history.entries)  # (before the best checkpoint is validated again)
+        best = self._best_checkpoint()
+        self._validate_best_unless_scored(best, history)
+        self.model.finish_training()
+        if self.trainer.is_global_zero:
+            self._export(best or str(last_checkpoint_path(self.trainer) or ""))
+            self._write_results("val", self._training_record(train_time, best, history))
+
+    def _best_checkpoint(self) -> str:
+        """The best checkpoint's path; "" where there is none (checkpointing or validation switched off: the last
+        weights are exported)."""
         checkpoint = self.trainer.checkpoint_callback
-        best = checkpoint.best_model_path if checkpoint else ""
-        history = list(self.history.entries)  # (before the best checkpoint is evaluated again below)
-        # Re-evaluate the best checkpoint: its metrics go to results.json and its weights to export/ (with
-        # validation switched off there is no best checkpoint: the last weights are exported). Not when fit's last
-        # validation scored these very weights: a whole pass over the validation data for the same numbers.
-        best_step = getattr(checkpoint, "best_step", None) if best else -1
+        return checkpoint.best_model_path if checkpoint else ""
+
+    def _validate_best_unless_scored(self, best: str, history: list[dict]) -> None:
+        """Validate the best checkpoint again: its metrics go to results.json and its weights to export/. Not when
+        fit's last validation scored these very weights: a whole pass over the validation data for the same
+        numbers."""
+        best_step = getattr(self.trainer.checkpoint_callback, "best_step", None) if best else -1
         last_validated = history[-1]["step"] if history else None
         if live_weights_were_scored(last_validated, self.trainer.global_step, best_step):
             rank_zero_info(
@@ -265,22 +287,22 @@ class FtlitCLI(LightningCLI):
                 self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best or None)
             finally:
                 self.trainer.loggers = loggers
-        self.model.finish_training()
-        if self.trainer.is_global_zero:
-            check_outputs_free(self.output_dir, "fit", self.overwrite)  # again: nothing else may have written there
-            self._export(best or str(last_checkpoint_path(self.trainer) or ""))
-            train = {
-                "train_time_s": round(train_time, 2),
-                "best_checkpoint": best or None,
-                "throughput": self.throughput.summary,
-                "log_dir": str(self.run_dir),
-                "history": history,
-            }
-            self._write_results("val", train)
+
+    def _training_record(self, train_time: float, best: str, history: list[dict]) -> dict:
+        """The ``train`` section of results.json."""
+        return {
+            "train_time_s": round(train_time, 2),
+            "best_checkpoint": best or None,
+            "throughput": self.throughput.summary,
+            "log_dir": str(self.run_dir),
+            "history": history,
+            "machine": self.machine.record,
+        }
 
     def _export(self, checkpoint: str) -> None:
         """The Hugging Face export; if it cannot be written (a full disk, say), the checkpoint is intact and the
         message says how to export from it."""
+        check_outputs_free(self.output_dir, "fit", self.overwrite)  # again: nothing else may have written there
         try:
             self.model.export(self.output_dir / "export", self.datamodule.tokenizer)
         except Exception as err:  # OSError, or the tokenizers library's plain Exception on a full disk
@@ -324,61 +346,6 @@ class FtlitCLI(LightningCLI):
         print(f"Results written to {self.output_dir / 'results.json'}")
 
 
-def check_outputs_free(output_dir: Path, subcommand: str, overwrite: bool) -> None:
-    """Refuse, before any work, to replace the outputs of an earlier run unless ``--overwrite`` is given."""
-    produces = {
-        "fit": ["export", "results.json"],
-        "validate": ["results.json"],
-        "test": ["results.json"],
-        "predict": ["predictions.jsonl"],
-    }.get(subcommand, [])
-    existing = [name for name in produces if (output_dir / name).exists()]
-    if existing and not overwrite:
-        raise FtlitError(
-            f"{output_dir} already holds {', '.join(existing)} of an earlier run. Give another --output_dir, or "
-            "--overwrite true to replace them."
-        )
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """Refuse a precision the device cannot run well: fp16 on a CPU, bf16 on a GPU without bfloat16."""
-    if precision.startswith("16") and device.type == "cpu":
-        raise FtlitError(
-            f"--trainer.precision {precision} (float16) needs a CUDA GPU; on CPU use 32-true or bf16-mixed."
-        )
-    if precision.startswith("bf16") and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise FtlitError(
-            f"--trainer.precision {precision}: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
-            "use 16-mixed."
-        )
-
-
-def use_training_progress_bar(trainer: Trainer) -> None:
-    """Lightning's default bar, replaced by the same bar showing the loss that NonFiniteLossGuard reads (without
-    waiting for the device). A bar of the user's own stays."""
-    bar = trainer.progress_bar_callback
-    ours = {TQDMProgressBar: TrainingProgressBar, RichProgressBar: RichTrainingProgressBar}.get(type(bar))
-    if ours is not None:
-        trainer.callbacks[trainer.callbacks.index(bar)] = ours(refresh_rate=bar.refresh_rate)
-
-
-def default_precision() -> str:
-    """bf16 mixed precision where the GPU has it, fp16 mixed on older GPUs; on a CPU, bf16 mixed where it computes
-    in bfloat16 natively (measured: 1.56× faster training for MiniLM than fp32), fp32 elsewhere (emulated, slower)."""
-    if not torch.cuda.is_available():
-        return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
-    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-
-
-def cpu_has_native_bf16() -> bool:
-    """The CPU has bfloat16 instructions (AVX512-BF16 or AMX-BF16), as Linux lists them; False where unknown."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
 def build_cli(args: list[str], run: bool = True, callbacks: Sequence[Callback] = ()) -> FtlitCLI:
     """The CLI on ``args``, run unless ``run`` is false; ``callbacks``: added to the Trainer's, and not written to
     the run's config (``ftlit tune``'s pruning: the trial's own, not a setting of the run)."""
@@ -391,25 +358,6 @@ def build_cli(args: list[str], run: bool = True, callbacks: Sequence[Callback] =
         return _build_cli(args, run, list(callbacks))
     except ArgumentProblem as problem:
         raise FtlitError(explain_argument_problem(problem, args)) from problem
-
-
-class SaveConfigInRunFolder(SaveConfigCallback):
-    """config.yaml in the run's folder (``run_folder``), whatever the logger: Lightning's own callback writes it to
-    ``trainer.log_dir``, which loggers without versioned folders (MLflow on a database) leave unset."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **{**kwargs, "save_to_log_dir": False})
-
-    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        folder = run_folder(trainer, every_device=False)  # (Lightning calls this on the first device only)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.parser.save(
-            self.config,
-            folder / self.config_filename,
-            skip_none=False,
-            overwrite=self.overwrite,
-            multifile=self.multifile,
-        )
 
 
 def _build_cli(args: list[str], run: bool, callbacks: list[Callback]) -> FtlitCLI:
@@ -437,128 +385,14 @@ def _build_cli(args: list[str], run: bool, callbacks: list[Callback]) -> FtlitCL
     )
 
 
-def inspect_command(args: list[str]) -> int:
-    """``ftlit inspect --config X [--plot lengths.png] [--data.key value ...]``: no training; exit 1 if a check
-    fails."""
-    from ftlit.tools.inspection import format_reports, inspect_data, plot_lengths
-
-    parser = argparse.ArgumentParser(prog="ftlit inspect", description=inspect_command.__doc__, add_help=False)
-    parser.add_argument("--plot", type=Path, help="write a histogram of token lengths to this PNG")
-    known, rest = parser.parse_known_args(args)
-    cli = build_cli(rest, run=False)
-    reports, problems = inspect_data(cli.datamodule)
-    print(format_reports(reports, problems))
-    if known.plot:
-        plot_lengths(reports, known.plot)
-        print(f"Length histogram written to {known.plot}")
-    return 1 if problems or any(report.problems for report in reports) else 0
-
-
-def compare_command(args: list[str]) -> int:
-    from ftlit.tools.comparison import main as compare
-
-    return compare(args)
-
-
-def tune_command(args: list[str]) -> int:
-    try:
-        from ftlit.tools.tuning import main as tune
-    except ImportError as err:  # an optional extra
-        raise FtlitError(f"ftlit tune needs Optuna ({err}): pip install 'ftlit[tune]'.") from err
-    return tune(args, _run_trial_fit)
-
-
-def export_command(args: list[str]) -> int:
-    from ftlit.tools.export import main as export
-
-    return export(args, built_cli)
-
-
-def serve_command(args: list[str]) -> int:
-    try:
-        from ftlit.tools.serve import main as serve
-    except ImportError as err:  # an optional extra
-        raise FtlitError(f"ftlit serve needs LitServe ({err}): pip install 'ftlit[serve]'.") from err
-    return serve(args, built_cli)
-
-
 def built_cli(arguments: list[str]) -> FtlitCLI:
     """The CLI on ``arguments``, not run: its data module and model module, for a tool to use."""
     return build_cli(arguments, run=False)
 
 
-def _run_trial_fit(arguments: list[str], callbacks: Sequence[Callback]) -> None:
-    """A trial's ``fit`` for ``ftlit tune``: a problem with the trial's values surfaces as the FtlitError behind it
-    (jsonargparse wraps those raised while instantiating), which the study records as a failed trial."""
-    try:
-        build_cli(arguments, callbacks=callbacks)
-    except Exception as err:
-        user_error = _find_user_error(err)
-        if user_error is None or user_error is err:
-            raise
-        raise user_error from err
-
-
-COMMANDS = {
-    "inspect": inspect_command,
-    "compare": compare_command,
-    "tune": tune_command,
-    "export": export_command,
-    "serve": serve_command,
-}
-
-
 def main(args: list[str] | None = None) -> None:
-    """Console entry point. Problems the user can fix end with one clear message and exit code 2 (``--debug`` or
-    ``FTLIT_DEBUG=1``: the traceback instead)."""
-    args = sys.argv[1:] if args is None else list(args)
-    debug = "--debug" in args or os.environ.get("FTLIT_DEBUG") == "1"
-    args = [arg for arg in args if arg != "--debug"]
-    if torch.cuda.is_available():
-        # TF32 matmuls for whatever stays in fp32. Not torch.backends.cuda.matmul.fp32_precision: with that API set,
-        # torch.get_float32_matmul_precision() raises, and Lightning's Trainer.fit calls it.
-        torch.set_float32_matmul_precision("high")
-    try:
-        if args and args[0] in COMMANDS:
-            status = COMMANDS[args[0]](args[1:])
-            if status:
-                sys.exit(status)
-        else:
-            build_cli(args)
-    except Exception as err:
-        user_error = _find_user_error(err)
-        if user_error is None or debug:
-            raise
-        kind = "stopped" if isinstance(user_error, TrainingInterrupted) else "error"
-        if _is_global_zero():  # every process of a multi-device run meets the same problem: said once
-            print(f"ftlit: {kind}: {user_error}", file=sys.stderr)
-        sys.exit(user_error.exit_code)
-    finally:
-        release_held()  # the output folders' locks, however the command ended
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _find_user_error(err: BaseException | None) -> FtlitError | None:
-    """The FtlitError behind ``err`` (jsonargparse wraps errors raised while instantiating classes in a ValueError).
-    An interrupt anywhere in the chain comes first: a Ctrl+C that broke a file read or an export, which reported
-    it as their own failure, is why the command stopped."""
-    first, seen = None, set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, TrainingInterrupted):
-            return err
-        first = first or (err if isinstance(err, FtlitError) else None)
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return first
-
-
-def _is_global_zero() -> bool:
-    """Whether this is the first (or only) process of the run, from what the launchers set in each process's
-    environment (Lightning's own: LOCAL_RANK and NODE_RANK; torchrun: RANK; SLURM's srun: SLURM_PROCID)."""
-    for variable in ("RANK", "SLURM_PROCID"):
-        if os.environ.get(variable, "").isdigit():
-            return int(os.environ[variable]) == 0
-    return all(int(os.environ.get(variable) or 0) == 0 for variable in ("NODE_RANK", "LOCAL_RANK"))
+    """Console entry point: ``ftlit <subcommand or tool> ...`` (see ftlit.commands)."""
+    run_command(sys.argv[1:] if args is None else list(args), build_cli)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,21 @@ def check_range(
             minimum, maximum, include_minimum=include_minimum, include_maximum=include_maximum, allow_none=allow_none
         )
         raise FtlitError(f"{option} must be {bounds}, got {value!r}.")
+
+
+#: Trainer settings whose 0 trains no step (which Lightning accepts), with their valid values
+TRAINING_LENGTH = {
+    "max_epochs": "≥ 1, or -1 for no limit",
+    "max_steps": "≥ 1, or -1 for no limit",
+    "limit_train_batches": "> 0 (a fraction of each epoch's batches up to 1.0, or a number of batches)",
+}
+
+
+def check_trains_a_step(trainer_settings: dict) -> None:
+    """Refuse, before any work, Trainer settings for ``fit`` that train no step."""
+    for option, bounds in TRAINING_LENGTH.items():
+        if trainer_settings.get(option) == 0:
+            raise FtlitError(
+                f"--trainer.{option} {trainer_settings[option]} trains no step: it must be {bounds}. To evaluate "
+                "without training, use `ftlit validate`."
+            )

@@ -6,14 +6,10 @@ from lightning import Callback, Trainer
 from transformers import BertConfig, BertModel, DistilBertConfig, PretrainedConfig
 
 from ftlit.errors import FtlitError
+from ftlit.machine import EAGER_MAX_TOKENS, trains_faster_eager
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.model import SequenceClassificationModule
-from ftlit.training.attention import (
-    EAGER_MAX_TOKENS,
-    attention_dropout,
-    attention_implementation,
-    trains_faster_eager,
-)
+from ftlit.training.attention import attention_dropout, attention_implementation
 from ftlit.training.lora import LoraSettings
 
 

@@ -9,8 +9,8 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ftlit.cli import main
-from ftlit.training.module import BestCheckpoint, EarlyStoppingOnTaskMetric, fusable
-from ftlit.training.optim import WarmupDecay, parameter_groups
+from ftlit.training.model_callbacks import BestCheckpoint, EarlyStoppingOnTaskMetric
+from ftlit.training.optim import WarmupDecay, fusable, parameter_groups
 
 
 def lrs(scheduler: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[float]:

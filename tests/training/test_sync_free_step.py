@@ -11,8 +11,8 @@ from lightning import Callback, Trainer
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
 
 from conftest import sentiment_rows, write_jsonl
-from ftlit.cli import main, use_training_progress_bar
-from ftlit.training.callbacks import ShowsWindowLoss
+from ftlit.cli import main
+from ftlit.training.callbacks import ShowsWindowLoss, use_training_progress_bar
 
 HOST_READS = ("item", "tolist", "__bool__", "__int__", "__float__")  # each waits for the device on a GPU
 STEADY_AFTER = 4  # steps of warm-up before reads are counted

@@ -22,6 +22,7 @@ from ftlit.data.checks import EmptyTextPolicy
 from ftlit.data.loading import expand_data_path, load_hub_dataset, load_local_file
 from ftlit.data.tokenizer import check_known_words, checked_tokenizer
 from ftlit.errors import FtlitError
+from ftlit.machine import default_num_workers, default_pad_multiple
 from ftlit.pretrained import load_pretrained
 from ftlit.settings import check_range
 
@@ -41,12 +42,6 @@ class SplitStats:
     lost_answers: tuple[int, int] | None = None
     label_lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def default_pad_multiple() -> int:
-    """What batch lengths are rounded up to by default: 8 with a GPU, whose tensor cores want it; 1 on a CPU, where
-    the rounding is only padding (CoLA trains 1.07x faster without it on a 2-core CPU)."""
-    return 8 if torch.cuda.is_available() else 1
 
 
 class TransformerDataModule(BatchLoading):
@@ -122,7 +117,7 @@ class TransformerDataModule(BatchLoading):
         self.max_train_samples = max_train_samples
         self.max_eval_samples = max_eval_samples
         self.seed = seed
-        self.num_workers = num_workers if num_workers is not None else (4 if torch.cuda.is_available() else 0)
+        self.num_workers = num_workers if num_workers is not None else default_num_workers()
         self.pad_to_multiple_of = pad_to_multiple_of if pad_to_multiple_of is not None else default_pad_multiple()
         self.group_by_length = group_by_length
         self.pad_to_max_length = pad_to_max_length

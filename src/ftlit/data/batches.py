@@ -23,6 +23,7 @@ from ftlit.data.sampler import (
     longest_first,
 )
 from ftlit.errors import FtlitError
+from ftlit.machine import pins_memory
 
 
 class BatchLoading(LightningDataModule):
@@ -106,7 +107,7 @@ class BatchLoading(LightningDataModule):
             sampler=sampler,
             collate_fn=self.collate,
             num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=pins_memory(),
             persistent_workers=self.num_workers > 0,
             # worker seeds from a generator of the loader's own, not the global one that dropout draws from
             generator=torch.Generator().manual_seed(self.order_seed()),

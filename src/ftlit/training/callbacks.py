@@ -6,12 +6,15 @@ import time
 from pathlib import Path
 
 import torch
+from lightning import Trainer
 from lightning.fabric.utilities.throughput import get_available_flops
 from lightning.pytorch.callbacks import Callback, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit.errors import FtlitError
+from ftlit.machine import describe, machine_record
+from ftlit.training.dropout import CpuDropout
 from ftlit.training.loggers import VERSIONED_FOLDERS, run_folder
 from ftlit.training.outputs import check_free_space
 from ftlit.training.resume import last_checkpoint_path
@@ -193,6 +196,15 @@ class RichTrainingProgressBar(ShowsWindowLoss, RichProgressBar):
     """Lightning's rich bar (its default where ``rich`` is installed), with the loss of the last logging window."""
 
 
+def use_training_progress_bar(trainer: Trainer) -> None:
+    """Lightning's default bar, replaced by the same bar showing the loss that NonFiniteLossGuard reads (without
+    waiting for the device). A bar of the user's own stays."""
+    bar = trainer.progress_bar_callback
+    ours = {TQDMProgressBar: TrainingProgressBar, RichProgressBar: RichTrainingProgressBar}.get(type(bar))
+    if ours is not None:
+        trainer.callbacks[trainer.callbacks.index(bar)] = ours(refresh_rate=bar.refresh_rate)
+
+
 class ValidationHistory(Callback):
     """ftlit's own record of the validation curves, whatever the logger: every ``val/`` score of each evaluation
     during fit, by step and epoch, for results.json (``ftlit compare`` draws it) and, as this callback's state, in
@@ -247,3 +259,31 @@ class DiskSpaceCheck(Callback):
             saved = trainable if getattr(pl_module, "lora", None) is not None else weights
             needs[last.parent] = needs.get(last.parent, 0) + 2 * (saved + 2 * trainable)
         check_free_space(needs)
+
+
+class MachineReport(Callback):
+    """What the run chose for this machine (ftlit.machine), in ``record`` for results.json: logged in one line
+    when training starts. ``pad_multiple`` and ``workers`` are the data module's, which the CLI hands over."""
+
+    def __init__(self, pad_multiple: int, workers: int) -> None:
+        self.pad_multiple, self.workers = pad_multiple, workers
+        self.record: dict = {}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._note(trainer, pl_module)
+        rank_zero_info(describe(self.record))
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._note(trainer, pl_module)  # (also where no training started: a finished run given --ckpt_path last)
+
+    def _note(self, trainer, pl_module) -> None:
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        self.record = machine_record(
+            precision=str(trainer.precision),
+            pad_multiple=self.pad_multiple,
+            workers=self.workers,
+            fused=bool(optimizer and optimizer.defaults.get("fused")),
+            cpu_kernels=pl_module.cpu_kernels,
+            cpu_dropout_modules=sum(isinstance(module, CpuDropout) for module in pl_module.modules()),
+            attention_switch=pl_module.switches_attention,
+        )

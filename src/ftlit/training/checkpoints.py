@@ -70,12 +70,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(staging, path)
 
 
-#: Settings a resumed run may change: how it loads batches and evaluates, how often it saves, when it stops early
+#: Settings a resumed run may change: how it loads batches and evaluates, how often it saves, when it stops early,
+#: which CPU kernels it trains with (runs saved before that setting have none)
 RESUMABLE_CHANGES = {
     "data.init_args.num_workers",
     "data.init_args.eval_batch_size",
     "model.init_args.checkpoint_every_n_steps",
     "model.init_args.early_stopping_patience",
+    "model.init_args.cpu_kernels",
 }
 
 

@@ -9,7 +9,8 @@ import os
 import re
 from pathlib import Path
 
-from lightning import Trainer
+from lightning import LightningModule, Trainer
+from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from matplotlib import pyplot
 from matplotlib.figure import Figure
@@ -70,3 +71,22 @@ def log_figures(trainer: Trainer, figures: dict[str, Figure], step: int) -> None
             figure.savefig(folder / "figures" / figure_file_name(tag, step))
     for figure in figures.values():  # (some are pyplot's, which keeps every figure open until closed)
         pyplot.close(figure)
+
+
+class SaveConfigInRunFolder(SaveConfigCallback):
+    """config.yaml in the run's folder (``run_folder``), whatever the logger: Lightning's own callback writes it to
+    ``trainer.log_dir``, which loggers without versioned folders (MLflow on a database) leave unset."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{**kwargs, "save_to_log_dir": False})
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        folder = run_folder(trainer, every_device=False)  # (Lightning calls this on the first device only)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(
+            self.config,
+            folder / self.config_filename,
+            skip_none=False,
+            overwrite=self.overwrite,
+            multifile=self.multifile,
+        )

@@ -1,5 +1,5 @@
-"""TransformerModule: what every task module shares — the model, optimizer and schedule, clipping, checkpoints,
-the export, and evaluation (validate, test, predict) written once.
+"""TransformerModule: what every task module shares — its settings, the contract, the task hooks, the training
+step and its callbacks; beside it in ftlit.training: model loading, the evaluation loop, the optimizer and schedule.
 
 A task module says which Hugging Face model it trains (``auto_class``, ``head_settings``), what it keeps of each
 evaluated batch (``collect``), how it scores (``evaluate``) or decodes (``predict_records``) the gathered outputs,
@@ -8,16 +8,13 @@ its data module hands over (``accept_contract``).
 """
 
 import copy
-import math
-import shutil
-import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Literal
 
 import torch
 from lightning import Callback, LightningModule
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
@@ -25,23 +22,24 @@ from matplotlib.figure import Figure
 from peft import TaskType
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ftlit.contract import DataContract, EvalStage, metric_suffix
+from ftlit.contract import DataContract, EvalStage
 from ftlit.errors import FtlitError
-from ftlit.pretrained import load_pretrained
+from ftlit.machine import CpuKernels, fused_optimizer, swaps_dropout, switches_attention, trains_faster_eager
 from ftlit.settings import check_range
-from ftlit.training.attention import attention_dropout, attention_implementation, trains_faster_eager
+from ftlit.training.attention import attention_dropout, attention_implementation
 from ftlit.training.dropout import use_cpu_dropout
-from ftlit.training.evaluation import EvalResult, FeatureOutputs
-from ftlit.training.loggers import log_figures
-from ftlit.training.lora import LoraSettings, apply_lora
-from ftlit.training.optim import WarmupDecay, parameter_groups
-from ftlit.training.outputs import replace_directory
+from ftlit.training.evaluation import EvalResult, EvaluationLoop
+from ftlit.training.loading import load_model, ready_for_training
+from ftlit.training.lora import LoraSettings
+from ftlit.training.model_callbacks import BestCheckpoint, ContractHandover, EarlyStoppingOnTaskMetric
+from ftlit.training.optim import optimizer_and_schedule
+from ftlit.training.outputs import write_export
 
 #: Validation metrics where lower is better: a ``main_metric`` among them picks the checkpoint with its lowest value
 LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "hamming_loss", "ece", "brier", "nll"})
 
 
-class TransformerModule(LightningModule):
+class TransformerModule(EvaluationLoop, LightningModule):
     """A Hugging Face ``AutoModelFor<Task>``, trained by default with AdamW and a linear warmup/decay schedule.
 
     Args:
@@ -74,8 +72,11 @@ class TransformerModule(LightningModule):
             ``ece``, ``brier`` and ``nll``, maximised for the others. Default: the task's main metric.
         attn_implementation: the attention kernel, as ``from_pretrained`` takes it (``sdpa``, ``eager``,
             ``flash_attention_2`` …). Default: the model's own (``sdpa``), except that training on a CPU under bf16
-            attends eagerly, where that is measured faster (see ftlit.training.attention). A setting of this run:
-            an evaluation of its export (ftlit export) uses the model's default.
+            attends eagerly, where that is measured faster (see ``cpu_kernels``). A setting of this run: an
+            evaluation of its export (ftlit export) uses the model's default.
+        cpu_kernels: training on a CPU with ``ftlit``'s dropout (masks drawn twice as fast) and eager attention for
+            the batches where it is measured faster (ftlit.machine), or with ``torch``'s ``nn.Dropout`` and the
+            model's own attention throughout: the same training in distribution, ftlit's faster. No effect on a GPU.
     """
 
     #: Settings of a run that shape only its training: evaluating its export (ftlit export) leaves them out
@@ -87,6 +88,7 @@ class TransformerModule(LightningModule):
         "optimizer",
         "lr_scheduler",
         "attn_implementation",
+        "cpu_kernels",
     )
 
     #: The Hugging Face auto class of the task's model (``AutoModelForQuestionAnswering``, …)
@@ -121,6 +123,7 @@ class TransformerModule(LightningModule):
         engine: Literal["torch", "onnxruntime"] = "torch",
         main_metric: str | None = None,
         attn_implementation: str | None = None,
+        cpu_kernels: CpuKernels = "ftlit",
     ) -> None:
         super().__init__()
         check_range("--model.learning_rate", learning_rate, minimum=0, include_minimum=False)
@@ -149,11 +152,19 @@ class TransformerModule(LightningModule):
         # LoRA checkpoints hold only what trains; the frozen base comes from model_name_or_path
         self.strict_loading = peft is None
         self.contract: DataContract | None = None
-        self.last_eval: EvalResult | None = None  # the first split's result of the latest evaluation
-        self.predictions: list[dict] | None = None  # one record per input row of the latest prediction
-        self._outputs: dict[str, FeatureOutputs] = {}
         # The model's attention dropout where training batches may attend eagerly, None where never (configure_model)
         self._switchable_attention_dropout: float | None = None
+
+    @property
+    def cpu_kernels(self) -> CpuKernels:
+        """``--model.cpu_kernels`` (``ftlit`` for checkpoints from before the setting)."""
+        return self.hparams.get("cpu_kernels", "ftlit")
+
+    @property
+    def switches_attention(self) -> bool:
+        """Whether training batches may attend eagerly on this machine (``_training_attention`` decides each)."""
+        dropout = self._switchable_attention_dropout
+        return dropout is not None and trains_faster_eager(self.device.type, str(self.trainer.precision), 1, dropout)
 
     # ---------------------------------------------------------------------------------------------- the data
     def accept_contract(self, contract: DataContract) -> None:
@@ -195,34 +206,11 @@ class TransformerModule(LightningModule):
     def load_model(self) -> PreTrainedModel:
         """``auto_class.from_pretrained(model_name_or_path)`` with the task's head, in 4-bit when asked; or the ONNX
         export under ONNX Runtime."""
-        if self.hparams.engine == "onnxruntime":
-            from ftlit.deploy.onnx import OnnxRuntimeModel
-
-            return OnnxRuntimeModel(self.hparams.model_name_or_path)
-        kwargs = self.head_settings()
-        if self.hparams.quantization == "4bit":
-            try:
-                import bitsandbytes  # noqa: F401
-                from transformers import BitsAndBytesConfig
-            except ImportError:
-                raise FtlitError("--model.quantization 4bit needs bitsandbytes: `pip install bitsandbytes`.") from None
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
-            )
-        kernel = self.hparams.get("attn_implementation")  # (.get: checkpoints from before the setting lack it)
-        if kernel:
-            kwargs["attn_implementation"] = kernel
-        try:
-            model = load_pretrained(self.auto_class.from_pretrained, self.hparams.model_name_or_path, "model", **kwargs)
-        except (ValueError, ImportError) as err:  # an unknown kernel, or one whose package is missing
-            if not kernel:
-                raise
-            raise FtlitError(f"Could not load the model with --model.attn_implementation {kernel}: {err}") from None
-        if self.hparams.quantization:
-            from peft import prepare_model_for_kbit_training
-
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-        return model
+        hp = self.hparams
+        kernel = hp.get("attn_implementation")  # (.get: checkpoints from before the setting lack it)
+        return load_model(
+            self.auto_class, hp.model_name_or_path, self.head_settings(), hp.engine, hp.quantization, kernel
+        )
 
     def setup(self, stage: str) -> None:
         self.check_engine(stage)
@@ -243,29 +231,16 @@ class TransformerModule(LightningModule):
         if self.hparams.engine != "torch":
             self.model = model
             return
-        # A kernel the user chose stays; a compiled model would compile anew at each switch; gradient checkpointing
-        # recomputes the forward pass in the backward, outside the switch, and must find the same operations
-        switchable = (
-            not self.hparams.get("attn_implementation")
-            and not self.hparams.compile
-            and not self.hparams.gradient_checkpointing
-            and model.config._attn_implementation == "sdpa"
-            and model._can_set_attn_implementation()
+        hp = self.hparams
+        kernel_chosen = bool(hp.get("attn_implementation"))
+        switches = switches_attention(model, self.cpu_kernels, kernel_chosen, hp.compile, hp.gradient_checkpointing)
+        self._switchable_attention_dropout = attention_dropout(model.config) if switches else None
+        self.model = ready_for_training(
+            model, self.lora, self.task_type, self.head_modules, hp.gradient_checkpointing, hp.compile
         )
-        self._switchable_attention_dropout = attention_dropout(model.config) if switchable else None
-        if self.hparams.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if self.lora is not None:
-            model = apply_lora(model, self.lora, self.task_type, self.head_modules)
-        # from_pretrained returns the model in eval mode; Lightning keeps module modes as they are
-        self.model = model.train()
-        if self.hparams.compile:
-            self.model.compile()  # in place: parameter names, checkpoints and the export are unchanged
 
     def on_fit_start(self) -> None:
-        # torch's CPU dropout masks are slow to draw (ftlit.training.dropout); a compiled model gets its
-        # compiler's own fused dropout
-        if self.device.type == "cpu" and not self.hparams.compile:
+        if swaps_dropout(self.device, self.cpu_kernels, self.hparams.compile):
             use_cpu_dropout(self.model)
         counts = self.parameter_counts()
         trainable, total = counts["trainable_params"], counts["total_params"]
@@ -296,8 +271,6 @@ class TransformerModule(LightningModule):
         ``peft.merge: false`` the adapter folder is written (``peft.PeftModel.from_pretrained``). Written to a
         temporary folder first and then moved into place: a crash never leaves half an export.
         """
-        staging = directory.with_name(directory.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
         model = self.model
         if self.lora is not None and self.lora.merge:
             model = copy.deepcopy(model).merge_and_unload()  # a copy: the live module keeps its adapters
@@ -305,13 +278,7 @@ class TransformerModule(LightningModule):
         if self.inference_settings():
             # read by ftlit's pipelines: a model is served with the windows and decoding it was trained with
             model.config.ftlit_inference = self.inference_settings()
-        try:
-            model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)  # (a full disk, say): no half export left behind
-            raise
-        replace_directory(staging, directory)
+        write_export(model, tokenizer, directory)
 
     # ---------------------------------------------------------------------------------------------- training
     def on_before_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict:
@@ -364,32 +331,16 @@ class TransformerModule(LightningModule):
                 self.log("train/grad_norm", norm)
 
     def configure_optimizers(self) -> dict:
-        hp = self.hparams
-        groups = parameter_groups(list(self.model.parameters()), hp.learning_rate, hp.weight_decay)
-        # one kernel for all parameters instead of a Python loop over them: faster on a GPU and on the CPU too
-        fused = self.device.type in ("cuda", "cpu")
-        if self.optimizer is None:
-            optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon, fused=fused)
-        elif fused and fusable(getattr(self.optimizer, "keywords", {})):
-            optimizer = self.optimizer(groups, fused=True)  # an optimizer with a fused kernel (Adam, SGD, …)
-        else:
-            optimizer = self.optimizer(groups)
-        total = self.trainer.estimated_stepping_batches
-        steps = {
-            "num_training_steps": total,
-            "num_warmup_steps": hp.warmup_steps if hp.warmup_steps is not None else math.ceil(hp.warmup_ratio * total),
-        }
-        if self.lr_scheduler is None:
-            scheduler = WarmupDecay(optimizer, "linear", **steps)
-        else:  # the run's step counts go to a schedule that asks for them and was not given them
-            given = getattr(self.lr_scheduler, "keywords", {})
-            scheduler = self.lr_scheduler(optimizer, **{k: v for k, v in steps.items() if given.get(k, 0) is None})
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # stepped on the task metric
-            return {
-                "optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{self.monitor}", "interval": "epoch"},
-            }
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        settings = ("learning_rate", "weight_decay", "adam_epsilon", "warmup_ratio", "warmup_steps")
+        return optimizer_and_schedule(
+            list(self.model.parameters()),
+            **{name: self.hparams[name] for name in settings},
+            total_steps=self.trainer.estimated_stepping_batches,
+            fused=fused_optimizer(self.device),
+            monitor=self.monitor,
+            optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler,
+        )
 
     def configure_callbacks(self) -> list[Callback]:
         callbacks: list[Callback] = [ContractHandover()]
@@ -454,152 +405,3 @@ class TransformerModule(LightningModule):
     def describe_model(self) -> dict:
         """The ``model`` section of results.json."""
         return self.parameter_counts()
-
-    # ---------------------------------------------------------------------------------------------- evaluation
-    def log_eval_loss(self, stage: EvalStage, split: str, loss: torch.Tensor | None) -> None:
-        """An evaluated batch's loss, as ``<stage>/loss`` (per split); none from ONNX Runtime, which has none."""
-        if loss is not None and stage != "predict":  # (a labelled predict file: Lightning logs nothing in predict)
-            position = self.contract.splits(stage).index(split)
-            self.log(
-                f"{stage}/loss{metric_suffix(stage, split, position)}", loss, sync_dist=True, add_dataloader_idx=False
-            )
-
-    def _start(self, stage: EvalStage) -> None:
-        self._outputs = {split: FeatureOutputs() for split in self.contract.splits(stage)}
-        self._started = time.perf_counter()
-
-    def _step(self, stage: EvalStage, batch: dict[str, torch.Tensor], dataloader_idx: int) -> None:
-        split = self.contract.splits(stage)[dataloader_idx]
-        feature_index = batch.pop("feature_index")
-        self._outputs[split].add(feature_index, self.collect(stage, split, batch))
-
-    def _end(self, stage: EvalStage) -> None:
-        """Gather every split's outputs; the first device scores them and every device logs the scores."""
-        for position, split in enumerate(self.contract.splits(stage)):
-            feature_index, outputs = self._outputs[split].gather(self)  # on every device
-            if stage == "predict":
-                records = self.predict_records(split, feature_index, outputs) if self.trainer.is_global_zero else None
-                self.predictions = records
-                continue
-            result = self.evaluate(split, feature_index, outputs) if self.trainer.is_global_zero else None
-            metrics = self.trainer.strategy.broadcast(result.metrics if result else None, src=0)
-            suffix = metric_suffix(stage, split, position)
-            for name, value in metrics.items():
-                # the same number on every device; sync_dist keeps Lightning's epoch-level checks satisfied
-                self.log(f"{stage}/{name}{suffix}", float(value), sync_dist=True)
-            if result is None or self.trainer.sanity_checking:  # sanity batches: scored (so scoring is checked)
-                continue
-            if self.trainer.loggers:
-                figures = self.figures(result, f"{stage}{suffix}").items()
-                log_figures(self.trainer, {f"{stage}/{name}{suffix}": f for name, f in figures}, self.global_step)
-            if position == 0:
-                result.eval_time_s = time.perf_counter() - self._started
-                self.last_eval = result
-        self._outputs = {}
-
-    def on_validation_epoch_start(self) -> None:
-        self._start("val")
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._step("val", batch, dataloader_idx)
-
-    def on_validation_epoch_end(self) -> None:
-        self._end("val")
-
-    def on_test_epoch_start(self) -> None:
-        self._start("test")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._step("test", batch, 0)
-
-    def on_test_epoch_end(self) -> None:
-        self._end("test")
-
-    def on_predict_epoch_start(self) -> None:
-        self._start("predict")
-
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._step("predict", batch, 0)
-
-    def on_predict_epoch_end(self) -> None:
-        self._end("predict")
-
-    # ---------------------------------------------------------------------------------------------- outputs
-    def eval_summary(self) -> dict:
-        """The ``eval`` section of results.json: the latest evaluation's size and timing."""
-        return self.last_eval.summary() if self.last_eval else {}
-
-    def output_files(self) -> dict[str, object]:
-        """The files the latest evaluation writes beside results.json."""
-        return self.result_files(self.last_eval) if self.last_eval else {}
-
-
-class ContractHandover(Callback):
-    """Hands the data module's contract to the model module at every stage's setup, after the data module has set
-    up and before the model builds its head: the one place where data and model meet."""
-
-    def setup(self, trainer, pl_module: TransformerModule, stage: str) -> None:
-        contract = getattr(trainer.datamodule, "contract", None)
-        if contract is not None:
-            pl_module.accept_contract(contract)
-        elif pl_module.contract is None:
-            raise FtlitError(
-                f"{type(pl_module).__name__} has no data contract: train or evaluate it with its data module, or "
-                "hand it one first (accept_contract)."
-            )
-
-
-class MonitorsTaskMetric(Callback):
-    """For checkpointing and early stopping: the monitored metric is the task's main one, known once the contract
-    is in (at setup). Their state is saved under Lightning's own class name (``saved_as``), so that checkpoints
-    written before these subclasses existed resume with their best score and patience."""
-
-    saved_as: type[Callback]
-
-    @property
-    def state_key(self) -> str:
-        return super().state_key.replace(type(self).__qualname__, self.saved_as.__qualname__, 1)
-
-    def setup(self, trainer, pl_module: TransformerModule, stage: str) -> None:
-        self.monitor = f"val/{pl_module.monitor}"
-        super().setup(trainer, pl_module, stage)
-
-
-class BestCheckpoint(MonitorsTaskMetric, ModelCheckpoint):
-    """Keeps the checkpoint with the best task metric, and the step it was saved at (``best_step``; None in a
-    resumed run until it saves one), so that fit can tell whether the weights it ends with are the best."""
-
-    saved_as = ModelCheckpoint
-    best_step: int | None = None
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        self._noting_best_step(super().on_validation_end, trainer, pl_module)
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._noting_best_step(super().on_train_epoch_end, trainer, pl_module)
-
-    def _noting_best_step(self, hook, trainer, pl_module) -> None:
-        best = self.best_model_path
-        hook(trainer, pl_module)
-        if self.best_model_path != best:  # (a new best is a new file: its name holds the step)
-            self.best_step = trainer.global_step
-
-
-class EarlyStoppingOnTaskMetric(MonitorsTaskMetric, EarlyStopping):
-    """Stops when the task metric has not improved for ``patience`` validations."""
-
-    saved_as = EarlyStopping
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(monitor="val/(the task metric, set at setup)", **kwargs)
-
-
-def fusable(settings: dict) -> bool:
-    """Whether an optimizer configured with ``settings`` (its init arguments) takes ``fused=True``: it has the
-    option, left unset, and neither ``foreach`` nor ``differentiable``, which exclude it."""
-    return (
-        "fused" in settings
-        and settings["fused"] is None
-        and not settings.get("foreach")
-        and not settings.get("differentiable")
-    )

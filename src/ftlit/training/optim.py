@@ -1,7 +1,9 @@
-"""Optimizer parameter groups and ftlit's default learning-rate schedule (linear warmup, then a linear or cosine
+"""The optimizer and learning-rate schedule a module trains with: parameter groups, the optimizer (AdamW by
+default, fused where ftlit.machine says so) and ftlit's default schedule (linear warmup, then a linear or cosine
 decay over the run's optimizer steps)."""
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -18,6 +20,59 @@ def parameter_groups(parameters: list[torch.nn.Parameter], learning_rate: float,
         {"params": [p for p in trainable if p.ndim >= 2], "lr": learning_rate, "weight_decay": weight_decay},
         {"params": [p for p in trainable if p.ndim < 2], "lr": learning_rate, "weight_decay": 0.0},
     ]
+
+
+def optimizer_and_schedule(
+    parameters: list[torch.nn.Parameter],
+    *,
+    learning_rate: float,
+    weight_decay: float,
+    adam_epsilon: float,
+    warmup_ratio: float,
+    warmup_steps: int | None,
+    total_steps: int,
+    fused: bool,
+    monitor: str,
+    optimizer: Callable[..., Optimizer] | None = None,
+    lr_scheduler: Callable | None = None,
+) -> dict:
+    """What ``configure_optimizers`` returns: ``optimizer`` (default AdamW with ``adam_epsilon``) over the parameter
+    groups, fused when ``fused`` and it has the option; ``lr_scheduler`` (default: linear warmup and decay), given the
+    run's step counts where it asks for them, stepped after every optimizer step, or on ``monitor`` (a validation
+    metric) at each epoch end for ReduceLROnPlateau."""
+    groups = parameter_groups(parameters, learning_rate, weight_decay)
+    if optimizer is None:
+        built = torch.optim.AdamW(groups, lr=learning_rate, eps=adam_epsilon, fused=fused)
+    elif fused and fusable(getattr(optimizer, "keywords", {})):
+        built = optimizer(groups, fused=True)  # an optimizer with a fused kernel (Adam, SGD, …)
+    else:
+        built = optimizer(groups)
+    steps = {
+        "num_training_steps": total_steps,
+        "num_warmup_steps": warmup_steps if warmup_steps is not None else math.ceil(warmup_ratio * total_steps),
+    }
+    if lr_scheduler is None:
+        scheduler = WarmupDecay(built, "linear", **steps)
+    else:  # the run's step counts go to a schedule that asks for them and was not given them
+        given = getattr(lr_scheduler, "keywords", {})
+        scheduler = lr_scheduler(built, **{k: v for k, v in steps.items() if given.get(k, 0) is None})
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # stepped on the task metric
+        return {
+            "optimizer": built,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{monitor}", "interval": "epoch"},
+        }
+    return {"optimizer": built, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def fusable(settings: dict) -> bool:
+    """Whether an optimizer configured with ``settings`` (its init arguments) takes ``fused=True``: it has the
+    option, left unset, and neither ``foreach`` nor ``differentiable``, which exclude it."""
+    return (
+        "fused" in settings
+        and settings["fused"] is None
+        and not settings.get("foreach")
+        and not settings.get("differentiable")
+    )
 
 
 class WarmupDecay(LambdaLR):

@@ -1,9 +1,11 @@
-"""Writing run outputs (results, predictions) so that a crash never leaves a half-written file behind."""
+"""Writing run outputs (results, predictions, the export) so that a crash never leaves a half-written file behind."""
 
 import json
 import os
 import shutil
 from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ftlit.errors import FtlitError
 
@@ -29,6 +31,20 @@ def replace_directory(staging: Path, directory: Path) -> None:
         directory.rename(retired)
     staging.rename(directory)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_export(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, directory: Path) -> None:
+    """``model`` and ``tokenizer`` in Hugging Face format in ``directory``: written to a temporary folder first and
+    then moved into place, so that a crash (a full disk, say) never leaves half an export."""
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replace_directory(staging, directory)
 
 
 #: Version of results.json's layout: 2 = sections (1, unmarked, was one flat dict)
@@ -93,3 +109,19 @@ def check_free_space(needs: dict[Path, int]) -> None:
 def in_units(size: int) -> str:
     """Bytes as MiB or GiB, for messages."""
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
+
+
+def check_outputs_free(output_dir: Path, subcommand: str, overwrite: bool) -> None:
+    """Refuse, before any work, to replace the outputs of an earlier run unless ``--overwrite`` is given."""
+    produces = {
+        "fit": ["export", "results.json"],
+        "validate": ["results.json"],
+        "test": ["results.json"],
+        "predict": ["predictions.jsonl"],
+    }.get(subcommand, [])
+    existing = [name for name in produces if (output_dir / name).exists()]
+    if existing and not overwrite:
+        raise FtlitError(
+            f"{output_dir} already holds {', '.join(existing)} of an earlier run. Give another --output_dir, or "
+            "--overwrite true to replace them."
+        )

@@ -6,8 +6,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from conftest import sentiment_rows, write_jsonl
-from ftlit.data.base import default_pad_multiple
 from ftlit.errors import FtlitError
+from ftlit.machine import default_pad_multiple
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.labels import check_learnt_labels, label_id, label_names_from_values
 

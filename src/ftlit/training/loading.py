@@ -1,0 +1,74 @@
+"""Loading the model a task module runs: the Hugging Face model with the task's head (in 4-bit NF4 for QLoRA, with
+the attention kernel asked for), or an ONNX export under ONNX Runtime; and readying it for training."""
+
+from typing import Literal
+
+import torch
+from peft import TaskType
+from transformers import PreTrainedModel
+
+from ftlit.errors import FtlitError
+from ftlit.pretrained import load_pretrained
+from ftlit.training.lora import LoraSettings, apply_lora
+
+
+def load_model(
+    auto_class: type,
+    model_name_or_path: str,
+    head_settings: dict,
+    engine: Literal["torch", "onnxruntime"] = "torch",
+    quantization: Literal["4bit"] | None = None,
+    attn_implementation: str | None = None,
+) -> PreTrainedModel:
+    """``auto_class.from_pretrained(model_name_or_path, **head_settings)``, in 4-bit when ``quantization`` asks,
+    attending with ``attn_implementation`` when given; or (``engine`` onnxruntime) the ONNX export in that folder."""
+    if engine == "onnxruntime":
+        from ftlit.deploy.onnx import OnnxRuntimeModel
+
+        return OnnxRuntimeModel(model_name_or_path)
+    kwargs = dict(head_settings)
+    if quantization == "4bit":
+        try:
+            import bitsandbytes  # noqa: F401
+            from transformers import BitsAndBytesConfig
+        except ImportError:
+            raise FtlitError("--model.quantization 4bit needs bitsandbytes: `pip install bitsandbytes`.") from None
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = load_pretrained(auto_class.from_pretrained, model_name_or_path, "model", **kwargs)
+    except (ValueError, ImportError) as err:  # an unknown kernel, or one whose package is missing
+        if not attn_implementation:
+            raise
+        raise FtlitError(
+            f"Could not load the model with --model.attn_implementation {attn_implementation}: {err}"
+        ) from None
+    if quantization:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return model
+
+
+def ready_for_training(
+    model: PreTrainedModel,
+    lora: LoraSettings | None,
+    task_type: TaskType,
+    head_modules: tuple[str, ...],
+    gradient_checkpointing: bool,
+    compile: bool,
+) -> torch.nn.Module:
+    """``model`` as it trains: with gradient checkpointing, wrapped with LoRA adapters (the task's
+    ``head_modules`` train in full), in training mode
+    (``from_pretrained`` returns it in eval mode and Lightning keeps module modes as they are), compiled."""
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if lora is not None:
+        model = apply_lora(model, lora, task_type, head_modules)
+    model = model.train()
+    if compile:
+        model.compile()  # in place: parameter names, checkpoints and the export are unchanged
+    return model

@@ -1,0 +1,59 @@
+"""The transformers internals behind ftlit._transformers, each checked against the installed transformers: when a
+release moves one, this fails (and pyproject.toml's upper bound on transformers keeps users off untested releases)."""
+
+import importlib.util
+import sys
+import textwrap
+
+import pytest
+from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+
+from ftlit._transformers import attention_kernel, can_switch_attention
+
+
+def tiny_bert() -> BertModel:
+    return BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64))
+
+
+def test_the_attention_kernel_is_read_as_loaded_and_as_set():
+    model = tiny_bert()
+    assert attention_kernel(model) == "sdpa"  # the default of a model built or loaded without a choice
+    model.set_attn_implementation("eager")
+    assert attention_kernel(model) == "eager"
+
+
+def tiny_distilbert() -> DistilBertModel:
+    return DistilBertModel(DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64))
+
+
+@pytest.mark.parametrize("build", [tiny_bert, tiny_distilbert], ids=["bert", "distilbert"])
+def test_models_that_look_their_kernel_up_at_each_call_can_switch(build):
+    assert can_switch_attention(build())
+
+
+def test_a_model_whose_attention_layers_fix_their_kernel_cannot_switch(tmp_path):
+    # transformers reads the model's module source: attention layers that never ask its kernel registry
+    source = textwrap.dedent("""
+        from torch import nn
+        from transformers import BertConfig, PreTrainedModel
+
+        class FixedAttention(nn.Module):
+            def forward(self, hidden):
+                return hidden
+
+        class FixedModel(PreTrainedModel):
+            config_class = BertConfig
+
+            def __init__(self, config):
+                super().__init__(config)
+                self.attention = FixedAttention()
+    """)
+    (tmp_path / "fixed_attention_model.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("fixed_attention_model", tmp_path / "fixed_attention_model.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        assert not can_switch_attention(module.FixedModel(BertConfig(hidden_size=32, num_attention_heads=2)))
+    finally:
+        del sys.modules[spec.name]

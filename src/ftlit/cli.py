@@ -38,7 +38,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit._lightning import silence_tips
 from ftlit.arguments import ArgumentProblem, FtlitArgumentParser, explain_argument_problem
-from ftlit.commands import run_command
+from ftlit.commands import TOOLS_HELP, run_command
 from ftlit.data.base import TransformerDataModule
 from ftlit.errors import FtlitError
 from ftlit.machine import check_precision, default_precision
@@ -64,6 +64,7 @@ from ftlit.training.loggers import VERSIONED_FOLDERS, SaveConfigInRunFolder, reo
 from ftlit.training.module import TransformerModule
 from ftlit.training.outputs import check_outputs_free, check_writable, results_document, write_json
 from ftlit.training.resume import ResumableTraining, last_checkpoint_path, stop_on_interrupt
+from ftlit.training.summary import closing_summary
 
 
 class FtlitCLI(LightningCLI):
@@ -321,7 +322,9 @@ class FtlitCLI(LightningCLI):
 
     def after_predict(self) -> None:
         if self.trainer.is_global_zero:
-            write_json(self.output_dir / "predictions.jsonl", self.model.predictions or [], lines=True)
+            records = self.model.predictions or []
+            write_json(self.output_dir / "predictions.jsonl", records, lines=True)
+            print(f"predict: {len(records):,} records written to {self.output_dir / 'predictions.jsonl'}")
 
     # ------------------------------------------------------------------------------------------------- outputs
     def _write_results(self, stage: str, train: dict | None = None) -> None:
@@ -340,10 +343,13 @@ class FtlitCLI(LightningCLI):
             self.model.describe_model(),
             self.config[self.subcommand].as_dict(),
         )
+        files = {name: self.output_dir / name for name in ["results.json", *self.model.output_files()]}
         for name, content in self.model.output_files().items():
-            write_json(self.output_dir / name, content)
-        write_json(self.output_dir / "results.json", results)
-        print(f"Results written to {self.output_dir / 'results.json'}")
+            write_json(files[name], content)
+        write_json(files["results.json"], results)
+        if train is not None:
+            files |= {"export": self.output_dir / "export", "best checkpoint": train["best_checkpoint"]}
+        print(closing_summary(self.subcommand, results, files))
 
 
 def build_cli(args: list[str], run: bool = True, callbacks: Sequence[Callback] = ()) -> FtlitCLI:
@@ -353,6 +359,8 @@ def build_cli(args: list[str], run: bool = True, callbacks: Sequence[Callback] =
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
     # the model counts each training batch's tokens on the host (TransformerModule.on_before_batch_transfer)
     warnings.filterwarnings("ignore", message="You have overridden `on_before_batch_transfer` in `LightningModule`")
+    # predict_step keeps its outputs in the module (one record per input row, written by after_predict)
+    warnings.filterwarnings("ignore", message="predict returned None if it was on purpose")
     silence_tips()
     try:
         return _build_cli(args, run, list(callbacks))
@@ -372,13 +380,7 @@ def _build_cli(args: list[str], run: bool, callbacks: list[Callback]) -> FtlitCL
         save_config_callback=SaveConfigInRunFolder if run else None,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"precision": default_precision(), **({"callbacks": callbacks} if callbacks else {})},
-        parser_kwargs={
-            "epilog": "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training), "
-            "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side) and "
-            "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section) "
-            "and `ftlit export RUN --format onnx [--quantize int8]` (ONNX, checked against PyTorch) and "
-            "`ftlit serve EXPORT [--port 8000]` (an HTTP server on LitServe)."
-        },
+        parser_kwargs={"epilog": TOOLS_HELP},
         parser_class=FtlitArgumentParser,
         args=args,
         run=run,

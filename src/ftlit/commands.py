@@ -76,6 +76,15 @@ def serve_command(args: list[str], build_cli: BuildCli) -> int:
     return serve(args, lambda arguments: build_cli(arguments, run=False))
 
 
+#: The tools, as ``ftlit <subcommand> --help`` lists them after the subcommands
+TOOLS_HELP = (
+    "Also: `ftlit inspect --config X [--plot lengths.png]` (the data, no training), "
+    "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side) and "
+    "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section) "
+    "and `ftlit export RUN --format onnx [--quantize int8]` (ONNX, checked against PyTorch) and "
+    "`ftlit serve EXPORT [--port 8000]` (an HTTP server on LitServe)."
+)
+
 COMMANDS = {
     "inspect": inspect_command,
     "compare": compare_command,

@@ -2,12 +2,22 @@
 moves one, this fails (and pyproject.toml's upper bound on lightning keeps users off untested releases)."""
 
 import logging
+import re
+import warnings
 
 import torch
 from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from ftlit._lightning import batches_done_in_epoch, is_last_batch, silence_tips, unrepeated
+from ftlit._lightning import (
+    BENIGN_WARNINGS,
+    QUIET_INFO,
+    batches_done_in_epoch,
+    is_last_batch,
+    silence_known_noise,
+    unrepeated,
+)
 
 
 class Recorder(LightningModule):
@@ -53,15 +63,31 @@ class Collected(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_silence_tips_drops_lightnings_tips_and_keeps_its_other_messages(tmp_path):
-    silence_tips()
+class WithOwnCheckpoint(Recorder):
+    """Returns its own checkpoint callback and predicts nothing, as ftlit's modules do."""
+
+    def configure_callbacks(self):
+        return [ModelCheckpoint()]
+
+    def predict_step(self, batch, batch_idx):
+        self.layer(batch[0])  # (kept in the module, not returned)
+
+
+def test_silence_known_noise_drops_lightnings_tips_and_known_benign_lines_and_keeps_the_others(tmp_path):
+    silence_known_noise()
     collected = Collected()
     logging.getLogger("lightning.pytorch").addHandler(collected)  # every Lightning message passes through it
+    data = DataLoader(TensorDataset(torch.ones(2, 1)), batch_size=2)
     try:
         # the default logger (TensorBoard, no LitLogger) and checkpointing (no litmodels) are what the tips are about
         trainer = Trainer(max_steps=1, default_root_dir=tmp_path, enable_progress_bar=False)
-        trainer.fit(Recorder(), DataLoader(TensorDataset(torch.ones(2, 1)), batch_size=2))
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("default")  # (pytest's own filters out of the way)
+            silence_known_noise()
+            trainer.fit(WithOwnCheckpoint(), data)
+            trainer.predict(WithOwnCheckpoint(), data)
     finally:
         logging.getLogger("lightning.pytorch").removeHandler(collected)
     assert any("GPU available" in message for message in collected.messages)  # the other messages still come
-    assert not [message for message in collected.messages if "💡" in message]
+    assert not [m for m in collected.messages if m.startswith(QUIET_INFO)]
+    assert not [w for w in warned if any(re.match(pattern, str(w.message)) for pattern in BENIGN_WARNINGS)]

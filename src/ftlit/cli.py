@@ -24,7 +24,6 @@ A run, in order:
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -36,7 +35,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
-from ftlit._lightning import silence_tips
+from ftlit._lightning import silence_known_noise
 from ftlit.arguments import ArgumentProblem, FtlitArgumentParser, explain_argument_problem
 from ftlit.commands import TOOLS_HELP, run_command
 from ftlit.data.base import TransformerDataModule
@@ -355,13 +354,7 @@ class FtlitCLI(LightningCLI):
 def build_cli(args: list[str], run: bool = True, callbacks: Sequence[Callback] = ()) -> FtlitCLI:
     """The CLI on ``args``, run unless ``run`` is false; ``callbacks``: added to the Trainer's, and not written to
     the run's config (``ftlit tune``'s pruning: the trial's own, not a setting of the run)."""
-    # ftlit always hands LightningCLI its arguments (sys.argv less --debug): Lightning's warning about that is noise
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
-    # the model counts each training batch's tokens on the host (TransformerModule.on_before_batch_transfer)
-    warnings.filterwarnings("ignore", message="You have overridden `on_before_batch_transfer` in `LightningModule`")
-    # predict_step keeps its outputs in the module (one record per input row, written by after_predict)
-    warnings.filterwarnings("ignore", message="predict returned None if it was on purpose")
-    silence_tips()
+    silence_known_noise()
     try:
         return _build_cli(args, run, list(callbacks))
     except ArgumentProblem as problem:

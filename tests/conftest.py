@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny randomly initialised BERT with a real tokenizer, and generated learnable data."""
 
+import logging
 import random
 from pathlib import Path
 
@@ -103,6 +104,17 @@ def close(ours: object, theirs: object, tolerance: float) -> bool:
             and all(map(close, ours, theirs, [tolerance] * len(ours)))
         )
     return ours == theirs
+
+
+class Collected(logging.Handler):
+    """Every message of the loggers it is added to (Lightning's stop at ``lightning.pytorch``: add it there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def class_path(cls: type) -> str:

@@ -10,6 +10,7 @@ from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import Collected
 from ftlit._lightning import (
     BENIGN_WARNINGS,
     QUIET_INFO,
@@ -52,15 +53,6 @@ def test_unrepeated_sampler_deals_each_index_to_exactly_one_device():
     shares = [list(unrepeated(order, num_replicas=3, rank=rank)) for rank in range(3)]
     assert sorted(index for share in shares for index in share) == list(range(7))  # none repeated, none lost
     assert [len(share) for share in shares] == [3, 2, 2]
-
-
-class Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 class WithOwnCheckpoint(Recorder):

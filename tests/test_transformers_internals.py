@@ -2,13 +2,15 @@
 release moves one, this fails (and pyproject.toml's upper bound on transformers keeps users off untested releases)."""
 
 import importlib.util
+import logging
 import sys
 import textwrap
 
 import pytest
-from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+from transformers import BertConfig, BertForSequenceClassification, BertModel, DistilBertConfig, DistilBertModel
 
-from ftlit._transformers import attention_kernel, can_switch_attention
+from conftest import Collected
+from ftlit._transformers import LOAD_REPORT_LOGGER, attention_kernel, can_switch_attention, quiet_load_report
 
 
 def tiny_bert() -> BertModel:
@@ -57,3 +59,20 @@ def test_a_model_whose_attention_layers_fix_their_kernel_cannot_switch(tmp_path)
         assert not can_switch_attention(module.FixedModel(BertConfig(hidden_size=32, num_attention_heads=2)))
     finally:
         del sys.modules[spec.name]
+
+
+def test_the_load_report_comes_through_the_logger_that_quiet_load_report_filters(tmp_path):
+    tiny_bert().save_pretrained(tmp_path)
+    collected = Collected()
+    logging.getLogger(LOAD_REPORT_LOGGER).addHandler(collected)
+    try:
+        BertForSequenceClassification.from_pretrained(tmp_path)  # a new head: the report lists it as missing
+        reported = list(collected.messages)
+        collected.messages.clear()
+        with quiet_load_report():
+            _, info = BertForSequenceClassification.from_pretrained(tmp_path, output_loading_info=True)
+    finally:
+        logging.getLogger(LOAD_REPORT_LOGGER).removeHandler(collected)
+    assert any("LOAD REPORT" in message for message in reported)
+    assert not any("LOAD REPORT" in message for message in collected.messages)
+    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]

@@ -5,7 +5,14 @@ were checked against.
 (ftlit's pipelines override ``Pipeline._sanitize_parameters`` and ``_forward``: those are transformers' documented
 hooks for writing a pipeline, not internals.)"""
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from transformers import PreTrainedModel
+
+#: The logger transformers' ``from_pretrained`` prints its load report through (modeling_utils' module logger)
+LOAD_REPORT_LOGGER = "transformers.modeling_utils"
 
 
 def attention_kernel(model: PreTrainedModel) -> str:
@@ -18,3 +25,21 @@ def can_switch_attention(model: PreTrainedModel) -> bool:
     """Whether ``model``'s attention kernel can be changed once it is loaded (``set_attn_implementation``): its
     attention layers look their kernel up at every call."""
     return model._can_set_attn_implementation()
+
+
+class _NoLoadReport(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+
+@contextmanager
+def quiet_load_report() -> Iterator[None]:
+    """Inside the block, ``from_pretrained`` prints no load report (its table of the weights a folder lacks or has
+    in excess, as a warning); its other messages still come. The caller asks for ``output_loading_info`` and says
+    what matters of it: a table of "MISSING" weights is misleading where a checkpoint restores them next."""
+    logger, quiet = logging.getLogger(LOAD_REPORT_LOGGER), _NoLoadReport()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

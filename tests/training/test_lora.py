@@ -55,7 +55,7 @@ def test_trainable_parameters_are_the_lora_formula_plus_the_head(lora_classifier
     hidden, layers, r, labels = 32, 2, 4, 2
     lora = layers * 3 * r * (hidden + hidden)  # A (r × in) and B (out × r) on query, key, value
     head = hidden * labels + labels
-    assert module.parameter_counts()["trainable_params"] == lora + head == 1602
+    assert module.describe_model()["trainable_params"] == lora + head == 1602
 
 
 def test_head_and_adapters_train_while_the_base_stays_frozen(lora_classifier):

@@ -7,6 +7,7 @@ import torch
 from peft import TaskType
 from transformers import PreTrainedModel
 
+from ftlit._transformers import quiet_load_report
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 from ftlit.training.lora import LoraSettings, apply_lora
@@ -19,13 +20,14 @@ def load_model(
     engine: Literal["torch", "onnxruntime"] = "torch",
     quantization: Literal["4bit"] | None = None,
     attn_implementation: str | None = None,
-) -> PreTrainedModel:
+) -> tuple[PreTrainedModel, list[str]]:
     """``auto_class.from_pretrained(model_name_or_path, **head_settings)``, in 4-bit when ``quantization`` asks,
-    attending with ``attn_implementation`` when given; or (``engine`` onnxruntime) the ONNX export in that folder."""
+    attending with ``attn_implementation`` when given; or (``engine`` onnxruntime) the ONNX export in that folder.
+    With it, the names of the weights the folder did not hold (initialised randomly: a new task head)."""
     if engine == "onnxruntime":
         from ftlit.deploy.onnx import OnnxRuntimeModel
 
-        return OnnxRuntimeModel(model_name_or_path)
+        return OnnxRuntimeModel(model_name_or_path), []
     kwargs = dict(head_settings)
     if quantization == "4bit":
         try:
@@ -39,7 +41,10 @@ def load_model(
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
-        model = load_pretrained(auto_class.from_pretrained, model_name_or_path, "model", **kwargs)
+        with quiet_load_report():  # (what matters of it is said once the stage is known: model_callbacks.NewWeights)
+            model, info = load_pretrained(
+                auto_class.from_pretrained, model_name_or_path, "model", output_loading_info=True, **kwargs
+            )
     except (ValueError, ImportError) as err:  # an unknown kernel, or one whose package is missing
         if not attn_implementation:
             raise
@@ -50,7 +55,7 @@ def load_model(
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    return model
+    return model, sorted(info["missing_keys"])
 
 
 def ready_for_training(
@@ -72,3 +77,21 @@ def ready_for_training(
     if compile:
         model.compile()  # in place: parameter names, checkpoints and the export are unchanged
     return model
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
+    """The model's parameters, all and trainable (results.json's ``model`` section)."""
+    params = list(model.parameters())
+    return {
+        "total_params": sum(p.numel() for p in params),
+        "trainable_params": sum(p.numel() for p in params if p.requires_grad),
+    }
+
+
+def trainable_summary(model: torch.nn.Module, lora: bool) -> str:
+    """The line fit logs of what trains: with ``lora``, how many parameters are adapters and how many the head's."""
+    counts = parameter_counts(model)
+    trainable, total = counts["trainable_params"], counts["total_params"]
+    adapters = sum(p.numel() for name, p in model.named_parameters() if p.requires_grad and "lora_" in name)
+    detail = f" ({adapters:,} LoRA + {trainable - adapters:,} task head)" if lora else ""
+    return f"Trainable parameters: {trainable:,}{detail} of {total:,} ({100 * trainable / total:.2f} %)"

@@ -82,3 +82,10 @@ def apply_lora(
         modules_to_save=heads,
     )
     return get_peft_model(model, config)
+
+
+def trainable_state(state_dict: dict, model: torch.nn.Module) -> dict:
+    """A LoRA run's checkpoint ``state_dict`` less the frozen base (its keys under ``model.``): the adapters, the
+    head and the module's own buffers; the base comes back from ``model_name_or_path``."""
+    trainable = {f"model.{name}" for name, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in state_dict.items() if k in trainable or not k.startswith("model.")}

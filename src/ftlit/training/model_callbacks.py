@@ -1,8 +1,10 @@
 """The callbacks a TransformerModule brings to its runs (``configure_callbacks``): the contract handed over at
-every stage's setup, and, in fit, the best checkpoint by the monitored metric and early stopping on it."""
+every stage's setup, what became of randomly initialised weights, and, in fit, the best checkpoint by the monitored
+metric and early stopping on it."""
 
 from lightning import Callback
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ftlit.errors import FtlitError
 
@@ -20,6 +22,34 @@ class ContractHandover(Callback):
                 f"{type(pl_module).__name__} has no data contract: train or evaluate it with its data module, or "
                 "hand it one first (accept_contract)."
             )
+
+
+class NewWeights(Callback):
+    """Says which weights the model was given at random when it was loaded (``new_weights``: a new task head) once
+    it is known what becomes of them: in fit, that the run trains them; in validate, test and predict, that the
+    results come from them untrained, unless a checkpoint restores them (then nothing is said)."""
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        pl_module.new_weights = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if pl_module.new_weights:
+            rank_zero_info(f"New weights, initialised randomly, that this run trains: {_listed(pl_module.new_weights)}")
+        pl_module.new_weights = []
+
+    def _untrained(self, trainer, pl_module) -> None:
+        if pl_module.new_weights:
+            rank_zero_warn(
+                f"{pl_module.hparams.model_name_or_path} lacks {_listed(pl_module.new_weights)}: they were initialised "
+                f"randomly, so these results come from an untrained head. Give a model trained for this task (an "
+                "export), or --ckpt_path."
+            )
+
+    on_validation_start = on_test_start = on_predict_start = _untrained
+
+
+def _listed(names: list[str], shown: int = 4) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 class MonitorsTaskMetric(Callback):

@@ -29,9 +29,9 @@ from ftlit.settings import check_range
 from ftlit.training.attention import attention_dropout, attention_implementation
 from ftlit.training.dropout import use_cpu_dropout
 from ftlit.training.evaluation import EvalResult, EvaluationLoop
-from ftlit.training.loading import load_model, ready_for_training
-from ftlit.training.lora import LoraSettings
-from ftlit.training.model_callbacks import BestCheckpoint, ContractHandover, EarlyStoppingOnTaskMetric
+from ftlit.training.loading import load_model, parameter_counts, ready_for_training, trainable_summary
+from ftlit.training.lora import LoraSettings, trainable_state
+from ftlit.training.model_callbacks import BestCheckpoint, ContractHandover, EarlyStoppingOnTaskMetric, NewWeights
 from ftlit.training.optim import optimizer_and_schedule
 from ftlit.training.outputs import write_export
 
@@ -152,6 +152,7 @@ class TransformerModule(EvaluationLoop, LightningModule):
         # LoRA checkpoints hold only what trains; the frozen base comes from model_name_or_path
         self.strict_loading = peft is None
         self.contract: DataContract | None = None
+        self.new_weights: list[str] = []  # initialised randomly when the model was loaded (a new head)
         # The model's attention dropout where training batches may attend eagerly, None where never (configure_model)
         self._switchable_attention_dropout: float | None = None
 
@@ -205,12 +206,13 @@ class TransformerModule(EvaluationLoop, LightningModule):
 
     def load_model(self) -> PreTrainedModel:
         """``auto_class.from_pretrained(model_name_or_path)`` with the task's head, in 4-bit when asked; or the ONNX
-        export under ONNX Runtime."""
+        export under ONNX Runtime. Notes the weights it initialised randomly (``new_weights``)."""
         hp = self.hparams
         kernel = hp.get("attn_implementation")  # (.get: checkpoints from before the setting lack it)
-        return load_model(
+        model, self.new_weights = load_model(
             self.auto_class, hp.model_name_or_path, self.head_settings(), hp.engine, hp.quantization, kernel
         )
+        return model
 
     def setup(self, stage: str) -> None:
         self.check_engine(stage)
@@ -242,27 +244,16 @@ class TransformerModule(EvaluationLoop, LightningModule):
     def on_fit_start(self) -> None:
         if swaps_dropout(self.device, self.cpu_kernels, self.hparams.compile):
             use_cpu_dropout(self.model)
-        counts = self.parameter_counts()
-        trainable, total = counts["trainable_params"], counts["total_params"]
-        lora = sum(p.numel() for name, p in self.model.named_parameters() if p.requires_grad and "lora_" in name)
-        detail = f" ({lora:,} LoRA + {trainable - lora:,} task head)" if self.lora else ""
-        rank_zero_info(f"Trainable parameters: {trainable:,}{detail} of {total:,} ({100 * trainable / total:.2f} %)")
+        rank_zero_info(trainable_summary(self.model, lora=self.lora is not None))
         if self.logger is not None:
-            self.logger.log_metrics({"params/trainable": trainable, "params/total": total}, step=0)
+            counts = parameter_counts(self.model)
+            self.logger.log_metrics(
+                {"params/trainable": counts["trainable_params"], "params/total": counts["total_params"]}, step=0
+            )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.lora is not None:  # adapters + head (+ optimizer state) and the module's own buffers: small checkpoints
-            trainable = {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
-            checkpoint["state_dict"] = {
-                k: v for k, v in checkpoint["state_dict"].items() if k in trainable or not k.startswith("model.")
-            }
-
-    def parameter_counts(self) -> dict[str, int]:
-        params = list(self.model.parameters())
-        return {
-            "total_params": sum(p.numel() for p in params),
-            "trainable_params": sum(p.numel() for p in params if p.requires_grad),
-        }
+            checkpoint["state_dict"] = trainable_state(checkpoint["state_dict"], self.model)
 
     def export(self, directory: Path, tokenizer: PreTrainedTokenizerBase) -> None:
         """Write model and tokenizer in Hugging Face format, so ``transformers.pipeline(model=directory)`` loads it.
@@ -343,7 +334,7 @@ class TransformerModule(EvaluationLoop, LightningModule):
         )
 
     def configure_callbacks(self) -> list[Callback]:
-        callbacks: list[Callback] = [ContractHandover()]
+        callbacks: list[Callback] = [ContractHandover(), NewWeights()]
         if self.trainer.state.fn != TrainerFn.FITTING:
             # Evaluation needs none of the others; returning them again (the best checkpoint's re-validation after
             # fit) would make Lightning choose which instances to replace by set order, which differs by process
@@ -404,4 +395,4 @@ class TransformerModule(EvaluationLoop, LightningModule):
 
     def describe_model(self) -> dict:
         """The ``model`` section of results.json."""
-        return self.parameter_counts()
+        return parameter_counts(self.model)

@@ -10,7 +10,7 @@ import numpy as np
 from datasets import Dataset, List, Value
 
 from ftlit.data.base import SplitStats, map_rows
-from ftlit.data.checks import check_text_types, drop_blank_texts
+from ftlit.data.checks import check_text_types, column, drop_blank_texts
 from ftlit.data.loading import expand_data_path, load_local_file
 from ftlit.data.requests import check_fields, text_field
 from ftlit.data.windows import check_stride, token_windows
@@ -329,7 +329,7 @@ class ClassificationDataModule(ClassificationLabels):
     # ----------------------------------------------------------------------------------------------- inspect
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]
-        texts = [list(rows[name]) for name in self.text_fields]
+        texts = [column(rows, name) for name in self.text_fields]
         lengths = np.array([len(ids) for ids in self.tokenizer(*texts, verbose=False)["input_ids"]])
         if self.label_names is None or split == "predict":
             return SplitStats(len(rows), lengths, {})

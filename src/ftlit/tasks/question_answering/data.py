@@ -9,7 +9,7 @@ import pyarrow as pa
 from datasets import Dataset
 
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
-from ftlit.data.checks import check_text_types, drop_blank_texts, duplicates, rows_named, without_rows
+from ftlit.data.checks import check_text_types, column, drop_blank_texts, duplicates, rows_named, without_rows
 from ftlit.data.requests import check_fields, text_field
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
@@ -167,7 +167,7 @@ class SquadDataModule(TransformerDataModule):
                     "question)."
                 )
         rows = drop_blank_texts(rows, ["question", "context"], source, self.empty_text)
-        repeated = duplicates(rows["id"])
+        repeated = duplicates(column(rows, "id"))
         if repeated:
             raise FtlitError(
                 f"{source}: {len(repeated)} question id(s) occur more than once (first: {repeated[:5]}). Ids must be "
@@ -178,7 +178,9 @@ class SquadDataModule(TransformerDataModule):
     def _aligned(self, rows: Dataset, source: str) -> Dataset:
         if self.repair_answer_start:
             rows = rows.map(repair_answer_starts, batched=True, desc="Repairing answer offsets")
-        wrong = [i for i, (c, a) in enumerate(zip(rows["context"], rows["answers"])) if not is_aligned(c, a)]
+        wrong = [
+            i for i, (c, a) in enumerate(zip(column(rows, "context"), column(rows, "answers"))) if not is_aligned(c, a)
+        ]
         if not wrong:
             return rows
         ids = [rows[i]["id"] for i in wrong[:5]]
@@ -204,7 +206,8 @@ class SquadDataModule(TransformerDataModule):
         """Hold out whole articles (by title, else by context), seeded: no context is shared between training and
         evaluation."""
         key = "title" if "title" in rows.column_names else "context"
-        groups = sorted(set(rows[key]))
+        keys = column(rows, key)
+        groups = sorted(set(keys))
         count = max(1, round(len(groups) * self.validation_split))
         if count >= len(groups):
             raise FtlitError(
@@ -212,7 +215,7 @@ class SquadDataModule(TransformerDataModule):
                 "validation. Give --data.validation_file."
             )
         held_out = set(np.random.default_rng(self.seed).permutation(groups)[:count])
-        mask = np.array([value in held_out for value in rows[key]])
+        mask = np.array([value in held_out for value in keys])
         return rows.select(np.flatnonzero(~mask)), rows.select(np.flatnonzero(mask))
 
     def usable_rows(self, split: str, rows: Dataset) -> Dataset:
@@ -240,10 +243,10 @@ class SquadDataModule(TransformerDataModule):
             split,
             num_examples=len(rows),
             num_features=len(features),
-            ids=[str(qid) for qid in rows["id"]],
-            questions=list(rows["question"]),
-            contexts=list(rows["context"]),
-            answers=[answers["text"] for answers in rows["answers"]] if split != "predict" else None,
+            ids=[str(qid) for qid in column(rows, "id")],
+            questions=column(rows, "question"),
+            contexts=column(rows, "context"),
+            answers=[answers["text"] for answers in column(rows, "answers")] if split != "predict" else None,
             windows=windows,
         )
         return features.remove_columns(["offset_mapping", "example_index"]), eval_set
@@ -275,13 +278,13 @@ class SquadDataModule(TransformerDataModule):
         rows = self.rows[split]
         if split == "train":  # the windows fit built, from datasets' cache
             features = self._training_windows(rows)
-            answerable = [len(answers["text"]) > 0 for answers in rows["answers"]]
+            answerable = [len(answers["text"]) > 0 for answers in column(rows, "answers")]
             return truncation_report(features["example_index"], features["answer_in_window"], answerable)[1]
         windows = self.contract.eval_sets[split].windows
         return answers_outside_windows(windows.example_index, windows.offsets, rows["answers"])
 
     def _warn_about_truncation(self, rows: Dataset, features: Dataset) -> None:
-        answerable = [len(answers["text"]) > 0 for answers in rows["answers"]]
+        answerable = [len(answers["text"]) > 0 for answers in column(rows, "answers")]
         cls_fraction, lost = truncation_report(features["example_index"], features["answer_in_window"], answerable)
         settings = f"max_length {self.max_length}, doc_stride {self.doc_stride}"
         if lost:  # (so there are answerable questions)
@@ -314,9 +317,9 @@ class SquadDataModule(TransformerDataModule):
 
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]
-        encoded = self.tokenizer(list(rows["question"]), list(rows["context"]), verbose=False)
+        encoded = self.tokenizer(column(rows, "question"), column(rows, "context"), verbose=False)
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-        answerable = sum(len(gold["text"]) > 0 for gold in rows["answers"])
+        answerable = sum(len(gold["text"]) > 0 for gold in column(rows, "answers"))
         labels = {"answerable": answerable, "unanswerable": len(rows) - answerable}
         return SplitStats(len(rows), lengths, labels, lost_answers=(len(self.answers_lost(split)), answerable))
 

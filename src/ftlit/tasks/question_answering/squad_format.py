@@ -76,7 +76,7 @@ def malformed_answers(rows: Dataset) -> list[int]:
         and pa.types.is_string(kind.field("text").type.value_type)
         and pa.types.is_integer(kind.field("answer_start").type.value_type)
     ):
-        return [i for i, answers in enumerate(rows["answers"]) if not is_answer_list(answers)]
+        return [i for i, answers in enumerate(column(rows, "answers")) if not is_answer_list(answers)]
     texts, starts = pc.struct_field(column, "text"), pc.struct_field(column, "answer_start")
     # a missing struct or list compares as null: null counts as broken
     broken = pc.fill_null(pc.not_equal(pc.list_value_length(texts), pc.list_value_length(starts)), True)

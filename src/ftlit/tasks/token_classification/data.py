@@ -11,7 +11,7 @@ from datasets import Dataset
 from transformers import DataCollatorForTokenClassification
 
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
-from ftlit.data.checks import without_rows
+from ftlit.data.checks import column, without_rows
 from ftlit.data.requests import check_fields, text_field, words_field
 from ftlit.data.windows import check_stride
 from ftlit.errors import FtlitError, RequestError
@@ -275,7 +275,10 @@ class TokenClassificationDataModule(TransformerDataModule):
         words = rows["tokens"][:]
         readings = WordReadings.of([len(sentence) for sentence in words], features.select_columns(BOOKKEEPING)[:])
         if "char_spans" in rows.column_names:
-            texts, spans = list(rows["text"]), [[tuple(s) for s in sentence] for sentence in rows["char_spans"]]
+            texts, spans = (
+                column(rows, "text"),
+                [[tuple(s) for s in sentence] for sentence in column(rows, "char_spans")],
+            )
         else:
             texts, spans = zip(*map(join_words, words)) if words else ((), ())
         eval_set = TokenEvalSet(

@@ -4,6 +4,7 @@ split into words, documents numbered from ``-DOCSTART-`` rows, and each sentence
 from datasets import ClassLabel, Dataset, List, Value
 
 from ftlit.data.base import map_rows
+from ftlit.data.checks import column
 from ftlit.errors import FtlitError
 from ftlit.tasks.token_classification.conll_format import DOCSTART
 from ftlit.tasks.token_classification.features import split_words
@@ -41,7 +42,7 @@ def word_tag_rows(rows: Dataset, words_column: str, tags_column: str, tag_names:
     )
     if "tokens" not in rows.column_names and "text" in rows.column_names:
         rows = map_rows(rows, text_as_words, desc="Splitting texts into words")
-    elif "text" in rows.column_names and None in rows["tokens"]:
+    elif "text" in rows.column_names and None in column(rows, "tokens"):
         raise FtlitError(
             f"Row {rows['tokens'].index(None) + 1} has a 'text' but no {words_column!r}: a file gives either "
             "a list of words in every row or a text in every row. Put the two kinds in separate files."
@@ -88,7 +89,7 @@ def text_as_words(row: dict) -> dict:
 def _documents_from_docstart(rows: Dataset) -> Dataset:
     """Rows that are a lone ``-DOCSTART-`` (as the Hub's CoNLL-2003 keeps them) dropped, the others numbered by
     the document they belong to; data without them is left as it is."""
-    markers = [bool(words) and words[0] == DOCSTART for words in rows["tokens"]]
+    markers = [bool(words) and words[0] == DOCSTART for words in column(rows, "tokens")]
     if not any(markers):
         return rows
     documents, document = [], -1

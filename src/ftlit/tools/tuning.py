@@ -14,9 +14,7 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -34,7 +32,7 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from ftlit.errors import FtlitError
 from ftlit.tools.search_space import Parameter, parse_space
-from ftlit.tools.tables import markdown_table
+from ftlit.tools.tuning_report import report
 from ftlit.training.locks import release_held
 from ftlit.training.module import LOWER_IS_BETTER
 from ftlit.training.outputs import check_writable
@@ -286,69 +284,6 @@ def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[s
     return results["metrics"][metric]
 
 
-def trials_table(study: optuna.Study) -> list[dict]:
-    metric = next((t.user_attrs["metric"] for t in study.trials if "metric" in t.user_attrs), "value")
-    rows = []
-    for trial in study.trials:
-        duration = trial.duration.total_seconds() if trial.duration else None
-        rows.append(
-            {
-                "trial": trial.number,
-                "state": trial.state.name.lower(),
-                metric: trial.value,
-                **trial.params,
-                "time_s": duration and round(duration, 1),
-            }
-        )
-    return rows
-
-
-def best_config(trial: optuna.trial.FrozenTrial, base: dict) -> dict:
-    """The best trial's whole config as ftlit saved it, made a fresh run's: its own output folders dropped."""
-    saved = Path(trial.user_attrs["config"])
-    if not saved.is_file():  # (another machine's worker ran it)
-        raise FtlitError(f"No best.yaml: the best trial's config {saved} is not on this machine.")
-    config = yaml.safe_load(saved.read_text())
-    for key in ("output_dir", "overwrite", "tune"):
-        config.pop(key, None)
-    config["trainer"]["default_root_dir"] = (base.get("trainer") or {}).get("default_root_dir")
-    return config
-
-
-def write_plots(study: optuna.Study, output_dir: Path) -> list[Path]:
-    """Optuna's matplotlib figures: the optimisation history and (two finished trials or more) the parameters'
-    importances."""
-    from optuna.visualization import matplotlib as plots
-
-    written = []
-    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    drawings = {"history.png": plots.plot_optimization_history}
-    if len(finished) >= 2 and any(len({t.params.get(k) for t in finished}) > 1 for k in finished[0].params):
-        drawings["importances.png"] = plots.plot_param_importances
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        for name, draw in drawings.items():
-            axes = draw(study)
-            axes.figure.savefig(output_dir / name, bbox_inches="tight")
-            written.append(output_dir / name)
-    return written
-
-
-def report(study: optuna.Study, settings: TuneSettings, base: dict) -> None:
-    rows = trials_table(study)
-    table = markdown_table(rows, lambda v: f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else str(v))
-    print(table)
-    (settings.output_dir / "trials.md").write_text(table)
-    written = [settings.output_dir / "trials.md", *write_plots(study, settings.output_dir)]
-    if any(t.state == TrialState.COMPLETE for t in study.trials):
-        best = study.best_trial
-        path = settings.output_dir / "best.yaml"
-        path.write_text(yaml.safe_dump(best_config(best, base), sort_keys=False))
-        written.append(path)
-        print(f"Best: trial {best.number}, {best.user_attrs['metric']} {best.value:.4f}, {best.params}")
-    print("Written: " + ", ".join(map(str, written)))
-
-
 def main(args: list[str], run_fit: FitRunner) -> int:
     parser = argparse.ArgumentParser(prog="ftlit tune", description=__doc__.split("\n\n")[0], add_help=True)
     parser.add_argument("--config", type=Path, required=True, help="a fit config with a tune: section")
@@ -397,7 +332,7 @@ def main(args: list[str], run_fit: FitRunner) -> int:
                 gc_after_trial=True,
             )
     finally:  # what was found so far, also when the study stops on an error
-        report(study, settings, config)
+        report(study, settings.output_dir, config)
     if failures.failed >= MAX_FAILED_IN_A_ROW:
         raise FtlitError(
             f"The study stopped: {failures.failed} trials in a row failed, the last one with: {failures.reason}"

@@ -8,7 +8,8 @@ from sklearn.metrics import f1_score
 from torch.utils.data import DataLoader
 
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
-from ftlit.tasks.classification.model import MAX_CONFUSION_LABELS, SequenceClassificationModule
+from ftlit.tasks.classification.figures import MAX_CONFUSION_LABELS
+from ftlit.tasks.classification.model import SequenceClassificationModule
 from ftlit.tasks.classification.presets import get_preset
 from ftlit.training.evaluation import EvalResult
 

@@ -12,7 +12,6 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from matplotlib.figure import Figure
 from peft import TaskType
-from torchmetrics.classification import MulticlassConfusionMatrix
 from transformers import AutoModelForSequenceClassification
 
 from ftlit.contract import EvalStage
@@ -22,9 +21,9 @@ from ftlit.tasks.classification.calibration import (
     apply_temperature,
     calibration_scores,
     fit_temperature,
-    reliability_diagram,
 )
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
+from ftlit.tasks.classification.figures import evaluation_figures
 from ftlit.tasks.classification.head import rescale_outputs
 from ftlit.tasks.classification.metrics import (
     aggregate_windows,
@@ -39,7 +38,6 @@ from ftlit.training.evaluation import EvalResult
 from ftlit.training.module import TransformerModule
 
 #: Above this many labels no confusion matrix (or per-label figure) is drawn
-MAX_CONFUSION_LABELS = 50
 
 
 class SequenceClassificationModule(TransformerModule):
@@ -289,22 +287,7 @@ class SequenceClassificationModule(TransformerModule):
         )
 
     def figures(self, result: EvalResult, title: str) -> dict[str, Figure]:
-        if self.problem_type == "regression":
-            return {}
-        if self.problem_type == "multi_label":
-            table = result.report["per_label"]
-            if len(table) > MAX_CONFUSION_LABELS:
-                return {}
-            return {"per_label": per_label_figure(table, title)}
-        logits, labels = result.details["logits"], result.details["labels"]
-        figures = {"reliability": reliability_diagram(logits.cpu(), labels.cpu(), title=title)}
-        names = list(self.contract.label_names)
-        if len(names) > MAX_CONFUSION_LABELS:  # an n × n figure: unreadable, and slow to draw for thousands
-            rank_zero_info(f"No confusion matrix figure: {len(names)} labels (at most {MAX_CONFUSION_LABELS} drawn).")
-            return figures
-        confusion = MulticlassConfusionMatrix(len(names)).to(logits.device)
-        figures["confusion_matrix"], _ = confusion.plot(val=confusion(logits.argmax(-1), labels), labels=names)
-        return figures
+        return evaluation_figures(self.problem_type, result, self.contract.label_names, title)
 
     # ---------------------------------------------------------------------------------------------- calibration
     def finish_training(self) -> None:
@@ -389,19 +372,3 @@ class SequenceClassificationModule(TransformerModule):
                 for row in logits.softmax(-1)
             ]
         return [{**rows[index], **score} for index, score in zip(documents.tolist(), scores)]
-
-
-def per_label_figure(table: dict[str, dict[str, float]], title: str) -> Figure:
-    """Precision, recall and F1 of each label, as horizontal bars, labels in data order, with their support."""
-    names = list(table)
-    figure = Figure(figsize=(7, 1.5 + 0.28 * len(names)))
-    axes = figure.add_subplot()
-    positions = torch.arange(len(names)).float()
-    for offset, key in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1")):
-        axes.barh(positions + offset, [table[name][key] for name in names], height=0.27, label=key)
-    axes.set_yticks(positions, [f"{name} ({table[name]['support']})" for name in names])
-    axes.invert_yaxis()
-    axes.set(xlim=(0, 1), title=f"{title} per label".strip())
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    return figure

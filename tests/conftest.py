@@ -205,7 +205,7 @@ def trained_runs(tiny_bert, sentiment_files, squad_files, ner_files, tmp_path_fa
         out = tmp_path_factory.mktemp(f"{task}-run")
         main(["fit", *TASKS[task], "--model.model_name_or_path", tiny_bert, "--data.train_file", str(files["train"]),
               "--data.validation_file", str(files["dev"]), "--model.learning_rate", "1e-3", "--trainer.max_steps",
-              "15", "--trainer.default_root_dir", str(out), "--output_dir", str(out),
+              "3", "--trainer.default_root_dir", str(out), "--output_dir", str(out),
               "--trainer.enable_progress_bar", "false"])  # fmt: skip
         found[task] = (out, files["dev"])
     # NER: sentences longer than a window, so the windows are put back together

@@ -20,7 +20,11 @@ def records(folder) -> list[dict]:
     return [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("task", ["classification", "qa", "ner"])
+ONNX_SLOW = pytest.mark.slow  # an ONNX export of each task takes long: the fast tier exports one
+
+
+@pytest.mark.parametrize("task", ["classification", pytest.param("qa", marks=ONNX_SLOW),
+                                  pytest.param("ner", marks=ONNX_SLOW)])  # fmt: skip
 def test_the_onnx_export_predicts_what_pytorch_predicts(trained_runs, task, tmp_path):
     run, predict = trained_runs[task]
     ftlit_export = ["export", str(run), "--format", "onnx", "--output", str(tmp_path / "onnx")]
@@ -47,6 +51,7 @@ def test_the_onnx_export_predicts_what_pytorch_predicts(trained_runs, task, tmp_
             assert ours["tags"] == theirs["tags"] and ours["scores"] == pytest.approx(theirs["scores"], abs=1e-4)
 
 
+@ONNX_SLOW
 def test_an_int8_export_is_smaller_loads_and_reports_its_metrics(trained_runs, tmp_path):
     run, predict = trained_runs["classification"]
     main(["export", str(run), "--format", "onnx", "--quantize", "int8", "--output", str(tmp_path / "int8")])

@@ -53,7 +53,7 @@ def config_file(tmp_path_factory, tiny_bert, sentiment_files):
     """A config file as a user writes one, without optimizer or schedule (the tests add them)."""
     path = tmp_path_factory.mktemp("config") / "sentiment.yaml"
     path.write_text(yaml.safe_dump({
-        "trainer": {"max_steps": 5, "limit_val_batches": 0, "enable_progress_bar": False},
+        "trainer": {"max_steps": 4, "limit_val_batches": 0, "enable_progress_bar": False},
         "model": {"class_path": "ftlit.SequenceClassificationModule",
                   "init_args": {"model_name_or_path": tiny_bert, "learning_rate": 0.05, "warmup_steps": 2}},
         "data": {"class_path": "ftlit.ClassificationDataModule",
@@ -96,8 +96,8 @@ def test_any_torch_schedule_is_stepped_once_per_optimizer_step(config_file, tmp_
     checkpoint = fit(config_file, tmp_path, "--model.lr_scheduler", "torch.optim.lr_scheduler.StepLR",
                      "--model.lr_scheduler.step_size", "2", "--model.lr_scheduler.gamma", "0.5")  # fmt: skip
     groups = checkpoint["optimizer_states"][0]["param_groups"]
-    assert groups[0]["lr"] == pytest.approx(0.05 * 0.5**2)  # 5 steps: halved after steps 2 and 4
-    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 5
+    assert groups[0]["lr"] == pytest.approx(0.05 * 0.5**2)  # 4 steps: halved after steps 2 and 4
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 4
 
 
 def test_a_plateau_schedule_steps_on_the_task_metric_once_per_validation(config_file, tmp_path):

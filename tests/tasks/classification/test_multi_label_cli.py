@@ -42,9 +42,9 @@ def fit_topics(model: str, topic_files: dict, out, *extra: str) -> dict:
 
 @pytest.fixture(scope="module")
 def multi_label_run(tiny_bert, topic_files, tmp_path_factory):
-    """A run of 5 steps, validated once it ends."""
+    """A run of one epoch of 5 steps, validated at its end."""
     out = tmp_path_factory.mktemp("multi-label")
-    fit_topics(tiny_bert, topic_files, out, "--trainer.max_steps", "5")
+    fit_topics(tiny_bert, topic_files, out, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "5")
     return out
 
 

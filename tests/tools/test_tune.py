@@ -215,6 +215,7 @@ def _open_storage(url: str) -> None:
     rdb_storage(url)
 
 
+@pytest.mark.slow  # 30 processes
 def test_workers_starting_together_on_a_new_database_all_open_it(tmp_path):
     # without retrying, about a third of these rounds lost a worker to the schema-creation race
     context = multiprocessing.get_context("fork")

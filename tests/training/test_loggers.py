@@ -65,6 +65,7 @@ def test_several_loggers_at_once_each_get_the_run(tiny_bert, sentiment_files, tm
     assert list((run / "figures").glob("val_reliability-step*.png"))  # CSV takes no images: files once, here
 
 
+@pytest.mark.slow  # MLflow sets up its tracking store (10-20 s under load)
 @pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_an_mlflow_run_keeps_its_outputs_beside_its_checkpoints_and_its_figures_as_artifacts(
     tiny_bert, sentiment_files, tmp_path, monkeypatch, store
@@ -107,6 +108,7 @@ def test_compare_draws_the_curves_of_a_tensorboard_run_and_a_csv_run(tiny_bert, 
         assert len(validation_curves(run, load_results(run))["val/accuracy"]) == 2
 
 
+@pytest.mark.slow  # wandb starts its own service process
 def test_a_wandb_offline_run_gets_its_metrics_and_figures(tiny_bert, sentiment_files, tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")

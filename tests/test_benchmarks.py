@@ -17,6 +17,7 @@ def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
                           timeout=900)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_glue_parity_scores_every_system_on_every_task(tmp_path):
     done = run_benchmark("glue_parity.py", "--tiny", "--seeds", "1", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -79,6 +80,7 @@ def test_the_gpu_suite_checks_squad_padding_parity_over_three_seeds_on_held_out_
     assert "--max-eval-samples" not in step.command  # every held-out question is scored
 
 
+@pytest.mark.slow
 def test_the_gpu_suite_dry_run_exercises_every_stage_and_reports_the_ratios(tmp_path):
     done = run_benchmark("gpu_suite.py", "--dry-run", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -93,6 +95,7 @@ def test_the_gpu_suite_dry_run_exercises_every_stage_and_reports_the_ratios(tmp_
     assert "| step |" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_tune_glue_compares_the_best_trial_with_the_defaults(tmp_path):
     done = run_benchmark("tune_glue.py", "--tiny", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -101,6 +104,7 @@ def test_tune_glue_compares_the_best_trial_with_the_defaults(tmp_path):
     assert (tmp_path / "study/best.yaml").is_file() and default["dev accuracy"] >= 0
 
 
+@pytest.mark.slow
 def test_the_ner_benchmark_scores_every_system_with_seqeval(tmp_path):
     done = run_benchmark("ner_conll2003.py", "--tiny", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -112,6 +116,7 @@ def test_the_ner_benchmark_scores_every_system_with_seqeval(tmp_path):
             assert run["ftlit f1"] == pytest.approx(run["f1"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_the_inference_benchmark_times_every_engine_directly_and_through_the_server(tmp_path):
     # SST-2 only: QA through serve and ONNX is tested in tests/deploy; this checks the benchmark's own stages
     done = run_benchmark("inference_latency.py", "--tiny", "--tasks", "sst2", "--output", str(tmp_path))
@@ -125,6 +130,7 @@ def test_the_inference_benchmark_times_every_engine_directly_and_through_the_ser
     assert rows[2]["model_mb"] < rows[1]["model_mb"]  # int8 weights: smaller than the fp32 graph
 
 
+@pytest.mark.slow
 def test_goemotions_scores_both_systems_at_every_threshold_and_every_imbalance_remedy(tmp_path):
     done = run_benchmark("goemotions.py", "--tiny", "--seeds", "1", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]

@@ -10,6 +10,8 @@ from transformers import pipeline
 
 from conftest import TASKS, ner_rows, sentiment_rows, squad_rows, topic_rows, write_jsonl
 
+pytestmark = pytest.mark.slow  # every test starts ftlit processes
+
 TWO_PROCESSES = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
 

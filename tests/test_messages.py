@@ -47,6 +47,7 @@ def only_line(result: subprocess.CompletedProcess) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- arguments
+@pytest.mark.slow  # starts an ftlit process
 def test_a_yaml_syntax_error_names_the_config_file_and_line(tmp_path):
     config = tmp_path / "broken.yaml"
     config.write_text((ROOT / CONFIG).read_text().replace("  max_epochs: 3", "  max_epochs: [3"))
@@ -59,6 +60,7 @@ def test_a_yaml_syntax_error_names_the_config_file_and_line(tmp_path):
     assert f"from line {line}, column" in message
 
 
+@pytest.mark.slow  # starts an ftlit process
 def test_an_unknown_data_option_says_which_option_was_meant():
     message = only_line(ftlit("fit", "--config", CONFIG, "--data.max_lenght", "128"))
     assert "unknown option --data.max_lenght" in message
@@ -66,12 +68,14 @@ def test_an_unknown_data_option_says_which_option_was_meant():
     assert "ftlit.ClassificationDataModule" in message
 
 
+@pytest.mark.slow  # starts an ftlit process
 def test_an_unknown_trainer_option_says_which_option_was_meant():
     message = only_line(ftlit("fit", "--config", CONFIG, "--trainer.max_epoks", "3"))
     assert "unknown option --trainer.max_epoks" in message
     assert "Did you mean --trainer.max_epochs?" in message
 
 
+@pytest.mark.slow  # starts an ftlit process
 def test_an_unknown_key_in_a_config_file_says_which_key_was_meant(tmp_path):
     config = tmp_path / "typo.yaml"
     config.write_text((ROOT / CONFIG).read_text().replace("learning_rate:", "lerning_rate:"))
@@ -98,6 +102,7 @@ def with_latin1_row(source: Path, target: Path, row: int) -> Path:
     return target
 
 
+@pytest.mark.slow  # starts an ftlit process
 def test_a_data_file_that_is_not_utf8_is_refused_with_its_row_and_the_fix(tiny_bert, sentiment_files, tmp_path):
     train = with_latin1_row(sentiment_files["train"], tmp_path / "train.jsonl", row=37)
     message = refused(ftlit(*classification_fit(tiny_bert, train, sentiment_files["dev"], tmp_path)))
@@ -107,6 +112,7 @@ def test_a_data_file_that_is_not_utf8_is_refused_with_its_row_and_the_fix(tiny_b
     assert not (tmp_path / "lightning_logs").exists()  # refused before anything is written
 
 
+@pytest.mark.slow  # starts an ftlit process
 def test_a_directory_given_as_a_data_file_is_called_a_directory(tiny_bert, sentiment_files, tmp_path):
     folder = tmp_path / "some_folder"
     folder.mkdir()

@@ -1,6 +1,6 @@
 """Fixed-seed runs whose outputs were recorded before the architecture refactor: the same runs must still give the
-same metrics, predictions and exported logits. ``FTLIT_RECORD_GOLDEN=1 pytest tests/test_regression.py`` records
-them anew (only when a change of numbers is intended, and said in its commit)."""
+same metrics, predictions and exported logits. ``FTLIT_RECORD_GOLDEN=1 pytest -m slow tests/test_regression.py``
+records them anew (only when a change of numbers is intended, and said in its commit)."""
 
 import json
 import math
@@ -13,6 +13,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from conftest import sentiment_rows, squad_rows, write_jsonl
 from ftlit.cli import main
+
+pytestmark = pytest.mark.slow  # runs of 40 steps and more
 
 GOLDEN = Path(__file__).parent / "golden"
 RECORD = os.environ.get("FTLIT_RECORD_GOLDEN") == "1"

@@ -145,6 +145,7 @@ def fit_command(model: str, files: dict, output_dir, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # starts an ftlit process
 def test_the_cli_refuses_a_setting_out_of_range_in_one_line_writing_nothing(tiny_bert, sentiment_files, tmp_path):
     command = ["ftlit", *fit_command(tiny_bert, sentiment_files, tmp_path, "--data.batch_size", "0")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

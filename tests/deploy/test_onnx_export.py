@@ -19,6 +19,7 @@ def records(folder) -> list[dict]:
     return [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # an int8 export and its quantisation
 def test_an_int8_export_is_smaller_loads_and_reports_its_metrics(trained_runs, tmp_path):
     run, predict = trained_runs["classification"]
     main(["export", str(run), "--format", "onnx", "--quantize", "int8", "--output", str(tmp_path / "int8")])

@@ -83,6 +83,7 @@ def server(trained_runs):
         process.kill()
 
 
+@pytest.mark.slow  # starts a server
 def test_the_server_answers_one_text_and_a_list_as_ftlit_predict_does(server, trained_runs, tmp_path):
     url, _ = server
     rows = [json.loads(line) for line in trained_runs["classification"][1].read_text().splitlines()[:12]]
@@ -97,6 +98,7 @@ def test_the_server_answers_one_text_and_a_list_as_ftlit_predict_does(server, tr
     assert set(one) == {"label", "score", "probabilities"}
 
 
+@pytest.mark.slow  # starts a server
 def test_bad_requests_get_a_4xx_naming_the_field_and_spoil_no_other_request(server):
     url, _ = server
     long_text = "great " * 200  # far beyond the 32 tokens this model reads, and it truncates
@@ -138,6 +140,7 @@ def test_the_server_refuses_what_it_cannot_serve_before_starting(trained_runs, t
         assert "choose another --port" in refused([str(run), "--port", str(taken.getsockname()[1])])
 
 
+@pytest.mark.slow  # starts a server
 def test_sigterm_stops_the_server_and_its_workers(server):
     url, process = server
     children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()

@@ -15,7 +15,8 @@ def fit(tiny_bert, files, root, *options):
         "fit", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", tiny_bert,
         "--data", "ftlit.ClassificationDataModule", "--data.train_file", str(files["train"]),
         "--data.validation_file", str(files["dev"]), "--data.text_fields", "[text]", "--trainer.max_epochs", "2",
-        "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false", *options,
+        "--trainer.limit_train_batches", "2", "--trainer.default_root_dir", str(root),
+        "--trainer.enable_progress_bar", "false", *options,
     ])  # fmt: skip
 
 

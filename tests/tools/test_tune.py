@@ -102,10 +102,14 @@ def tune_config(tiny_bert, sentiment_files, tmp_path) -> Path:
     return path
 
 
+SHORT_TRIALS = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]  # trials of 2 steps
+
+
 def study_of(folder: Path, name: str = "tune") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'study.db'}")
 
 
+@pytest.mark.slow  # four runs of 3 epochs
 def test_a_study_finds_the_learning_rate_that_learns_and_its_best_yaml_reproduces_it(tune_config, tmp_path, capsys):
     main(["tune", "--config", str(tune_config), "--tune.n_trials", "3", "--tune.enqueue",
           "[{model.learning_rate: 1.0e-8}, {model.learning_rate: 3.0e-3}]"])  # fmt: skip
@@ -132,6 +136,7 @@ def test_a_study_finds_the_learning_rate_that_learns_and_its_best_yaml_reproduce
     assert again["metrics"]["accuracy"] == pytest.approx(best.value, abs=1e-6)
 
 
+@pytest.mark.slow  # needs the first trial to learn in its first epoch
 def test_a_trial_falling_behind_is_pruned_and_reported_so(tune_config, tmp_path, capsys):
     main(["tune", "--config", str(tune_config), "--tune.n_trials", "2", "--tune.pruner",
           "{n_startup_trials: 1, n_warmup_steps: 0}", "--tune.enqueue",
@@ -141,6 +146,7 @@ def test_a_trial_falling_behind_is_pruned_and_reported_so(tune_config, tmp_path,
     assert "| 1 | pruned |" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # ftlit processes, runs of 3 epochs
 def test_a_killed_study_resumes_with_the_same_command_without_repeating_a_trial(tune_config, tmp_path):
     command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", "3"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
@@ -192,6 +198,7 @@ def test_a_config_without_a_search_space_is_refused(tiny_bert, tmp_path, capsys)
     assert "has no tune: section" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # two ftlit processes, runs of 3 epochs
 def test_two_workers_on_one_storage_share_the_study(tune_config, tmp_path):
     command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", "4"]
     workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
@@ -208,6 +215,7 @@ def _open_storage(url: str) -> None:
     rdb_storage(url)
 
 
+@pytest.mark.slow  # 30 processes
 def test_workers_starting_together_on_a_new_database_all_open_it(tmp_path):
     # without retrying, about a third of these rounds lost a worker to the schema-creation race
     context = multiprocessing.get_context("fork")
@@ -222,7 +230,7 @@ def test_workers_starting_together_on_a_new_database_all_open_it(tmp_path):
 
 
 def test_a_study_is_not_continued_with_another_search_space(tune_config, capsys):
-    main(["tune", "--config", str(tune_config), "--tune.n_trials", "1"])
+    main(["tune", "--config", str(tune_config), "--tune.n_trials", "1", *SHORT_TRIALS])
     with pytest.raises(SystemExit):
         main(["tune", "--config", str(tune_config), "--tune.n_trials", "2", "--tune.space",
               "{model.learning_rate: [1.0e-3, 3.0e-3]}"])  # fmt: skip
@@ -232,7 +240,7 @@ def test_a_study_is_not_continued_with_another_search_space(tune_config, capsys)
 def test_a_failed_trial_is_recorded_and_the_study_goes_on_until_three_fail_in_a_row(tune_config, tmp_path, capsys):
     # batch size 0 passes the parser but not ftlit's own check when the trial's run starts
     space = ["--tune.space", "{data.batch_size: [16, 0, -8, -16]}"]
-    main(["tune", "--config", str(tune_config), "--tune.n_trials", "1", *space, "--tune.enqueue",
+    main(["tune", "--config", str(tune_config), "--tune.n_trials", "1", *space, *SHORT_TRIALS, "--tune.enqueue",
           "[{data.batch_size: 0}, {data.batch_size: 16}]"])  # fmt: skip
     states = [t.state for t in study_of(tmp_path / "study").trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]

@@ -48,6 +48,7 @@ def fit(model: str, files: dict, output_dir, *extra: str) -> dict:
     main(["fit", *TASKS["classification"], "--model.model_name_or_path", model,
           "--data.train_file", str(files["train"]), "--data.validation_file", str(files["dev"]),
           "--data.batch_size", "16", "--model.learning_rate", "3e-3", "--trainer.enable_progress_bar", "false",
+          "--trainer.limit_train_batches", "3",  # epochs of 3 steps
           "--trainer.default_root_dir", str(output_dir), "--output_dir", str(output_dir), *extra])  # fmt: skip
     return json.loads((output_dir / "results.json").read_text())
 
@@ -76,11 +77,11 @@ def test_a_best_checkpoint_made_by_the_last_validation_is_exported_without_evalu
 def test_weights_trained_on_after_the_last_validation_are_replaced_by_the_best_checkpoint_scored_again(
     tiny_bert, sentiment_files, tmp_path, validations
 ):
-    # 30 steps an epoch (480 rows / 16): stopped in the middle of the second epoch, after one validation (step 30)
-    results = fit(tiny_bert, sentiment_files, tmp_path, "--trainer.max_epochs", "2", "--trainer.max_steps", "40")
+    # epochs of 3 steps: stopped in the middle of the second epoch, after one validation (step 3)
+    results = fit(tiny_bert, sentiment_files, tmp_path, "--trainer.max_epochs", "2", "--trainer.max_steps", "5")
     assert validations == [results["train"]["best_checkpoint"]]
-    assert [entry["step"] for entry in results["train"]["history"]] == [30]
-    assert "step30" in results["train"]["best_checkpoint"]
+    assert [entry["step"] for entry in results["train"]["history"]] == [3]
+    assert "step3" in results["train"]["best_checkpoint"]
     exported, best = exported_weights(tmp_path), best_checkpoint_weights(results)
     assert all(torch.equal(exported[name], best[name]) for name in exported)
 

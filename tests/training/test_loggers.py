@@ -17,7 +17,7 @@ def fit_args(tiny_bert, files, root, *extra: str, epochs: int = 2) -> list[str]:
         "fit", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", tiny_bert,
         "--data", "ftlit.ClassificationDataModule", "--data.train_file", str(files["train"]),
         "--data.validation_file", str(files["dev"]), "--data.text_fields", "[text]", "--data.max_length", "32",
-        "--data.batch_size", "16", "--trainer.max_epochs", str(epochs), "--trainer.limit_train_batches", "4",
+        "--data.batch_size", "16", "--trainer.max_epochs", str(epochs), "--trainer.limit_train_batches", "2",
         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root), *extra,
     ]  # fmt: skip
 
@@ -38,12 +38,12 @@ def test_a_csv_logged_run_keeps_every_output_in_its_version_folder_and_resumes_t
     assert (run / "export/config.json").is_file()
     # no images in a CSV file: the figures are PNG files, one per evaluation during fit
     figures = sorted(p.name for p in (run / "figures").iterdir())
-    assert figures == ["val_confusion_matrix-step4.png", "val_confusion_matrix-step8.png",
-                       "val_reliability-step4.png", "val_reliability-step8.png"]  # fmt: skip
+    assert figures == ["val_confusion_matrix-step2.png", "val_confusion_matrix-step4.png",
+                       "val_reliability-step2.png", "val_reliability-step4.png"]  # fmt: skip
     with (run / "metrics.csv").open() as file:
         assert any(row.get("val/accuracy") for row in csv.DictReader(file))
     # the validation history (what compare draws) holds each evaluation's scores, equal to what was logged
-    assert [entry["step"] for entry in results["train"]["history"]] == [4, 8]
+    assert [entry["step"] for entry in results["train"]["history"]] == [2, 4]
     assert set(results["train"]["history"][-1]) >= {"val/accuracy", "val/loss", "epoch", "step"}
 
     # one epoch more, resumed from last.ckpt: the same folder, the history continued
@@ -65,6 +65,7 @@ def test_several_loggers_at_once_each_get_the_run(tiny_bert, sentiment_files, tm
     assert list((run / "figures").glob("val_reliability-step*.png"))  # CSV takes no images: files once, here
 
 
+@pytest.mark.slow  # MLflow sets up its tracking store (10-20 s under load)
 @pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_an_mlflow_run_keeps_its_outputs_beside_its_checkpoints_and_its_figures_as_artifacts(
     tiny_bert, sentiment_files, tmp_path, monkeypatch, store
@@ -85,7 +86,7 @@ def test_an_mlflow_run_keeps_its_outputs_beside_its_checkpoints_and_its_figures_
     client = mlflow.MlflowClient(database)
     assert len(client.get_metric_history(run.name, "val/accuracy")) == 2  # one per epoch
     figures = {artifact.path for artifact in client.list_artifacts(run.name, "figures")}
-    assert {"figures/val_reliability-step8.png", "figures/val_confusion_matrix-step8.png"} <= figures
+    assert {"figures/val_reliability-step4.png", "figures/val_confusion_matrix-step4.png"} <= figures
 
     # resumed from the newest last.ckpt under the same root: a new MLflow run, the old run's weights and history
     main(fit_args(tiny_bert, sentiment_files, tmp_path, *logger, "--ckpt_path", "last", epochs=3))
@@ -107,6 +108,7 @@ def test_compare_draws_the_curves_of_a_tensorboard_run_and_a_csv_run(tiny_bert, 
         assert len(validation_curves(run, load_results(run))["val/accuracy"]) == 2
 
 
+@pytest.mark.slow  # wandb starts its own service process
 def test_a_wandb_offline_run_gets_its_metrics_and_figures(tiny_bert, sentiment_files, tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")

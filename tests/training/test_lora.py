@@ -36,7 +36,7 @@ class Snapshot(Callback):
 
 def short_fit(module, datamodule, **trainer_kwargs):
     snapshot = Snapshot()
-    trainer = Trainer(max_steps=8, limit_val_batches=0, logger=False, enable_checkpointing=False, callbacks=[snapshot],
+    trainer = Trainer(max_steps=3, limit_val_batches=0, logger=False, enable_checkpointing=False, callbacks=[snapshot],
                       enable_progress_bar=False, enable_model_summary=False, **trainer_kwargs)  # fmt: skip
     trainer.fit(module, datamodule=datamodule)
     return snapshot.weights
@@ -102,8 +102,9 @@ def test_lora_checkpoints_are_small_and_resume(tiny_bert, sentiment_files, tmp_p
         main(["fit", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", tiny_bert,
               "--model.peft.r", "4", "--model.learning_rate", "1e-2", "--data", "ftlit.ClassificationDataModule",
               "--data.train_file", str(sentiment_files["train"]), "--data.validation_file", str(sentiment_files["dev"]),
-              "--data.text_fields", "[text]", "--trainer.max_epochs", str(epochs), "--trainer.enable_progress_bar",
-              "false", "--trainer.default_root_dir", str(tmp_path), "--output_dir", str(tmp_path), *extra])  # fmt: skip
+              "--data.text_fields", "[text]", "--trainer.max_epochs", str(epochs), "--trainer.limit_train_batches", "2",
+              "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path), "--output_dir",
+              str(tmp_path), *extra])  # fmt: skip
         return json.loads((tmp_path / "results.json").read_text())
 
     first = fit(1)

@@ -53,7 +53,7 @@ def config_file(tmp_path_factory, tiny_bert, sentiment_files):
     """A config file as a user writes one, without optimizer or schedule (the tests add them)."""
     path = tmp_path_factory.mktemp("config") / "sentiment.yaml"
     path.write_text(yaml.safe_dump({
-        "trainer": {"max_steps": 8, "limit_val_batches": 0, "enable_progress_bar": False},
+        "trainer": {"max_steps": 4, "limit_val_batches": 0, "enable_progress_bar": False},
         "model": {"class_path": "ftlit.SequenceClassificationModule",
                   "init_args": {"model_name_or_path": tiny_bert, "learning_rate": 0.05, "warmup_steps": 2}},
         "data": {"class_path": "ftlit.ClassificationDataModule",
@@ -94,15 +94,15 @@ def test_sgd_with_momentum_and_a_schedule_of_ftlit_from_the_config(config_file, 
 
 def test_any_torch_schedule_is_stepped_once_per_optimizer_step(config_file, tmp_path):
     checkpoint = fit(config_file, tmp_path, "--model.lr_scheduler", "torch.optim.lr_scheduler.StepLR",
-                     "--model.lr_scheduler.step_size", "3", "--model.lr_scheduler.gamma", "0.5")  # fmt: skip
+                     "--model.lr_scheduler.step_size", "2", "--model.lr_scheduler.gamma", "0.5")  # fmt: skip
     groups = checkpoint["optimizer_states"][0]["param_groups"]
-    assert groups[0]["lr"] == pytest.approx(0.05 * 0.5**2)  # 8 steps: halved after steps 3 and 6
-    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 8
+    assert groups[0]["lr"] == pytest.approx(0.05 * 0.5**2)  # 4 steps: halved after steps 2 and 4
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 4
 
 
 def test_a_plateau_schedule_steps_on_the_task_metric_once_per_validation(config_file, tmp_path):
     checkpoint = fit(config_file, tmp_path, "--trainer.max_steps", "-1", "--trainer.max_epochs", "2",
-                     "--trainer.limit_val_batches", "1.0", "--model.lr_scheduler",
+                     "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1.0", "--model.lr_scheduler",
                      "torch.optim.lr_scheduler.ReduceLROnPlateau", "--model.lr_scheduler.mode", "max")  # fmt: skip
     plateau = checkpoint["lr_schedulers"][0]
     # stepped once per epoch, on the validation accuracy (last.ckpt is saved before the second epoch's step)

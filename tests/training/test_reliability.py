@@ -35,6 +35,7 @@ def final_state(root: Path) -> dict:
     return torch.load(last, weights_only=True)
 
 
+@pytest.mark.slow  # ftlit processes, 240 steps each
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_run_resumes_to_the_same_weights(stop, tiny_bert, sentiment_files, tmp_path):
     train, dev = sentiment_files["train"], sentiment_files["dev"]
@@ -122,6 +123,7 @@ def test_a_damaged_checkpoint_is_refused_before_loading(tmp_path):
         verify_checkpoint(tmp_path / "missing.ckpt")
 
 
+@pytest.mark.slow  # starts an ftlit process
 def test_the_cli_refuses_a_damaged_checkpoint_with_one_line(tiny_bert, sentiment_files, tmp_path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
@@ -191,6 +193,7 @@ def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_th
     )
 
 
+@pytest.mark.slow  # an ftlit process reading 60,000 rows
 def test_ctrl_c_while_the_data_loads_exits_130_and_leaves_nothing(tiny_bert, tmp_path):
     # seconds of loading and tokenising: rows of a seed never used before, so no cache of an earlier run helps
     train = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(60_000, seed=time.time_ns()))

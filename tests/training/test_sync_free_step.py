@@ -73,6 +73,7 @@ def fit_args(tiny_bert: str, train: Path, root: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # 21 steps: steady ones past the warm-up, between logging steps
 def test_steady_steps_read_nothing_from_the_device_and_the_bar_still_shows_the_loss(
     tiny_bert, sentiment_files, tmp_path, counting_host_reads
 ):
@@ -132,13 +133,13 @@ def test_the_loss_is_written_at_every_logging_step_as_that_steps_loss(tiny_bert,
 
     LossRecorder.losses.clear()
     main(fit_args(tiny_bert, sentiment_files["train"], tmp_path, "--data.text_fields", "[text]",
-                  "--trainer.max_steps", "14", "--trainer.log_every_n_steps", "4",
+                  "--trainer.max_steps", "5", "--trainer.log_every_n_steps", "2",
                   "--trainer.callbacks+=test_sync_free_step.LossRecorder"))  # fmt: skip
     (events,) = tmp_path.glob("lightning_logs/version_*/events.out.tfevents.*")
     accumulator = EventAccumulator(str(events))
     accumulator.Reload()
     written = {event.step: event.value for event in accumulator.Scalars("train/loss")}
-    assert [event.step for event in accumulator.Scalars("train/grad_norm")] == list(written) == [3, 7, 11]
+    assert [event.step for event in accumulator.Scalars("train/grad_norm")] == list(written) == [1, 3]
     # (LossRecorder keys a batch's loss by the step count after its optimizer step)
     assert written == pytest.approx({step: LossRecorder.losses[step + 1] for step in written}, rel=1e-6)
 

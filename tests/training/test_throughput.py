@@ -31,6 +31,7 @@ def mean_length(sentiment_files, tokenizer):
     return np.mean([len(ids) for ids in tokenizer(texts)["input_ids"]])
 
 
+@pytest.mark.slow  # the padding of 17 batches of each kind, past the warm-up
 def test_padding_to_max_length_wastes_what_grouping_saves(tiny_bert, sentiment_files, mean_length, tmp_path):
     padded = fit(tiny_bert, sentiment_files, tmp_path / "padded", "--data.pad_to_max_length", "true",
                  "--data.group_by_length", "false")  # fmt: skip
@@ -54,6 +55,7 @@ def test_padding_to_max_length_wastes_what_grouping_saves(tiny_bert, sentiment_f
     assert {"throughput/samples_per_sec", "throughput/tokens_per_sec", "throughput/padding_fraction"} <= scalars
 
 
+@pytest.mark.slow  # torch.compile
 def test_compiled_training_exports_a_plain_model(tiny_bert, sentiment_files, tmp_path):
     from transformers import AutoModelForSequenceClassification
 

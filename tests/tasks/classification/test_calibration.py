@@ -117,7 +117,8 @@ def calibrated_run(tiny_bert, sentiment_files, tmp_path_factory):
         "--model.learning_rate", "1e-3", "--model.calibrate", "temperature",
         "--data", "ftlit.ClassificationDataModule", "--data.train_file", str(sentiment_files["train"]),
         "--data.validation_file", str(sentiment_files["dev"]), "--data.text_fields", "[text]",
-        "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(run), "--output_dir", str(run),
+        "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2", "--trainer.default_root_dir", str(run),
+        "--output_dir", str(run),
         "--trainer.enable_progress_bar", "false",
     ])  # fmt: skip
     return run, json.loads((run / "results.json").read_text())

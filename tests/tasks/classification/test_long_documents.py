@@ -50,6 +50,7 @@ def fit_and_score(tiny_bert, files, long_text: str) -> float:
     return trainer.validate(module, datamodule=dm, verbose=False)[0]["val/accuracy"]
 
 
+@pytest.mark.slow  # two runs of 4 epochs
 def test_a_label_decided_past_max_length_is_learnt_from_windows_and_missed_by_truncation(tiny_bert, late_label_files):
     truncated = fit_and_score(tiny_bert, late_label_files, "truncate")
     windowed = fit_and_score(tiny_bert, late_label_files, "window")

@@ -32,14 +32,31 @@ def topic_files(tmp_path_factory):
             "dev": write_jsonl(folder / "dev.jsonl", topic_rows(150, 1))}  # fmt: skip
 
 
+def fit_topics(model: str, topic_files: dict, out, *extra: str) -> dict:
+    """The results of a multi-label fit on the topic data, with per-label thresholds."""
+    run("fit", *common(model, out, "--data.label_field", "labels", "--data.train_file", str(topic_files["train"]),
+                       "--data.validation_file", str(topic_files["dev"]), "--data.batch_size", "16",
+                       "--model.learning_rate", "2e-3", "--model.threshold", "per_label", *extra))  # fmt: skip
+    return json.loads((out / "results.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def multi_label_run(tiny_bert, topic_files, tmp_path_factory):
+    """A run of one epoch of 5 steps, validated at its end."""
     out = tmp_path_factory.mktemp("multi-label")
-    run("fit", *common(tiny_bert, out, "--data.label_field", "labels", "--data.train_file", str(topic_files["train"]),
-                       "--data.validation_file", str(topic_files["dev"]), "--data.batch_size", "16",
-                       "--model.learning_rate", "2e-3", "--model.threshold", "per_label",
-                       "--trainer.max_epochs", "12"))  # fmt: skip
-    return out  # (at lr 5e-3 some dropout draws stay at the label base rates; 2e-3 learns on every seed tried)
+    fit_topics(tiny_bert, topic_files, out, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "5")
+    return out
+
+
+@pytest.mark.slow
+def test_a_multi_label_model_learns_the_labels(tiny_bert, topic_files, tmp_path):
+    # (at lr 5e-3 some dropout draws stay at the label base rates; 2e-3 learns on every seed tried)
+    metrics = fit_topics(tiny_bert, topic_files, tmp_path, "--trainer.max_epochs", "12")["metrics"]
+    # chance: mean average precision ≈ each label's share (about 0.4); calling every label scores macro-F1 ≈ 0.55
+    dev = topic_rows(150, 1)
+    shares = [sum(topic in row["labels"] for row in dev) / len(dev) for topic in TOPICS]
+    every_label = sum(2 * share / (1 + share) for share in shares) / len(shares)  # F1 = 2p / (1 + p) per label
+    assert metrics["mean_average_precision"] > max(shares) + 0.3 and metrics["macro_f1"] > every_label + 0.2
 
 
 def test_lists_of_labels_train_a_multi_label_model_with_its_metrics_and_table(multi_label_run):
@@ -47,11 +64,6 @@ def test_lists_of_labels_train_a_multi_label_model_with_its_metrics_and_table(mu
     metrics = results["metrics"]
     assert set(metrics) == {"loss", "macro_f1", "micro_f1", "subset_accuracy", "hamming_loss",
                             "mean_average_precision"}  # fmt: skip
-    # chance: mean average precision ≈ each label's share (about 0.4); calling every label scores macro-F1 ≈ 0.55
-    dev = topic_rows(150, 1)
-    shares = [sum(topic in row["labels"] for row in dev) / len(dev) for topic in TOPICS]
-    every_label = sum(2 * share / (1 + share) for share in shares) / len(shares)  # F1 = 2p / (1 + p) per label
-    assert metrics["mean_average_precision"] > max(shares) + 0.3 and metrics["macro_f1"] > every_label + 0.2
     assert results["eval"]["main_metric"] == "macro_f1"
     table = results["eval"]["per_label"]
     assert list(table) == sorted(TOPICS) and all(set(row) == {"precision", "recall", "f1", "support"}
@@ -220,6 +232,7 @@ def minority_recall(model: str, train, dev, out, *extra: str) -> float:
     return json.loads((out / "results.json").read_text())["eval"]["per_label"]["negative"]["recall"]
 
 
+@pytest.mark.slow  # two runs of 2 epochs that must learn
 def test_balanced_class_weights_raise_the_recall_of_a_rare_class(tiny_bert, tmp_path):
     rows = sentiment_rows(1200, seed=5)
     rare = [r for r in rows if r["label"] == "negative"][:30]
@@ -240,6 +253,7 @@ def test_balanced_sampling_draws_the_rare_class_as_often_as_the_common_one(tiny_
 
 
 # ------------------------------------------------------------------------------------------------- regression
+@pytest.mark.slow  # a run of 5 epochs that must learn
 def test_any_numeric_column_trains_a_regression_in_its_own_units(tiny_bert, tmp_path):
     def scored(n: int, seed: int) -> list[dict]:
         return [{"text": r["text"], "score": 4.0 if r["label"] == "positive" else 1.0} for r in sentiment_rows(n, seed)]
@@ -271,7 +285,7 @@ def test_a_regression_can_keep_the_checkpoint_of_lowest_error_instead_of_highest
                        "--data.train_file", str(write_jsonl(tmp_path / "train.jsonl", scored(300, 0))),
                        "--data.validation_file", str(write_jsonl(tmp_path / "dev.jsonl", scored(100, 1))),
                        "--model.main_metric", "mse", "--model.learning_rate", "3e-3",
-                       "--trainer.max_epochs", "3"))  # fmt: skip
+                       "--trainer.max_epochs", "3", "--trainer.limit_train_batches", "1"))  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     errors = {entry["step"]: entry["val/mse"] for entry in results["train"]["history"]}
     assert len(set(errors.values())) == 3  # three evaluations, one of them the least wrong

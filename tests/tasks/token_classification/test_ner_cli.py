@@ -25,33 +25,55 @@ def common(model: str, out, *extra: str) -> list[str]:
             *extra]  # fmt: skip
 
 
+def fit(model: str, ner_files: dict, out, *extra: str) -> dict:
+    """The results of a fit on the generated sentences."""
+    run("fit", *common(model, out, "--data.train_file", str(ner_files["train"]), "--data.validation_file",
+                       str(ner_files["dev"]), "--data.batch_size", "16", "--model.learning_rate", "3e-3",
+                       *extra))  # fmt: skip
+    return json.loads((out / "results.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def ner_run(tiny_bert, ner_files, tmp_path_factory):
+    """A run of 5 steps, validated once it ends."""
     out = tmp_path_factory.mktemp("ner")
-    run("fit", *common(tiny_bert, out, "--data.train_file", str(ner_files["train"]), "--data.validation_file",
-                       str(ner_files["dev"]), "--data.batch_size", "16", "--model.learning_rate", "3e-3",
-                       "--trainer.max_epochs", "3", "--trainer.val_check_interval", "3"))  # fmt: skip
+    fit(tiny_bert, ner_files, out, "--trainer.max_steps", "5")
     return out
 
 
-def test_training_learns_the_entities_and_reports_conll_scores(ner_run):
+@pytest.fixture(scope="module")
+def learned_run(tiny_bert, ner_files, tmp_path_factory):
+    """A run of 3 epochs, validated every 3 steps: it finds the entities."""
+    out = tmp_path_factory.mktemp("ner-learned")
+    fit(tiny_bert, ner_files, out, "--trainer.max_epochs", "3", "--trainer.val_check_interval", "3")
+    return out
+
+
+@pytest.mark.slow
+def test_training_learns_the_entities(learned_run):
+    results = json.loads((learned_run / "results.json").read_text())
+    assert results["train"]["history"][0]["val/f1"] < 0.8 < results["metrics"]["f1"]  # far above where it started
+    predictions = json.loads((learned_run / "predictions.json").read_text())
+    assert predictions[0]["tags"] == ner_rows(100, seed=1)[0]["ner_tags"]
+
+
+def test_validation_reports_conll_scores_and_the_tags_of_every_word(ner_run):
     results = json.loads((ner_run / "results.json").read_text())
     metrics = results["metrics"]
     assert {"precision", "recall", "f1", "accuracy", "f1_PER", "f1_LOC", "f1_ORG", "loss"} <= set(metrics)
-    history = results["train"]["history"]
-    assert history[0]["val/f1"] < 0.8 < metrics["f1"]  # far above where it started
     assert results["eval"]["main_metric"] == "f1"
     table = results["eval"]["per_type"]
     gold = ner_rows(100, seed=1)
     assert table["LOC"]["support"] == sum(tags.count("B-LOC") for tags in (r["ner_tags"] for r in gold))
     predictions = json.loads((ner_run / "predictions.json").read_text())
-    assert len(predictions) == 100 and predictions[0]["tags"] == gold[0]["ner_tags"]
+    assert [len(p["tags"]) for p in predictions] == [len(r["ner_tags"]) for r in gold]
 
 
-def test_the_export_finds_the_entities_ftlit_predict_finds(ner_run, tmp_path):
+@pytest.mark.slow  # needs a model that finds entities
+def test_the_export_finds_the_entities_ftlit_predict_finds(learned_run, tmp_path):
     rows = [{"tokens": row["tokens"]} for row in ner_rows(30, seed=7)]
     predict = write_jsonl(tmp_path / "predict.jsonl", rows)
-    export = str(ner_run / "export")
+    export = str(learned_run / "export")
     run("predict", *common(export, tmp_path, "--data.predict_file", str(predict), *FP32))
     records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [r["words"] for r in records] == [r["tokens"] for r in rows]
@@ -68,10 +90,11 @@ def test_the_export_finds_the_entities_ftlit_predict_finds(ner_run, tmp_path):
         assert [(e["text"], e["type"], e["start"], e["end"]) for e in ours(record["text"])] == found
 
 
-def test_a_sentence_three_windows_long_gets_one_tag_per_word_and_the_pipeline_agrees(ner_run, tmp_path):
+@pytest.mark.slow  # needs a model that finds entities
+def test_a_sentence_three_windows_long_gets_one_tag_per_word_and_the_pipeline_agrees(learned_run, tmp_path):
     words = [FILLER[i % len(FILLER)] for i in range(90)]
     words[30:32], words[60] = ["mary", "smith"], "paris"
-    export = str(ner_run / "export")
+    export = str(learned_run / "export")
     records = {}
     for kind, row in (("words", {"tokens": words}), ("text", {"text": " ".join(words)})):
         predict = write_jsonl(tmp_path / f"{kind}.jsonl", [row])

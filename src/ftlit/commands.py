@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from lightning import Callback
@@ -65,7 +66,7 @@ def tune_command(args: list[str], build_cli: BuildCli) -> int:
 def export_command(args: list[str], build_cli: BuildCli) -> int:
     from ftlit.tools.export import main as export
 
-    return export(args, lambda arguments: build_cli(arguments, run=False))
+    return export(args, partial(build_cli, run=False))
 
 
 def serve_command(args: list[str], build_cli: BuildCli) -> int:
@@ -73,7 +74,7 @@ def serve_command(args: list[str], build_cli: BuildCli) -> int:
         from ftlit.tools.serve import main as serve
     except ImportError as err:  # an optional extra
         raise FtlitError(f"ftlit serve needs LitServe ({err}): pip install 'ftlit[serve]'.") from err
-    return serve(args, lambda arguments: build_cli(arguments, run=False))
+    return serve(args, partial(build_cli, run=False))  # (a partial pickles: LitServe's workers receive it)
 
 
 #: The tools, as ``ftlit <subcommand> --help`` lists them after the subcommands

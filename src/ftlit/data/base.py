@@ -20,7 +20,7 @@ from ftlit.contract import DataContract, EvalSet
 from ftlit.data.batches import BatchLoading
 from ftlit.data.checks import EmptyTextPolicy
 from ftlit.data.loading import expand_data_path, load_hub_dataset, load_local_file
-from ftlit.data.tokenizer import check_known_words, checked_tokenizer
+from ftlit.data.tokenizer import check_known_words, checked_tokenizer, featurising_fingerprint
 from ftlit.errors import FtlitError
 from ftlit.machine import default_num_workers, default_pad_multiple
 from ftlit.pretrained import load_pretrained
@@ -339,9 +339,11 @@ class TransformerDataModule(BatchLoading):
 
 
 def map_rows(rows: Dataset, function, **kwargs) -> Dataset:
-    """``rows.map(function, **kwargs)``. With datasets' cache off (as under ``ftlit serve``), the result's fingerprint
-    is random instead of hashed from the function: the hash only names cache files, and hashing the tokenizer that a
-    featuriser uses (its whole vocabulary) takes longer than the model takes to answer a request."""
+    """``rows.map(function, **kwargs)``. The result's fingerprint (which names its cache files) hashes a tokenizer
+    handed over in ``fn_kwargs`` by what decides its encoding (``featurising_fingerprint``), not by pickling it; with
+    datasets' cache off (as under ``ftlit serve``) it is random: it names no file then."""
     if not is_caching_enabled():
         kwargs.setdefault("new_fingerprint", secrets.token_hex(16))
+    elif "new_fingerprint" not in kwargs and (fingerprint := featurising_fingerprint(rows, function, kwargs)):
+        kwargs["new_fingerprint"] = fingerprint
     return rows.map(function, **kwargs)

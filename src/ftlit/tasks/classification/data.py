@@ -249,43 +249,30 @@ class ClassificationDataModule(ClassificationLabels):
     def _tokenize(self, rows: Dataset, labelled: bool) -> Dataset:
         """Rows → features, each with the ``document_index`` of its row: one feature per row when truncating, one
         per window (with the row's label) when windowing."""
-        tokenizer, fields, max_length = self.tokenizer, self.text_fields, self.max_length
-        label_names, label_field, delimiter = self.label_names, self.label_field, self.label_delimiter
-        windowed, stride, problem_type = self.long_text == "window", self.doc_stride, self.problem_type
-
-        def encode_label(value: object) -> float | int | list[float]:
-            if problem_type == "regression":
-                return float(value)
-            if problem_type == "single_label":
-                return label_id(value, label_names)
-            hot = [0.0] * len(label_names)  # multi-hot, as floats: the targets of BCE-with-logits
-            for label in label_set(value, delimiter):
-                hot[label_id(label, label_names)] = 1.0
-            return hot
-
-        def tokenize(batch: dict, indices: list[int]) -> dict:
-            if windowed:
-                names = [f"document {i}" for i in indices]
-                encoding, _ = token_windows(tokenizer, batch[fields[0]], max_length, stride, names)
-                rows = encoding["overflow_to_sample_mapping"]
-            else:
-                encoding = tokenizer(*(batch[f] for f in fields), truncation=True, max_length=max_length)
-                rows = range(len(indices))
-            features = {name: encoding[name] for name in tokenizer.model_input_names}
-            features["document_index"] = [indices[row] for row in rows]
-            if labelled:
-                features["labels"] = [encode_label(batch[label_field][row]) for row in rows]
-            return features
-
-        desc = "Cutting windows" if windowed else "Tokenising"
+        settings = {
+            "tokenizer": self.tokenizer,
+            "fields": list(self.text_fields),
+            "max_length": self.max_length,
+            "stride": self.doc_stride if self.long_text == "window" else None,
+            "labels": (self.label_field, self.problem_type, self.label_names, self.label_delimiter)
+            if labelled
+            else None,
+        }
+        desc = "Cutting windows" if self.long_text == "window" else "Tokenising"
         features = map_rows(
-            rows, tokenize, batched=True, with_indices=True, remove_columns=rows.column_names, desc=desc
+            rows,
+            encode_rows,
+            batched=True,
+            with_indices=True,
+            remove_columns=rows.column_names,
+            fn_kwargs=settings,
+            desc=desc,
         )
         if not labelled:
             return features
         # the type the loss needs, whatever the input column's was (a ClassLabel sequence, ints, bools)
         target = {"single_label": Value("int64"), "multi_label": List(Value("float32")), "regression": Value("float32")}
-        return features.cast_column("labels", target[problem_type])
+        return features.cast_column("labels", target[self.problem_type])
 
     def build_contract(self, eval_sets: dict[str, DocumentsEvalSet]) -> ClassificationContract:
         labels = tuple(self.label_names) if self.label_names is not None else None
@@ -351,6 +338,40 @@ class ClassificationDataModule(ClassificationLabels):
 
 #: Label pairs ``ftlit inspect`` lists for multi-label data
 CO_OCCURRING = 10
+
+
+def encode_rows(
+    batch: dict, indices: list[int], tokenizer, fields: list[str], max_length: int, stride: int | None, labels
+) -> dict:
+    """A batch of rows → features with the ``document_index`` of their row: the text ``fields`` truncated to
+    ``max_length``, or (with a ``stride``) the first field cut into windows, each with its row's label; ``labels``:
+    (label field, problem type, label names, delimiter), or None for unlabelled rows."""
+    if stride is not None:
+        encoding, _ = token_windows(tokenizer, batch[fields[0]], max_length, stride, [f"document {i}" for i in indices])
+        rows = encoding["overflow_to_sample_mapping"]
+    else:
+        encoding = tokenizer(*(batch[field] for field in fields), truncation=True, max_length=max_length)
+        rows = range(len(indices))
+    features = {name: encoding[name] for name in tokenizer.model_input_names}
+    features["document_index"] = [indices[row] for row in rows]
+    if labels is not None:
+        field, problem_type, label_names, delimiter = labels
+        features["labels"] = [encoded_label(batch[field][row], problem_type, label_names, delimiter) for row in rows]
+    return features
+
+
+def encoded_label(
+    value: object, problem_type: str, label_names: list[str], delimiter: str | None
+) -> float | int | list:
+    """A row's label as the loss takes it: a float (regression), a class id, or multi-hot floats (multi-label)."""
+    if problem_type == "regression":
+        return float(value)
+    if problem_type == "single_label":
+        return label_id(value, label_names)
+    hot = [0.0] * len(label_names)  # as floats: the targets of BCE-with-logits
+    for label in label_set(value, delimiter):
+        hot[label_id(label, label_names)] = 1.0
+    return hot
 
 
 def label_counts(labels: list, num_labels: int) -> np.ndarray:

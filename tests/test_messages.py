@@ -154,6 +154,7 @@ def test_a_jsonl_file_with_a_bad_byte_is_refused_before_pyarrow_loads_it(tmp_pat
     [({}, True), ({"RANK": "0"}, True), ({"RANK": "3"}, False), ({"LOCAL_RANK": "1"}, False),
      ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False), ({"SLURM_PROCID": "2"}, False)],
 )  # fmt: skip
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_error_is_printed_by_the_first_process_only(monkeypatch, capsys, environment, printed):
     for variable in RANKS:
         monkeypatch.delenv(variable, raising=False)

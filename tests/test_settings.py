@@ -161,6 +161,7 @@ def test_the_cli_refuses_a_setting_out_of_range_in_one_line_writing_nothing(tiny
     ("option", "value"), [("max_epochs", "0"), ("max_steps", "0"), ("limit_train_batches", "0"),
                           ("limit_train_batches", "0.0")]
 )  # fmt: skip
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_fit_refuses_trainer_settings_that_train_no_step(option, value, tiny_bert, sentiment_files, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(fit_command(tiny_bert, sentiment_files, tmp_path, f"--trainer.{option}", value))

@@ -97,6 +97,7 @@ def test_fit_validate_and_predict(name, trained_runs, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(tasks()))
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_export_answers_through_its_pipeline_as_ftlit_predict_does(name, trained_runs, tmp_path):
     task = stage_of(name, "pipeline")
     run, _ = trained_runs[name]
@@ -106,6 +107,7 @@ def test_the_export_answers_through_its_pipeline_as_ftlit_predict_does(name, tra
 
 
 @pytest.mark.parametrize("name", sorted(tasks()))
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_served_answers_are_ftlit_predicts(name, trained_runs, tmp_path):
     task = stage_of(name, "serve")
     run, _ = trained_runs[name]
@@ -120,6 +122,7 @@ def test_served_answers_are_ftlit_predicts(name, trained_runs, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(tasks()))
+@pytest.mark.slow  # an ONNX export: 10-15 s on 2 cores
 def test_the_onnx_export_answers_as_pytorch_does(name, trained_runs, tmp_path):
     task = stage_of(name, "onnx")
     run, inputs = trained_runs[name]
@@ -145,6 +148,7 @@ def test_the_onnx_export_answers_as_pytorch_does(name, trained_runs, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(tasks()))
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_inspect_reports_and_checks_every_split(name, tiny_bert, tmp_path, capsys):
     task = stage_of(name, "inspect")
     files = task.example_files(tmp_path)

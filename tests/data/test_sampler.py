@@ -71,6 +71,7 @@ def test_a_resumed_loader_skips_the_batches_already_trained_on_once():
     assert [batch.tolist() for batch in resumed] == whole  # the next epoch starts from its beginning
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_training_order_follows_the_runs_seed_and_the_held_out_rows_follow_the_data_seed(
     tiny_bert, sentiment_files, monkeypatch
 ):

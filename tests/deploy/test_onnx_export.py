@@ -40,6 +40,7 @@ def refused(args: list[str], capsys) -> str:
     return capsys.readouterr().err.strip().splitlines()[-1]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_onnxruntime_needs_an_onnx_export_and_cannot_train(trained_runs, tmp_path, capsys):
     run, predict = trained_runs["classification"]
     classify = [*TASKS["classification"], "--model.model_name_or_path", str(run / "export"), "--model.engine",

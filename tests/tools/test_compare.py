@@ -30,6 +30,7 @@ def two_runs(tiny_bert, sentiment_files, tmp_path_factory):
     return [root / "full" / "lightning_logs" / "version_0", lora]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_compare_writes_one_row_per_run_with_its_values(two_runs, tmp_path, capsys):
     ftlit(["compare", *map(str, two_runs), "--output_dir", str(tmp_path)])
     printed = capsys.readouterr().out

@@ -182,6 +182,7 @@ def test_a_killed_study_resumes_with_the_same_command_without_repeating_a_trial(
         (["--trainer.devices", "2", "--trainer.accelerator", "cpu"], "runs each trial on one device"),
     ],
 )
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_bad_studies_are_refused_before_any_trial(tune_config, tmp_path, options, message, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["tune", "--config", str(tune_config), *options])
@@ -229,6 +230,7 @@ def test_workers_starting_together_on_a_new_database_all_open_it(tmp_path):
         assert [worker.exitcode for worker in workers] == [0, 0, 0], f"round {round_}"
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_study_is_not_continued_with_another_search_space(tune_config, capsys):
     main(["tune", "--config", str(tune_config), "--tune.n_trials", "1", *SHORT_TRIALS])
     with pytest.raises(SystemExit):
@@ -237,6 +239,7 @@ def test_a_study_is_not_continued_with_another_search_space(tune_config, capsys)
     assert "was started with another search space" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # four trials, three of them failing
 def test_a_failed_trial_is_recorded_and_the_study_goes_on_until_three_fail_in_a_row(tune_config, tmp_path, capsys):
     # batch size 0 passes the parser but not ftlit's own check when the trial's run starts
     space = ["--tune.space", "{data.batch_size: [16, 0, -8, -16]}"]

@@ -62,6 +62,7 @@ def best_checkpoint_weights(results: dict) -> dict[str, torch.Tensor]:
     return {name.removeprefix("model."): tensor for name, tensor in state.items() if name.startswith("model.")}
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_best_checkpoint_made_by_the_last_validation_is_exported_without_evaluating_it_again(
     tiny_bert, sentiment_files, tmp_path, validations
 ):
@@ -74,6 +75,7 @@ def test_a_best_checkpoint_made_by_the_last_validation_is_exported_without_evalu
     assert all(torch.equal(exported[name], best[name]) for name in exported)
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_weights_trained_on_after_the_last_validation_are_replaced_by_the_best_checkpoint_scored_again(
     tiny_bert, sentiment_files, tmp_path, validations
 ):
@@ -86,6 +88,7 @@ def test_weights_trained_on_after_the_last_validation_are_replaced_by_the_best_c
     assert all(torch.equal(exported[name], best[name]) for name in exported)
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_with_checkpointing_off_the_final_weights_validated_at_the_end_are_not_evaluated_again(
     tiny_bert, sentiment_files, tmp_path, validations
 ):

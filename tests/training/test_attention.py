@@ -77,6 +77,7 @@ def fit(tiny_bert, sentiment_files, precision: str, **model_settings) -> tuple[s
 
 
 @pytest.mark.parametrize("lora", [None, LoraSettings(r=4)], ids=["full", "lora"])
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_training_on_cpu_in_bf16_attends_eagerly_and_evaluation_keeps_the_fused_kernel(tiny_bert, sentiment_files,
                                                                                         lora):  # fmt: skip
     seen, module = fit(tiny_bert, sentiment_files, "bf16-mixed", peft=lora)

@@ -51,6 +51,7 @@ def fit(tiny_bert: str, files: dict, output_dir, kernels: str, caplog) -> tuple:
 
 
 @pytest.mark.parametrize("kernels", ["ftlit", "torch"])
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_cpu_kernels_setting_decides_dropout_and_attention_and_the_run_says_which_ran(
     kernels, tiny_bert, sentiment_files, tmp_path, caplog
 ):

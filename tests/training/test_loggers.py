@@ -26,6 +26,7 @@ def scored_epochs(run_dir) -> list[int]:
     return [entry["epoch"] for entry in json.loads((run_dir / "results.json").read_text())["train"]["history"]]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_csv_logged_run_keeps_every_output_in_its_version_folder_and_resumes_there(
     tiny_bert, sentiment_files, tmp_path
 ):
@@ -53,6 +54,7 @@ def test_a_csv_logged_run_keeps_every_output_in_its_version_folder_and_resumes_t
     assert scored_epochs(run) == [0, 1, 2]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_several_loggers_at_once_each_get_the_run(tiny_bert, sentiment_files, tmp_path):
     loggers = json.dumps([
         {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": str(tmp_path)}},
@@ -95,6 +97,7 @@ def test_an_mlflow_run_keeps_its_outputs_beside_its_checkpoints_and_its_figures_
     assert torch.load(resumed / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 3  # epochs done
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_compare_draws_the_curves_of_a_tensorboard_run_and_a_csv_run(tiny_bert, sentiment_files, tmp_path):
     from ftlit.tools.comparison import load_results, validation_curves
 

@@ -97,6 +97,7 @@ def test_unmerged_export_is_an_adapter_folder_for_peft(lora_classifier, tmp_path
         torch.testing.assert_close(loaded(**batch).logits, module.model(**batch).logits, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_lora_checkpoints_are_small_and_resume(tiny_bert, sentiment_files, tmp_path):
     def fit(epochs: int, *extra: str) -> dict:
         main(["fit", "--model", "ftlit.SequenceClassificationModule", "--model.model_name_or_path", tiny_bert,
@@ -125,6 +126,7 @@ def test_lora_checkpoints_are_small_and_resume(tiny_bert, sentiment_files, tmp_p
 
 @pytest.mark.parametrize("lora", [None, LoraSettings(r=4)])
 @pytest.mark.parametrize("task", ["classification", "qa"])
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_gradient_checkpointing_trains_with_and_without_lora(tiny_bert, sentiment_files, squad_files, lora, task):
     if task == "classification":
         module = SequenceClassificationModule(tiny_bert, learning_rate=1e-2, peft=lora, gradient_checkpointing=True)
@@ -146,6 +148,7 @@ def test_qlora_without_cuda_stops_before_any_work(tiny_bert):
         QuestionAnsweringModule(tiny_bert, peft=LoraSettings(), quantization="4bit")
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_recipe_r2_counts_221184_lora_parameters_on_distilbert():
     from peft import TaskType
     from transformers import DistilBertForQuestionAnswering

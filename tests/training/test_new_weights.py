@@ -26,6 +26,7 @@ def run(command: str, model: str, files: dict, folder, *extra: str) -> None:
           str(folder / command), "--trainer.enable_progress_bar", "false", *extra])  # fmt: skip
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_fit_announces_the_new_head_it_trains_without_transformers_load_report(tiny_bert, files, tmp_path, capfd):
     lightning, collected = logging.getLogger("lightning.pytorch"), Collected()  # (Lightning's messages stop there)
     lightning.addHandler(collected)
@@ -39,6 +40,7 @@ def test_fit_announces_the_new_head_it_trains_without_transformers_load_report(t
     assert "LOAD REPORT" not in printed and "MISSING" not in printed
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_an_evaluation_restored_from_a_checkpoint_says_nothing_of_new_weights(tiny_bert, files, tmp_path, capfd):
     run("fit", tiny_bert, files, tmp_path)
     checkpoint = next((tmp_path / "lightning_logs").rglob("last.ckpt"))
@@ -51,6 +53,7 @@ def test_an_evaluation_restored_from_a_checkpoint_says_nothing_of_new_weights(ti
     assert "LOAD REPORT" not in said
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_an_evaluation_of_a_model_without_the_head_warns_that_it_is_untrained(tiny_bert, files, tmp_path):
     with pytest.warns(UserWarning, match="lacks classifier.bias, classifier.weight: .* an untrained head"):
         run("validate", tiny_bert, files, tmp_path)

@@ -69,6 +69,7 @@ def fit(config_file, out, *choices: str) -> dict:
     return torch.load(next(out.glob("lightning_logs/version_0/checkpoints/last.ckpt")), weights_only=True)
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_default_is_adamw_with_a_linear_warmup_and_decay(config_file, tmp_path):
     checkpoint = fit(config_file, tmp_path)
     groups = checkpoint["optimizer_states"][0]["param_groups"]
@@ -80,6 +81,7 @@ def test_the_default_is_adamw_with_a_linear_warmup_and_decay(config_file, tmp_pa
     assert "num_training_steps" not in checkpoint["lr_schedulers"][0]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_sgd_with_momentum_and_a_schedule_of_ftlit_from_the_config(config_file, tmp_path):
     checkpoint = fit(config_file, tmp_path, "--model.optimizer", "torch.optim.SGD", "--model.optimizer.momentum",
                      "0.9", "--model.lr_scheduler", "ftlit.training.optim.WarmupDecay", "--model.lr_scheduler.shape",
@@ -92,6 +94,7 @@ def test_sgd_with_momentum_and_a_schedule_of_ftlit_from_the_config(config_file, 
     assert checkpoint["hyper_parameters"]["optimizer"]["class_path"] == "torch.optim.SGD"  # resumable from its config
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_any_torch_schedule_is_stepped_once_per_optimizer_step(config_file, tmp_path):
     checkpoint = fit(config_file, tmp_path, "--model.lr_scheduler", "torch.optim.lr_scheduler.StepLR",
                      "--model.lr_scheduler.step_size", "2", "--model.lr_scheduler.gamma", "0.5")  # fmt: skip
@@ -100,6 +103,7 @@ def test_any_torch_schedule_is_stepped_once_per_optimizer_step(config_file, tmp_
     assert checkpoint["lr_schedulers"][0]["last_epoch"] == 4
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_plateau_schedule_steps_on_the_task_metric_once_per_validation(config_file, tmp_path):
     checkpoint = fit(config_file, tmp_path, "--trainer.max_steps", "-1", "--trainer.max_epochs", "2",
                      "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1.0", "--model.lr_scheduler",

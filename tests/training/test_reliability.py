@@ -75,6 +75,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(stop, tiny_bert, sentime
     assert 0.8 * counted[1] < counted[0] <= counted[1]  # (each part leaves its first steps out, as warm-up)
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_resuming_without_an_earlier_run_starts_a_new_one(tiny_bert, sentiment_files, tmp_path, capsys):
     main(fit_args(tiny_bert, sentiment_files["dev"], sentiment_files["dev"], tmp_path, "--trainer.max_steps", "2",
                   "--ckpt_path", "last"))  # fmt: skip
@@ -82,6 +83,7 @@ def test_resuming_without_an_earlier_run_starts_a_new_one(tiny_bert, sentiment_f
     assert final_state(tmp_path)["global_step"] == 2
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_loss_becoming_infinite_stops_the_run_naming_the_step_and_the_last_good_checkpoint(
     tiny_bert, tmp_path, capsys
 ):
@@ -146,6 +148,7 @@ def test_checkpoints_are_replaced_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_outputs_of_an_earlier_run_are_kept_unless_overwrite(tiny_bert, sentiment_files, tmp_path, capsys):
     out = tmp_path / "out"
     args = fit_args(tiny_bert, sentiment_files["dev"], sentiment_files["dev"], tmp_path, "--trainer.max_steps", "2",
@@ -172,6 +175,7 @@ def test_fp16_on_cpu_is_refused(tiny_bert, sentiment_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("linked", ["as its cause", "as its context"])
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_the_file(
     tiny_bert, sentiment_files, tmp_path, monkeypatch, capsys, linked
 ):

@@ -83,6 +83,7 @@ def test_a_disk_too_small_for_the_checkpoints_and_export_is_refused(tmp_path):
         check_free_space({tmp_path: free // 2, tmp_path / "checkpoints": free // 2 + 2**30})  # one disk: they add up
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_failed_export_keeps_the_checkpoint_and_says_how_to_export(tiny_bert, sentiment_files, tmp_path, capsys):
     # room for the weights (what the up-front check counts), not for the tokenizer files beside them: a disk that
     # fills up during training fails the same way
@@ -113,6 +114,7 @@ def test_a_run_on_an_output_dir_another_run_holds_is_refused_before_any_work(tin
     assert [path.name for path in out.iterdir()] == [LOCK_NAME]  # and the holder's lock is left alone
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_lock_left_by_a_dead_run_is_taken_over(tiny_bert, sentiment_files, tmp_path, capsys):
     dead = subprocess.Popen(["true"])
     dead.wait()  # its pid names no running process now
@@ -133,6 +135,7 @@ def test_a_lock_held_by_a_live_process_refuses_and_a_folder_it_made_is_removed(t
     assert not (tmp_path / "runs").exists()  # both folders were made for the lock, and nothing else is in them
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_resuming_last_picks_this_runs_checkpoint_not_a_newer_different_run(tiny_bert, sentiment_files, tmp_path,
                                                                             capsys):  # fmt: skip
     mine = fit_args(tiny_bert, sentiment_files, tmp_path)
@@ -150,6 +153,7 @@ def test_resuming_last_picks_this_runs_checkpoint_not_a_newer_different_run(tiny
     assert torch.load(last, weights_only=True)["global_step"] == 5
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_resuming_a_checkpoint_of_a_run_with_other_settings_is_refused_with_the_differences(
     tiny_bert, sentiment_files, tmp_path, capsys
 ):
@@ -163,6 +167,7 @@ def test_resuming_a_checkpoint_of_a_run_with_other_settings_is_refused_with_the_
     assert sorted(path.name for path in (tmp_path / "lightning_logs").iterdir()) == ["version_0"]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_checkpoint_of_another_task_is_refused_naming_both(tiny_bert, sentiment_files, squad_files, tmp_path, capsys):
     main(["fit", "--model", "ftlit.QuestionAnsweringModule", "--model.model_name_or_path", tiny_bert, "--data",
           "ftlit.SquadDataModule", "--data.dataset", "null", "--data.train_file", str(squad_files["train"]),

@@ -104,6 +104,7 @@ class LossRecorder(Callback):
         LossRecorder.losses[trainer.global_step] = float(outputs["loss"])
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_non_finite_loss_read_late_is_named_by_its_first_step_and_never_checkpointed(tiny_bert, tmp_path, capsys):
     rows = [{"sentence1": r["text"], "sentence2": "x", "label": i % 5} for i, r in enumerate(sentiment_rows(96, 3))]
     rows[40]["label"] = 1e30  # a corrupt score: its squared error overflows float32
@@ -127,6 +128,7 @@ def test_a_non_finite_loss_read_late_is_named_by_its_first_step_and_never_checkp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_loss_is_written_at_every_logging_step_as_that_steps_loss(tiny_bert, sentiment_files, tmp_path):
     # handed to Lightning only at the steps it writes (each self.log costs host time): none missed, none stale
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -156,6 +158,7 @@ class BatchTypeRecorder(Callback):
         BatchTypeRecorder.types.add(type(batch))
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_batches_move_to_the_device_as_plain_dicts(tiny_bert, sentiment_files, tmp_path):
     # Lightning moves a collator's BatchEncoding with one blocking .to(device), which on a GPU waits for the step
     # before (seen on an H200); a plain dict's tensors it moves with non_blocking=True

@@ -124,6 +124,7 @@ def calibrated_run(tiny_bert, sentiment_files, tmp_path_factory):
     return run, json.loads((run / "results.json").read_text())
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_validation_reports_ece_brier_and_nll(calibrated_run):
     _, results = calibrated_run
     metrics = results["metrics"]

@@ -60,6 +60,7 @@ def test_fit_learns_the_task(tiny_bert, sentiment_files, tmp_path):
     assert fit(tiny_bert, sentiment_files, tmp_path, "--trainer.max_epochs", "4")["metrics"]["accuracy"] > 0.9  # vs 0.5
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_fit_records_results(fitted):
     results = json.loads((fitted / "results.json").read_text())
     assert results["schema"] == 2
@@ -88,6 +89,7 @@ def test_tensorboard_gets_losses_learning_rate_metrics_and_a_confusion_matrix(fi
     assert "val/confusion_matrix" in tags["images"]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_export_loads_in_a_transformers_pipeline_with_label_names(fitted, sentiment_files):
     classifier = pipeline("text-classification", model=str(fitted / "export"))
     assert classifier.model.config.id2label == {0: "negative", 1: "positive"}
@@ -105,6 +107,7 @@ def test_validate_the_export_folder_reproduces_the_best_metrics(fitted, sentimen
     assert validated["train"] == {}  # validate trains nothing
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_test_from_the_best_checkpoint(fitted, tiny_bert, sentiment_files, tmp_path):
     checkpoint = json.loads((fitted / "results.json").read_text())["train"]["best_checkpoint"]
     files = sentiment_files
@@ -132,6 +135,7 @@ def test_predict_writes_each_row_with_label_and_probabilities(fitted, sentiment_
         assert p["score"] == max(p["probabilities"].values())
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_every_validation_set_is_reported_under_its_own_name(fitted, sentiment_files, tmp_path):
     # MNLI's matched + mismatched mechanism, with two custom validation files
     dev, test = str(sentiment_files["dev"]), str(sentiment_files["test"])
@@ -174,7 +178,7 @@ def test_help_lists_the_subcommands():
     ("args", "message"),
     [
         (["--model.model_name_or_path", "distilbert-base-uncased"],
-         "Could not find the tokenizer 'distilbert-base-uncased': it is not a local folder"),
+         "Could not find the model config 'distilbert-base-uncased': it is not a local folder"),
         (["--data.task", "sst2", "--data.train_file", "null"],
          "Could not load dataset 'nyu-mll/glue/sst2' (split 'train') from the Hugging Face Hub"),
         (["--data.task", "sentiment"], "Unknown task 'sentiment'. Known tasks: cola"),

@@ -59,6 +59,7 @@ def test_a_multi_label_model_learns_the_labels(tiny_bert, topic_files, tmp_path)
     assert metrics["mean_average_precision"] > max(shares) + 0.3 and metrics["macro_f1"] > every_label + 0.2
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_lists_of_labels_train_a_multi_label_model_with_its_metrics_and_table(multi_label_run):
     results = json.loads((multi_label_run / "results.json").read_text())
     metrics = results["metrics"]
@@ -74,6 +75,7 @@ def test_lists_of_labels_train_a_multi_label_model_with_its_metrics_and_table(mu
     assert tuned["after"]["macro_f1"] >= tuned["before"]["macro_f1"] == pytest.approx(metrics["macro_f1"], abs=1e-6)
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_the_export_is_a_multi_label_model_whose_pipeline_scores_equal_ftlit_predict(multi_label_run, topic_files):
     export = multi_label_run / "export"
     config = json.loads((export / "config.json").read_text())
@@ -207,6 +209,7 @@ def test_texts_without_labels_are_kept_when_allowed(tiny_bert, tmp_path):
                                              "mean_average_precision, loss"),
     ],
 )  # fmt: skip
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_settings_that_do_not_fit_the_problem_are_refused_before_training(
     tiny_bert, topic_files, tmp_path, capsys, extra, message
 ):
@@ -217,6 +220,7 @@ def test_settings_that_do_not_fit_the_problem_are_refused_before_training(
     assert not list(tmp_path.glob("**/*.ckpt"))
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_threshold_on_a_single_label_task_is_refused(tiny_bert, sentiment_files, tmp_path, capsys):
     with pytest.raises(SystemExit):
         run("fit", *common(tiny_bert, tmp_path, "--data.train_file", str(sentiment_files["train"]),
@@ -276,6 +280,7 @@ def test_any_numeric_column_trains_a_regression_in_its_own_units(tiny_bert, tmp_
     assert scores == pytest.approx(predicted, abs=1e-4) and 1.5 < sum(scores) / len(scores) < 3.5
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_regression_can_keep_the_checkpoint_of_lowest_error_instead_of_highest_pearson(tiny_bert, tmp_path):
     def scored(n: int, seed: int) -> list[dict]:
         return [{"text": r["text"], "score": 4.0 if r["label"] == "positive" else 1.0} for r in sentiment_rows(n, seed)]
@@ -305,6 +310,7 @@ def test_a_regression_target_that_is_not_a_number_names_its_row(tiny_bert, tmp_p
 GOEMOTIONS_TRAIN = SHARED_DATA / "goemotions" / "train.tsv.gz"
 
 
+@pytest.mark.slow  # reads the 43,410 rows of the real training file
 @pytest.mark.skipif(not GOEMOTIONS_TRAIN.exists(), reason="needs ../shared/data/goemotions")
 def test_the_goemotions_files_are_read_as_the_csv_module_reads_them(tiny_bert):
     dm = ClassificationDataModule(tiny_bert, task="goemotions", train_file=str(GOEMOTIONS_TRAIN), max_length=32,

@@ -61,6 +61,7 @@ def test_fit_raises_dev_f1_well_above_its_start(tiny_bert, squad_files, untraine
     assert after["f1"] > 90 and after["exact_match"] > 85
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_results_record_sizes_timing_and_parameters(fitted):
     after = results(fitted)
     assert after["num_examples"] == 100 and after["num_features"] > 100  # long contexts take two windows
@@ -83,6 +84,7 @@ def test_predictions_are_in_the_official_format_with_an_nbest_file(fitted, squad
         assert all(row["context"][e["start"] : e["end"]] == e["text"] for e in entries)
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_export_answers_in_a_transformers_pipeline_as_ftlit_does(fitted, squad_files):
     # with the windows the run had (64/16/16, not the pipeline's defaults 384/128/64): recorded in the export
     config = json.loads((fitted / "export" / "config.json").read_text())
@@ -162,6 +164,7 @@ def test_a_v2_score_the_validation_data_cannot_give_is_refused_before_training(
     assert not list((tmp_path / "run").rglob("*.ckpt")) and not (tmp_path / "run" / "results.json").exists()
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_v2_score_the_validation_data_gives_can_be_the_main_metric(fitted, tmp_path):
     dev = write_jsonl(tmp_path / "dev_v2.jsonl", squad_rows(60, seed=11, unanswerable=0.4))
     run("validate", *qa_args(str(fitted / "export"), tmp_path, "--data.validation_file", str(dev),
@@ -170,6 +173,7 @@ def test_a_v2_score_the_validation_data_gives_can_be_the_main_metric(fitted, tmp
     assert scores["main_metric"] == "NoAns_f1" and "NoAns_f1" in scores
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_v2_training_data_keeps_v2_rules_through_the_last_validation_and_the_export(squad_files, tiny_bert, tmp_path):
     # fit's closing validation of the best checkpoint reads the (all-answerable) validation split alone; the last
     # epoch is not validated, so that closing validation runs

@@ -26,6 +26,7 @@ def inside_a_token(offsets: np.ndarray, char: int) -> bool:
     return bool(((offsets[:, 0] < char) & (char < offsets[:, 1])).any())
 
 
+@pytest.mark.slow  # windows over thousands of real questions
 @pytest.mark.parametrize(("max_length", "doc_stride"), [(384, 128), (128, 48)])
 def test_perfect_logits_recover_every_gold_answer(real_questions, tokenizer, max_length, doc_stride):
     dm = SquadDataModule("unused", dataset=None, max_length=max_length, doc_stride=doc_stride)

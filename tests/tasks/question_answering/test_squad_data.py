@@ -209,6 +209,7 @@ def test_impossible_stride_is_refused_before_any_work(tiny_bert, squad_files):
         dm.setup("fit")
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_cached_windows_follow_the_window_settings_and_the_tokenizer(tiny_bert, tmp_path):
     long_rows = [dict(row, context=row["context"] + " the end" * 40) for row in squad_rows(20, seed=2)]
     files = _files(tmp_path, long_rows)

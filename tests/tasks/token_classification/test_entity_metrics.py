@@ -47,6 +47,7 @@ sentences = st.lists(st.integers(1, 8).flatmap(
 
 @settings(max_examples=300, deadline=None)
 @given(sentences)
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_any_tag_sequences_score_as_seqeval(pairs):
     gold, predicted = [list(g) for g, _ in pairs], [list(p) for _, p in pairs]
     metrics, _ = entity_scores(gold, predicted)

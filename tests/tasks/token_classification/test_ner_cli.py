@@ -57,6 +57,7 @@ def test_training_learns_the_entities(learned_run):
     assert predictions[0]["tags"] == ner_rows(100, seed=1)[0]["ner_tags"]
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_validation_reports_conll_scores_and_the_tags_of_every_word(ner_run):
     results = json.loads((ner_run / "results.json").read_text())
     metrics = results["metrics"]
@@ -108,6 +109,7 @@ def test_a_sentence_three_windows_long_gets_one_tag_per_word_and_the_pipeline_ag
     assert ours("") == ours("  ") == ours(words=[]) == []
 
 
+@pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_validation_of_the_export_scores_as_the_fit_did(ner_run, ner_files, tmp_path):
     run("validate", *common(str(ner_run / "export"), tmp_path, "--data.validation_file", str(ner_files["dev"])))
     fit = json.loads((ner_run / "results.json").read_text())["metrics"]

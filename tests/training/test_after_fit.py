@@ -96,3 +96,20 @@ def test_with_checkpointing_off_the_final_weights_validated_at_the_end_are_not_e
                   "--trainer.enable_checkpointing", "false")  # fmt: skip
     assert validations == [] and results["train"]["best_checkpoint"] is None
     assert results["metrics"]["accuracy"] == pytest.approx(results["train"]["history"][-1]["val/accuracy"], abs=1e-6)
+
+
+@pytest.mark.slow  # two CLI runs of 2 epochs
+def test_best_weights_keeps_the_best_checkpoints_weights_alone_and_exports_them(
+    tiny_bert, sentiment_files, tmp_path, validations
+):
+    results = fit(tiny_bert, sentiment_files, tmp_path, "--trainer.max_epochs", "2", "--model.checkpoints",
+                  "best_weights")  # fmt: skip
+    kept = sorted(path.name for path in (tmp_path / "lightning_logs").rglob("*.ckpt"))
+    assert len(kept) == 1 and kept[0].startswith("best-")  # no last.ckpt
+    checkpoint = torch.load(results["train"]["best_checkpoint"], weights_only=True)
+    assert "optimizer_states" not in checkpoint and "state_dict" in checkpoint
+    exported, best = exported_weights(tmp_path), best_checkpoint_weights(results)
+    assert all(torch.equal(exported[name], best[name]) for name in exported)
+    resumable = fit(tiny_bert, sentiment_files, tmp_path / "resumable", "--trainer.max_epochs", "2")
+    assert "optimizer_states" in torch.load(resumable["train"]["best_checkpoint"], weights_only=True)
+    assert any((tmp_path / "resumable" / "lightning_logs").rglob("last.ckpt"))

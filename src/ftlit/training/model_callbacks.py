@@ -95,3 +95,22 @@ class EarlyStoppingOnTaskMetric(MonitorsTaskMetric, EarlyStopping):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(monitor="val/(the task metric, set at setup)", **kwargs)
+
+
+def fit_checkpoints(mode: str, every_n_steps: int | None, kept: str) -> list[Callback]:
+    """The checkpoints fit writes: the best by the monitored metric (lowest or highest, ``mode``), and, for a
+    ``resumable`` run, last.ckpt to resume from (every ``every_n_steps`` optimizer steps and every epoch end); for
+    ``best_weights``, the best one's weights alone (no optimizer state, no last.ckpt)."""
+    weights_only = kept == "best_weights"
+    best = BestCheckpoint(
+        mode=mode,
+        filename="best-epoch{epoch}-step{step}",
+        auto_insert_metric_name=False,
+        save_weights_only=weights_only,
+    )
+    if weights_only:
+        return [best]
+    last = ModelCheckpoint(
+        save_top_k=0, save_last=True, every_n_train_steps=every_n_steps, save_on_train_epoch_end=True
+    )
+    return [best, last]

@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 from lightning import Callback, LightningModule
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
@@ -31,7 +31,7 @@ from ftlit.training.dropout import use_cpu_dropout
 from ftlit.training.evaluation import EvalResult, EvaluationLoop
 from ftlit.training.loading import load_model, parameter_counts, ready_for_training, trainable_summary
 from ftlit.training.lora import LoraSettings, trainable_state
-from ftlit.training.model_callbacks import BestCheckpoint, ContractHandover, EarlyStoppingOnTaskMetric, NewWeights
+from ftlit.training.model_callbacks import ContractHandover, EarlyStoppingOnTaskMetric, NewWeights, fit_checkpoints
 from ftlit.training.optim import optimizer_and_schedule
 from ftlit.training.outputs import write_export
 
@@ -54,6 +54,10 @@ class TransformerModule(EvaluationLoop, LightningModule):
         checkpoint_every_n_steps: also save ``last.ckpt`` every this many optimizer steps (it is saved at every
             epoch end anyway), so an interrupted run loses at most this much work (≥ 1, or null: at epoch ends
             only).
+        checkpoints: what fit keeps. ``resumable``: ``last.ckpt`` and the best checkpoint, each with the optimizer
+            state (273 MB each for MiniLM), so that ``--ckpt_path last`` continues an interrupted run;
+            ``best_weights``: the best checkpoint's weights alone (91 MB for MiniLM), no ``last.ckpt``: a run
+            that stops starts again.
         peft: LoRA settings; when set, only the adapters and the task head train (see ftlit.training.lora).
         gradient_checkpointing: recompute activations in the backward pass: less memory, about a third slower.
         quantization: ``4bit`` loads the frozen base in 4-bit NF4 through bitsandbytes (QLoRA; CUDA only).
@@ -89,6 +93,7 @@ class TransformerModule(EvaluationLoop, LightningModule):
         "lr_scheduler",
         "attn_implementation",
         "cpu_kernels",
+        "checkpoints",
     )
 
     #: The Hugging Face auto class of the task's model (``AutoModelForQuestionAnswering``, …)
@@ -114,6 +119,7 @@ class TransformerModule(EvaluationLoop, LightningModule):
         max_grad_norm: float | None = 1.0,
         early_stopping_patience: int | None = None,
         checkpoint_every_n_steps: int | None = 500,
+        checkpoints: Literal["resumable", "best_weights"] = "resumable",
         peft: LoraSettings | None = None,
         gradient_checkpointing: bool = False,
         quantization: Literal["4bit"] | None = None,
@@ -340,17 +346,8 @@ class TransformerModule(EvaluationLoop, LightningModule):
             # fit) would make Lightning choose which instances to replace by set order, which differs by process
             return callbacks
         if self.trainer.checkpoint_callback is not None:  # unless Trainer(enable_checkpointing=False)
-            # The best checkpoint by the task metric, and last.ckpt to resume from (every N steps, every epoch end)
-            best = BestCheckpoint(
-                mode=self.monitor_mode, filename="best-epoch{epoch}-step{step}", auto_insert_metric_name=False
-            )
-            last = ModelCheckpoint(
-                save_top_k=0,
-                save_last=True,
-                every_n_train_steps=self.hparams.checkpoint_every_n_steps,
-                save_on_train_epoch_end=True,
-            )
-            callbacks += [best, last]
+            kept = self.hparams.get("checkpoints", "resumable")  # (.get: checkpoints from before the setting)
+            callbacks += fit_checkpoints(self.monitor_mode, self.hparams.checkpoint_every_n_steps, kept)
         if self.trainer.logger is not None:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         if self.hparams.early_stopping_patience is not None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+import yaml
 from lightning import Callback
 
 from ftlit.errors import FtlitError, TrainingInterrupted
@@ -106,6 +107,8 @@ def run_command(args: list[str], build_cli: BuildCli) -> None:
             status = COMMANDS[args[0]](args[1:], build_cli)
             if status:
                 sys.exit(status)
+        elif config_classes(args):
+            help_with_config_classes(args, build_cli)
         else:
             build_cli(args)
     except Exception as err:
@@ -119,6 +122,30 @@ def run_command(args: list[str], build_cli: BuildCli) -> None:
     finally:
         release_held()  # the output folders' locks, however the command ended
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def config_classes(args: list[str]) -> dict[str, str]:
+    """For ``ftlit <subcommand> --config X --help``: the model's and data's class paths that X names (by section),
+    whose options LightningCLI's help leaves out (it lists ``--model CLASS`` alone). Empty for any other command."""
+    if not {"-h", "--help"} & set(args) or "--config" not in args[:-1]:
+        return {}
+    try:
+        config = yaml.safe_load(Path(args[args.index("--config") + 1]).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}  # (the help itself then says what is wrong with the config)
+    sections = {section: (config.get(section) or {}) for section in ("model", "data")}
+    return {section: value["class_path"] for section, value in sections.items() if "class_path" in value}
+
+
+def help_with_config_classes(args: list[str], build_cli: BuildCli) -> None:
+    """The subcommand's help, then the options of the config's model and data classes (``--model.help CLASS``)."""
+    for arguments in [args] + [[args[0], f"--{section}.help", path] for section, path in config_classes(args).items()]:
+        try:
+            build_cli(arguments)
+        except SystemExit as done:  # (each help ends the parser)
+            if done.code:
+                raise
+        print()
 
 
 def find_user_error(err: BaseException | None) -> FtlitError | None:

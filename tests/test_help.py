@@ -25,3 +25,12 @@ def test_only_a_help_with_a_readable_config_names_classes(tmp_path):
     assert config_classes(["fit", "--config", QUICKSTART]) == {}  # no help asked
     assert config_classes(["fit", "--help", "--config"]) == {}  # no file named
     assert config_classes(["fit", "--config", str(tmp_path / "missing.yaml"), "--help"]) == {}
+
+
+def test_a_config_of_another_shape_names_what_it_can(tmp_path):
+    (tmp_path / "short.yaml").write_text("model: ftlit.QuestionAnsweringModule\ndata: 3\n")
+    (tmp_path / "text.yaml").write_text("just a sentence\n")
+    assert config_classes(["fit", "--config", str(tmp_path / "short.yaml"), "--help"]) == {
+        "model": "ftlit.QuestionAnsweringModule"
+    }
+    assert config_classes(["fit", "--config", str(tmp_path / "text.yaml"), "--help"]) == {}

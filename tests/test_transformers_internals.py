@@ -76,3 +76,16 @@ def test_the_load_report_comes_through_the_logger_that_quiet_load_report_filters
     assert any("LOAD REPORT" in message for message in reported)
     assert not any("LOAD REPORT" in message for message in collected.messages)
     assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]
+
+
+def test_a_load_report_naming_unexpected_or_mismatched_weights_still_comes():
+    collected = Collected()
+    logger = logging.getLogger(LOAD_REPORT_LOGGER)
+    logger.addHandler(collected)
+    try:
+        with quiet_load_report():
+            for status in ("MISSING", "UNEXPECTED", "MISMATCH"):
+                logger.warning(f"BertModel LOAD REPORT from: x\nKey | Status\nclassifier.bias | {status}")
+    finally:
+        logger.removeHandler(collected)
+    assert [message.rsplit("| ", 1)[-1] for message in collected.messages] == ["UNEXPECTED", "MISMATCH"]

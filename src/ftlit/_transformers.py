@@ -28,8 +28,12 @@ def can_switch_attention(model: PreTrainedModel) -> bool:
 
 
 class _NoLoadReport(logging.Filter):
+    """Drops a load report that lists missing weights alone; one that names unexpected, mismatched or unconverted
+    weights still comes (transformers' errors about them point at it)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "LOAD REPORT" not in str(record.msg)
+        message = str(record.msg)
+        return "LOAD REPORT" not in message or any(kind in message for kind in ("UNEXPECTED", "MISMATCH", "CONVERSION"))
 
 
 @contextmanager

@@ -342,8 +342,9 @@ class FtlitCLI(LightningCLI):
             self.model.describe_model(),
             self.config[self.subcommand].as_dict(),
         )
-        files = {name: self.output_dir / name for name in ["results.json", *self.model.output_files()]}
-        for name, content in self.model.output_files().items():
+        outputs = self.model.output_files()  # (n-best lists of every question: built once)
+        files = {name: self.output_dir / name for name in ["results.json", *outputs]}
+        for name, content in outputs.items():
             write_json(files[name], content)
         write_json(files["results.json"], results)
         if train is not None:

@@ -133,8 +133,14 @@ def config_classes(args: list[str]) -> dict[str, str]:
         config = yaml.safe_load(Path(args[args.index("--config") + 1]).read_text()) or {}
     except (OSError, yaml.YAMLError):
         return {}  # (the help itself then says what is wrong with the config)
-    sections = {section: (config.get(section) or {}) for section in ("model", "data")}
-    return {section: value["class_path"] for section, value in sections.items() if "class_path" in value}
+    if not isinstance(config, dict):
+        return {}
+    sections = {section: config.get(section) for section in ("model", "data")}
+    return {
+        section: value if isinstance(value, str) else value["class_path"]
+        for section, value in sections.items()
+        if isinstance(value, str) or (isinstance(value, dict) and "class_path" in value)
+    }
 
 
 def help_with_config_classes(args: list[str], build_cli: BuildCli) -> None:

@@ -1,7 +1,9 @@
 """The tokenizer a data module reads its text with: the model's own, refused when it cannot be (a slow tokenizer,
 one missing its files, a ``max_length`` beyond the model's positions, or one that knows almost none of the text)."""
 
+import inspect
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 
 from datasets import Dataset
@@ -106,4 +108,6 @@ def featurising_fingerprint(rows: Dataset, function, kwargs: dict) -> str | None
         for key, value in given.items()
     }
     settings = {key: value for key, value in kwargs.items() if key not in ("fn_kwargs", "desc")}
-    return Hasher.hash([rows._fingerprint, function, arguments, settings])  # (datasets names its caches by it)
+    # a module-level function pickles as its name alone: its module's source and ftlit's version stand for its code
+    code = [version("ftlit"), inspect.getsource(inspect.getmodule(function))]
+    return Hasher.hash([rows._fingerprint, function, code, arguments, settings])  # (datasets names caches by it)

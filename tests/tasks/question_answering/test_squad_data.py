@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+from datasets import Dataset
 from transformers import AutoTokenizer
 
 from conftest import ANIMALS, nested_squad, squad_rows, write_jsonl
@@ -15,6 +16,7 @@ from ftlit.tasks.question_answering.squad_format import (
     is_aligned,
     is_nested_squad,
     load_squad_file,
+    malformed_answers,
     nearest_occurrence,
     repair_answer_starts,
 )
@@ -230,3 +232,11 @@ def test_cached_windows_follow_the_window_settings_and_the_tokenizer(tiny_bert, 
     tokenizer.add_tokens(ANIMALS)
     tokenizer.save_pretrained(retrained)
     assert windows(str(retrained)) != base
+
+
+def test_answers_of_another_shape_are_named_by_their_rows():
+    # a list of {text, answer_start} records instead of SQuAD's two lists: not the Arrow struct of well-formed answers
+    rows = Dataset.from_list([{"answers": [{"text": "a", "answer_start": 0}]}, {"answers": []}])
+    assert malformed_answers(rows) == [0, 1]
+    well_formed = Dataset.from_list([{"answers": {"text": ["a"], "answer_start": [0]}}, {"answers": None}])
+    assert malformed_answers(well_formed) == [1]

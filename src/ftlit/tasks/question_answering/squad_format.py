@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset
 
+from ftlit.data.checks import column
 from ftlit.data.loading import file_format, load_local_file, read_head
 
 
@@ -68,8 +69,8 @@ def is_answer_list(answers: object) -> bool:
 def malformed_answers(rows: Dataset) -> list[int]:
     """Positions of the rows whose ``answers`` are not a well-formed answer list (``is_answer_list``). Read from the
     Arrow column when its type says text and offsets (fast: no row is turned into Python objects)."""
-    column = rows.with_format("arrow")["answers"]
-    kind = column.type
+    answers_arrow = rows.with_format("arrow")["answers"]
+    kind = answers_arrow.type
     if not (
         pa.types.is_struct(kind)
         and {kind.field(i).name for i in range(kind.num_fields)} == {"text", "answer_start"}
@@ -77,7 +78,7 @@ def malformed_answers(rows: Dataset) -> list[int]:
         and pa.types.is_integer(kind.field("answer_start").type.value_type)
     ):
         return [i for i, answers in enumerate(column(rows, "answers")) if not is_answer_list(answers)]
-    texts, starts = pc.struct_field(column, "text"), pc.struct_field(column, "answer_start")
+    texts, starts = pc.struct_field(answers_arrow, "text"), pc.struct_field(answers_arrow, "answer_start")
     # a missing struct or list compares as null: null counts as broken
     broken = pc.fill_null(pc.not_equal(pc.list_value_length(texts), pc.list_value_length(starts)), True)
     return np.flatnonzero(broken.to_numpy(zero_copy_only=False)).tolist()

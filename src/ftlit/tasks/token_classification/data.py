@@ -127,7 +127,9 @@ class TokenClassificationDataModule(TransformerDataModule):
         """Words and tags of the same count, valid tags, in one scheme (IOB1 converted to IOB2, IOB2 errors
         repaired), empty sentences dropped; with document context, each sentence's neighbours' words."""
         checked = {split: self._checked(split, rows) for split, rows in raw.items()}
-        tagged = [rows["ner_tags"][:] for split, rows in sorted(checked.items()) if "ner_tags" in rows.column_names]
+        tagged = [
+            column(rows, "ner_tags") for split, rows in sorted(checked.items()) if "ner_tags" in rows.column_names
+        ]
         scheme = self.tag_scheme
         if scheme == "auto" and tagged:
             scheme = detect_scheme([tags for split_tags in tagged for tags in split_tags])
@@ -158,13 +160,13 @@ class TokenClassificationDataModule(TransformerDataModule):
 
     def _checked(self, split: str, rows: Dataset) -> Dataset:
         # as lists, read at once: a Dataset column read row by row costs a table lookup per row (seconds on CoNLL)
-        words = rows["tokens"][:]
+        words = column(rows, "tokens")
         for i, sentence in enumerate(words):
             if sentence is not None and not (isinstance(sentence, list) and all(isinstance(w, str) for w in sentence)):
                 raise FtlitError(
                     f"{self._where(split, rows, i)}: the words must be a list of strings, not {sentence!r}."
                 )
-        tags = rows["ner_tags"][:] if "ner_tags" in rows.column_names else None
+        tags = column(rows, "ner_tags") if "ner_tags" in rows.column_names else None
         for i, sentence_tags in enumerate(tags or []):
             count = len(words[i] or [])
             if not isinstance(sentence_tags, list) or len(sentence_tags) != count:
@@ -192,7 +194,9 @@ class TokenClassificationDataModule(TransformerDataModule):
 
     def _repaired(self, split: str, rows: Dataset) -> Dataset:
         """IOB2 tags with every ``I-X`` that opens an entity turned into ``B-X`` (or refused)."""
-        broken = [(i, positions) for i, tags in enumerate(rows["ner_tags"][:]) if (positions := broken_openings(tags))]
+        broken = [
+            (i, positions) for i, tags in enumerate(column(rows, "ner_tags")) if (positions := broken_openings(tags))
+        ]
         if not broken:
             return rows
         count = sum(len(positions) for _, positions in broken)
@@ -216,7 +220,7 @@ class TokenClassificationDataModule(TransformerDataModule):
                 f"--data.context document needs the documents of {self.source(split)}: CoNLL files with "
                 "-DOCSTART- lines, or a 'document' column. Or use --data.context sentence."
             )
-        before, after = document_context(rows["tokens"][:], rows["document"][:], self.max_length)
+        before, after = document_context(column(rows, "tokens"), column(rows, "document"), self.max_length)
         return rows.add_column("context_before", before).add_column("context_after", after)
 
     # ------------------------------------------------------------------------------------------------- labels
@@ -225,7 +229,7 @@ class TokenClassificationDataModule(TransformerDataModule):
         """Trained on: the tags of the training data, O first (with ``label_all_subwords`` also the I- tag of each
         type); otherwise the tags the model was trained with."""
         if "train" in self.rows:
-            tags = self.rows["train"]["ner_tags"][:]
+            tags = column(self.rows["train"], "ner_tags")
             if self.label_all_subwords:
                 tags.append([inside_tag(tag) for sentence in tags for tag in sentence])
             return label_list(tags)
@@ -272,7 +276,7 @@ class TokenClassificationDataModule(TransformerDataModule):
     def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, TokenEvalSet]:
         labelled = "ner_tags" in rows.column_names
         features = self._encode(rows, labelled, desc="Building evaluation windows")
-        words = rows["tokens"][:]
+        words = column(rows, "tokens")
         readings = WordReadings.of([len(sentence) for sentence in words], features.select_columns(BOOKKEEPING)[:])
         if "char_spans" in rows.column_names:
             texts, spans = (
@@ -286,7 +290,7 @@ class TokenClassificationDataModule(TransformerDataModule):
             num_examples=len(rows),
             num_features=len(features),
             words=words,
-            tags=rows["ner_tags"][:] if labelled else None,
+            tags=column(rows, "ner_tags") if labelled else None,
             readings=readings,
             texts=list(texts),
             char_spans=list(spans),
@@ -321,8 +325,8 @@ class TokenClassificationDataModule(TransformerDataModule):
 
     def split_stats(self, split: str) -> SplitStats:
         rows = self.rows[split]
-        words = rows["tokens"][:]
-        tags = rows["ner_tags"][:] if "ner_tags" in rows.column_names else None
+        words = column(rows, "tokens")
+        tags = column(rows, "ner_tags") if "ner_tags" in rows.column_names else None
         ids, _ = tokenize_words(self.tokenizer, words)
         special = SpecialTokens.of(self.tokenizer).count
         lengths = np.array([len(sentence_ids) + special for sentence_ids in ids])

@@ -4,7 +4,6 @@ the attention kernel asked for), or an ONNX export under ONNX Runtime; and ready
 from typing import Literal
 
 import torch
-from peft import TaskType
 from transformers import PreTrainedModel
 
 from ftlit._transformers import quiet_load_report
@@ -61,7 +60,7 @@ def load_model(
 def ready_for_training(
     model: PreTrainedModel,
     lora: LoraSettings | None,
-    task_type: TaskType,
+    task_type: str,
     head_modules: tuple[str, ...],
     gradient_checkpointing: bool,
     compile: bool,

@@ -1,14 +1,16 @@
 """LoRA through peft: settings, target-module detection, and a model whose task head stays fully trainable."""
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from transformers import PreTrainedModel
 
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 # Attention projections by naming family: DistilBERT, then BERT/RoBERTa/MiniLM/ELECTRA/…
 ATTENTION_PROJECTIONS = (("q_lin", "k_lin", "v_lin"), ("query", "key", "value"))
@@ -67,10 +69,13 @@ def target_modules(model: torch.nn.Module, requested: list[str] | None) -> list[
 
 
 def apply_lora(
-    model: PreTrainedModel, settings: LoraSettings, task_type: TaskType, head_modules: tuple[str, ...]
-) -> PeftModel:
+    model: PreTrainedModel, settings: LoraSettings, task_type: str, head_modules: tuple[str, ...]
+) -> "PeftModel":
     """Wrap ``model`` with LoRA adapters; the task head (those of ``head_modules`` the model has: a fresh
-    fine-tuning initialises them) trains in full rather than staying frozen at random weights."""
+    fine-tuning initialises them) trains in full rather than staying frozen at random weights. ``task_type`` is
+    peft's name for the task (a ``peft.TaskType`` value)."""
+    from peft import LoraConfig, get_peft_model  # imported on use: peft slows the start of every command
+
     heads = [name for name in head_modules if isinstance(getattr(model, name, None), torch.nn.Module)]
     config = LoraConfig(
         task_type=task_type,

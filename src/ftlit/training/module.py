@@ -19,7 +19,6 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from matplotlib.figure import Figure
-from peft import TaskType
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ftlit.contract import DataContract, EvalStage
@@ -99,7 +98,7 @@ class TransformerModule(EvaluationLoop, LightningModule):
     #: The Hugging Face auto class of the task's model (``AutoModelForQuestionAnswering``, …)
     auto_class: type
     #: peft's name for the task, which decides how the adapted model is wrapped
-    task_type: TaskType
+    task_type: str
     #: The model's task head, by attribute name (those the architecture has): under LoRA it trains in full
     head_modules: tuple[str, ...] = ("pre_classifier", "classifier", "score")
 

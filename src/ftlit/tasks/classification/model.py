@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from matplotlib.figure import Figure
-from peft import TaskType
 from transformers import AutoModelForSequenceClassification
 
 from ftlit.contract import EvalStage
@@ -67,7 +66,7 @@ class SequenceClassificationModule(TransformerModule):
     """
 
     auto_class = AutoModelForSequenceClassification
-    task_type = TaskType.SEQ_CLS
+    task_type = "SEQ_CLS"
     contract: ClassificationContract
 
     # the export holds what they did: calibration and standardisation are in its weights, tuned thresholds in its

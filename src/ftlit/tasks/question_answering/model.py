@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-from peft import TaskType
 from transformers import AutoModelForQuestionAnswering
 
 from ftlit.contract import EvalStage
@@ -29,7 +28,7 @@ class QuestionAnsweringModule(TransformerModule):
     """
 
     auto_class = AutoModelForQuestionAnswering
-    task_type = TaskType.QUESTION_ANS
+    task_type = "QUESTION_ANS"
     head_modules = ("qa_outputs",)
     task_metric = "f1"
     contract: QAContract

@@ -5,7 +5,6 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from matplotlib.figure import Figure
-from peft import TaskType
 from torchmetrics.classification import MulticlassConfusionMatrix
 from transformers import AutoModelForTokenClassification
 
@@ -25,7 +24,7 @@ class TokenClassificationModule(TransformerModule):
     (the checkpoint monitor) as conlleval and seqeval compute it. Arguments: see TransformerModule."""
 
     auto_class = AutoModelForTokenClassification
-    task_type = TaskType.TOKEN_CLS
+    task_type = "TOKEN_CLS"
     task_metric = "f1"
     metric_names = ("f1", "precision", "recall", "accuracy", "loss")
     contract: TokenContract

@@ -118,6 +118,17 @@ CASES = {
                                                               r"1 of 20 questions of '.*squad\.jsonl' have no answer "
                                                               r"\(first ids: \['q4-7'\]\), but --data.version_2_with_"
                                                               r"negative is false"),
+    "a TSV row with a field too many": lambda p: ("classification", write(p, "rows.tsv", "text\tlabel\n" + "".join(
+                                                      f"{r['text']}\t{r['label']}\n" for r in sentiment(row7={
+                                                          "text": "one\ttab too many"}))), None, [],
+                                                  r"'.*rows\.tsv' as tsv: row 7 \(line 8\) has 3 field\(s\), but the "
+                                                  r"header \(line 1\) has 2 \(text, label\)"),
+    "a quote that takes in the next lines of a TSV": lambda p: ("classification", write(p, "goemotions.tsv", "".join(
+                                                                    '"' * (i == 3) + f"text {i}\t{i % 28}\tid{i}\n"
+                                                                    for i in range(30))), None,
+                                                                ["--data.task", "goemotions"],
+                                                                r"row 4 \(line 4\) opens a quoted text .* never "
+                                                                r"closed"),
 }  # fmt: skip
 
 
@@ -136,7 +147,7 @@ def test_bad_input_stops_before_training_with_one_clear_message(case, tiny_bert,
     last_line = stderr.strip().splitlines()[-1]
     assert last_line.startswith("ftlit: error: ")
     assert re.search(message, last_line), last_line
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".jsonl", ".xlsx")]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".jsonl", ".xlsx", ".tsv")]
     assert written == []  # no checkpoint, export, results or logs
     assert not (tmp_path / "lightning_logs").exists() and not (tmp_path / "out").exists()  # not even empty folders
 

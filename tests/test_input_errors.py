@@ -129,6 +129,21 @@ CASES = {
                                                                 ["--data.task", "goemotions"],
                                                                 r"row 4 \(line 4\) opens a quoted text .* never "
                                                                 r"closed"),
+    "one class in training": lambda p: ("classification", write(p, "rows.jsonl", [
+                                            {**row, "label": "pos"} for row in sentiment()]), None, [],
+                                        r"'.*rows\.jsonl': every label of the training data is 'pos': there is "
+                                        r"nothing to learn"),
+    "one regression value": lambda p: ("classification", write(p, "rows.jsonl", [
+                                           {**row, "label": 3} for row in sentiment()]), None,
+                                       ["--data.problem_type", "regression"],
+                                       r"every target of the training data is 3\.0: there is nothing to learn"),
+    "a regression target the loss cannot hold": lambda p: ("classification", write(p, "rows.jsonl", [
+                                                               {**row, "label": 1e30 if i == 4 else i}
+                                                               for i, row in enumerate(sentiment())]), None,
+                                                           ["--data.problem_type", "regression"],
+                                                           r"1 label\(s\) in column 'label' are not valid \(row 5: "
+                                                           r"1e\+30\)\. Expected a target within ±3\.3e\+18: the "
+                                                           r"squared error .* overflows float32"),
 }  # fmt: skip
 
 

@@ -109,7 +109,8 @@ CASES = {
                                                     r"labels \(1 numbers, 39 names; the numbers are in row 12: 1\)"),
     "QA: a question without answers": lambda p: ("qa", write(p, "squad.jsonl", squad(row3={"answers": None})),
                                                  None, [], r"'.*squad\.jsonl': 1 question\(s\) have no well-formed "
-                                                 r"'answers' \(row 3, ids \['q4-2'\]: None\)"),
+                                                 r"'answers' \(row 3, ids \['q4-2'\]; first: answers is NoneType None, "
+                                                 r"not an object\)"),
     "QA: a number as question": lambda p: ("qa", write(p, "squad.jsonl", squad(row2={"question": 7})), None, [],
                                            r"column 'question' must hold text, but 1 of 20 rows hold int \(row 2"),
     "QA: unanswerable questions under v1.1 rules": lambda p: ("qa", write(p, "squad.jsonl", squad(
@@ -144,6 +145,15 @@ CASES = {
                                                            r"1 label\(s\) in column 'label' are not valid \(row 5: "
                                                            r"1e\+30\)\. Expected a target within ±3\.3e\+18: the "
                                                            r"squared error .* overflows float32"),
+    "QA: an answer_start given as a string": lambda p: ("qa", write(p, "squad.jsonl", squad(
+                                                            row6={"answers": {"text": ["x"], "answer_start": ["12"]}})),
+                                                        None, [], r"1 question\(s\) have no well-formed 'answers' "
+                                                        r"\(row 6, ids \['q4-5'\]; first: answers\.answer_start holds "
+                                                        r"str '12', not an integer offset \(write it as a number"),
+    "QA: an empty answer text": lambda p: ("qa", write(p, "squad.jsonl", squad(
+                                               row2={"answers": {"text": [" "], "answer_start": [0]}})), None, [],
+                                           r"'.*squad\.jsonl': 1 question\(s\) have an empty answer text \(row 2, "
+                                           r"ids \['q4-1'\]\)"),
 }  # fmt: skip
 
 

@@ -60,9 +60,11 @@ class TokenClassificationDataModule(TransformerDataModule):
         words_column / tags_column: the word-list and tag-list columns of JSON/Parquet/Hub rows.
         tag_column: the tag's column in a CoNLL line (from 0, the word; negative from the end; default the last).
         tag_names: names of the tag ids, when the tags are given as ids (Hub datasets name them themselves).
-        tag_scheme: ``auto`` (detected: IOB1 is converted to IOB2 and announced), or ``IOB1``/``IOB2``/``BIOES``.
-        repair_tags: in IOB2 data, an ``I-X`` that opens an entity becomes ``B-X`` (counted in a warning);
-            false: refused.
+        tag_scheme: ``auto`` (detected: the scheme most sentences are written in; IOB1 is converted to IOB2 and
+            announced), or ``IOB1``/``IOB2``/``BIOES``.
+        repair_tags: a sentence in the other scheme (BIOES among IOB2, or the reverse) is rewritten in the data's,
+            and in IOB2 data an ``I-X`` that opens an entity becomes ``B-X`` (both counted in a warning); false:
+            refused.
         label_all_subwords: a word's later subwords learn ``I-`` of its type instead of being ignored in the loss.
         context: ``sentence`` (each sentence alone) or ``document``: each sentence is widened with the words of its
             neighbours in its document (CoNLL ``-DOCSTART-`` documents, or a ``document`` column), which carry

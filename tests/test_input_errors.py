@@ -109,7 +109,8 @@ CASES = {
                                                     r"labels \(1 numbers, 39 names; the numbers are in row 12: 1\)"),
     "QA: a question without answers": lambda p: ("qa", write(p, "squad.jsonl", squad(row3={"answers": None})),
                                                  None, [], r"'.*squad\.jsonl': 1 question\(s\) have no well-formed "
-                                                 r"'answers' \(row 3, ids \['q4-2'\]: None\)"),
+                                                 r"'answers' \(row 3, ids \['q4-2'\]; first: answers is NoneType None, "
+                                                 r"not an object\)"),
     "QA: a number as question": lambda p: ("qa", write(p, "squad.jsonl", squad(row2={"question": 7})), None, [],
                                            r"column 'question' must hold text, but 1 of 20 rows hold int \(row 2"),
     "QA: unanswerable questions under v1.1 rules": lambda p: ("qa", write(p, "squad.jsonl", squad(
@@ -118,6 +119,41 @@ CASES = {
                                                               r"1 of 20 questions of '.*squad\.jsonl' have no answer "
                                                               r"\(first ids: \['q4-7'\]\), but --data.version_2_with_"
                                                               r"negative is false"),
+    "a TSV row with a field too many": lambda p: ("classification", write(p, "rows.tsv", "text\tlabel\n" + "".join(
+                                                      f"{r['text']}\t{r['label']}\n" for r in sentiment(row7={
+                                                          "text": "one\ttab too many"}))), None, [],
+                                                  r"'.*rows\.tsv' as tsv: row 7 \(line 8\) has 3 field\(s\), but the "
+                                                  r"header \(line 1\) has 2 \(text, label\)"),
+    "a quote that takes in the next lines of a TSV": lambda p: ("classification", write(p, "goemotions.tsv", "".join(
+                                                                    '"' * (i == 3) + f"text {i}\t{i % 28}\tid{i}\n"
+                                                                    for i in range(30))), None,
+                                                                ["--data.task", "goemotions"],
+                                                                r"row 4 \(line 4\) opens a quoted text .* never "
+                                                                r"closed"),
+    "one class in training": lambda p: ("classification", write(p, "rows.jsonl", [
+                                            {**row, "label": "pos"} for row in sentiment()]), None, [],
+                                        r"'.*rows\.jsonl': every label of the training data is 'pos': there is "
+                                        r"nothing to learn"),
+    "one regression value": lambda p: ("classification", write(p, "rows.jsonl", [
+                                           {**row, "label": 3} for row in sentiment()]), None,
+                                       ["--data.problem_type", "regression"],
+                                       r"every target of the training data is 3\.0: there is nothing to learn"),
+    "a regression target the loss cannot hold": lambda p: ("classification", write(p, "rows.jsonl", [
+                                                               {**row, "label": 1e30 if i == 4 else i}
+                                                               for i, row in enumerate(sentiment())]), None,
+                                                           ["--data.problem_type", "regression"],
+                                                           r"1 label\(s\) in column 'label' are not valid \(row 5: "
+                                                           r"1e\+30\)\. Expected a target within ±3\.3e\+18: the "
+                                                           r"squared error .* overflows float32"),
+    "QA: an answer_start given as a string": lambda p: ("qa", write(p, "squad.jsonl", squad(
+                                                            row6={"answers": {"text": ["x"], "answer_start": ["12"]}})),
+                                                        None, [], r"1 question\(s\) have no well-formed 'answers' "
+                                                        r"\(row 6, ids \['q4-5'\]; first: answers\.answer_start holds "
+                                                        r"str '12', not an integer offset \(write it as a number"),
+    "QA: an empty answer text": lambda p: ("qa", write(p, "squad.jsonl", squad(
+                                               row2={"answers": {"text": [" "], "answer_start": [0]}})), None, [],
+                                           r"'.*squad\.jsonl': 1 question\(s\) have an empty answer text \(row 2, "
+                                           r"ids \['q4-1'\]\)"),
 }  # fmt: skip
 
 
@@ -136,7 +172,7 @@ def test_bad_input_stops_before_training_with_one_clear_message(case, tiny_bert,
     last_line = stderr.strip().splitlines()[-1]
     assert last_line.startswith("ftlit: error: ")
     assert re.search(message, last_line), last_line
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".jsonl", ".xlsx")]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".jsonl", ".xlsx", ".tsv")]
     assert written == []  # no checkpoint, export, results or logs
     assert not (tmp_path / "lightning_logs").exists() and not (tmp_path / "out").exists()  # not even empty folders
 

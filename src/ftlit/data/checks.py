@@ -6,7 +6,7 @@ import itertools
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -82,6 +82,22 @@ def check_labels(values: Sequence, is_valid: Callable[[object], bool], source: s
         raise FtlitError(
             f"{source}: {len(bad)} label(s) in column {field!r} are not valid ({rows_named(bad)}: "
             f"{', '.join(found)}). Expected {expected}."
+        )
+
+
+def check_learnable(targets: Iterable[Hashable], source: str, what: str) -> None:
+    """Training targets a model can learn from: two different values at least. One class, one label set, one
+    regression value or one tag teaches nothing (and a head of one class breaks the metrics), so it is refused
+    before the first step; data without any target is left to the checks that refuse it."""
+    seen: set = set()
+    for target in targets:
+        seen.add(target)
+        if len(seen) > 1:
+            return
+    if seen:
+        raise FtlitError(
+            f"{source}: every {what} of the training data is {seen.pop()!r}: there is nothing to learn. Training "
+            f"needs two different {what}s at least: check the column (or the file) given for training."
         )
 
 

@@ -9,6 +9,7 @@ import csv
 import gzip
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,17 @@ from typing import IO
 import datasets
 from datasets import Dataset
 
+from ftlit.data.records import (
+    RecordError,
+    Records,
+    count_json_lines,
+    first_mismatch,
+    json_lines_problem,
+    scan_records,
+)
 from ftlit.errors import FtlitError
+
+log = logging.getLogger(__name__)
 
 #: The environment variable that says where ftlit's offline data lives; configs, tests and benchmarks name their
 #: files under it as ``${FTLIT_DATA}/...``
@@ -156,17 +167,11 @@ def first_json_error(path: str) -> str | None:
         json.loads(text)
         return None
     except json.JSONDecodeError as whole:
-        lines = text.splitlines()
+        lines = text.split("\n")  # not splitlines(): a text may hold U+2028 or U+0085, which it breaks at
         if not _is_json_object(next((line for line in lines if line.strip()), "")):
             return f"line {whole.lineno}, column {whole.colno}: {whole.msg}"  # one document over several lines
-        for number, line in enumerate(lines, start=1):  # JSON lines: one document per line
-            if line.strip() and not _is_json_object(line):
-                try:
-                    json.loads(line)
-                    return f"line {number}: not a JSON object"
-                except json.JSONDecodeError as err:
-                    return f"line {number}, column {err.colno}: {err.msg}"
-    return None
+        found = json_lines_problem(lines)  # JSON lines: one document per line
+        return f"line {found[0]}{': ' if found[1].startswith('not') else ', '}{found[1]}" if found else None
 
 
 def _is_json_object(line: str) -> bool:
@@ -244,6 +249,7 @@ def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) 
         raise FtlitError(f"Could not read '{path}' as {fmt}: {not_utf8}")
     if empty:
         raise FtlitError(f"Data file '{path}' has no rows.")
+    records = _records(path, fmt, options)
     cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / "ftlit" / content_hash(path)[:32]
     try:
         dataset = datasets.load_dataset(
@@ -253,10 +259,60 @@ def load_local_file(path: str, layout: TsvLayout | None = None, **json_options) 
         raise FtlitError(f"Could not read '{path}' as {fmt}: {_read_error(path, fmt, err)}") from err
     if len(dataset) == 0:  # e.g. a parquet file without rows
         raise FtlitError(f"Data file '{path}' has no rows.")
+    _check_row_count(path, fmt, records, dataset)
     if layout and layout.rename:
         present = {old: new for old, new in layout.rename.items() if old in dataset.column_names}
         dataset = dataset.rename_columns(present)
     return dataset
+
+
+def _records(path: str, fmt: str, options: dict) -> Records | None:
+    """A CSV or TSV file's records, scanned with the quoting its format has (``ftlit.data.records``): a row with
+    another number of fields than the header, or a quote that runs over lines, is refused naming its line."""
+    if fmt not in ("csv", "tsv"):
+        return None
+    quoted = options.get("quoting", csv.QUOTE_MINIMAL) != csv.QUOTE_NONE
+    try:
+        with open_text(path) as lines:
+            records = scan_records(lines, options.get("sep", ","), quoted, options.get("names"))
+    except RecordError as err:
+        raise FtlitError(f"Could not read '{path}' as {fmt}: {err}") from None
+    except (OSError, EOFError) as err:
+        raise FtlitError(f"Could not read '{path}' as {fmt}: {type(err).__name__}: {err}") from err
+    if records.multiline:  # RFC 4180 allows it; said, as it is also what a stray quote does
+        first, last = records.multiline[0]
+        log.warning(
+            "'%s': %d row(s) hold a quoted text over several lines (first: lines %d-%d), so the file's %d rows take "
+            "more lines than that. If that is not meant, a quote opens a text that should not be quoted.",
+            path,
+            len(records.multiline),
+            first,
+            last,
+            records.count,
+        )
+    return records
+
+
+def _check_row_count(path: str, fmt: str, records: Records | None, dataset: Dataset) -> None:
+    """The rows read are the file's records, one for one, else the first that differs is named."""
+    if fmt == "jsonl":
+        with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
+            count = count_json_lines(f)
+        if len(dataset) != count:
+            with open_text(path) as lines:
+                line, reason = json_lines_problem(lines) or (0, "")
+            raise FtlitError(
+                f"Could not read '{path}' as jsonl: its {count} non-blank lines were read as {len(dataset)} rows; "
+                f"line {line} is not one JSON object ({reason}). A JSON-lines file holds one object per line."
+            )
+    if records is None or len(dataset) == records.count:
+        return
+    i = first_mismatch(records, dataset.data.column(0).to_pylist())
+    where = f"row {i + 1} (line {records.lines[i]})" if i < records.count else "after the last row"
+    raise FtlitError(
+        f"Could not read '{path}' as {fmt}: the file holds {records.count} rows, but {len(dataset)} were read; the "
+        f"first that differs is {where}. Check its quotes and delimiters."
+    )
 
 
 def _read_error(path: str, fmt: str, err: Exception) -> str:

@@ -83,7 +83,8 @@ def test_rows_without_gold_label_are_dropped(tiny_bert, tmp_path, labels, unlabe
 
 
 def test_sentence_pairs_are_tokenised_as_pairs(tiny_bert, tmp_path):
-    rows = [{"premise": "a dog runs", "hypothesis": "an animal moves", "label": "entailment"}] * 4
+    rows = [{"premise": "a dog runs", "hypothesis": "an animal moves", "label": label} for label in ["entailment"] * 3]
+    rows.append({"premise": "a dog runs", "hypothesis": "a cat sleeps", "label": "neutral"})
     files = {"train": write_jsonl(tmp_path / "pairs.jsonl", rows)}
     dm = ClassificationDataModule(tiny_bert, task="snli", train_file=str(files["train"]), validation_split=0.5)
     dm.setup("fit")

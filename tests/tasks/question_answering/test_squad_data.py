@@ -12,12 +12,16 @@ from conftest import ANIMALS, nested_squad, squad_rows, write_jsonl
 from ftlit.errors import FtlitError
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.squad_format import (
+    answer_problem,
+    blank_answers,
     flatten_articles,
     is_aligned,
     is_nested_squad,
     load_squad_file,
     malformed_answers,
+    mixed_offsets,
     nearest_occurrence,
+    raw_answers,
     repair_answer_starts,
 )
 
@@ -240,3 +244,36 @@ def test_answers_of_another_shape_are_named_by_their_rows():
     assert malformed_answers(rows) == [0, 1]
     well_formed = Dataset.from_list([{"answers": {"text": ["a"], "answer_start": [0]}}, {"answers": None}])
     assert malformed_answers(well_formed) == [1]
+
+
+@pytest.mark.parametrize(
+    ("answers", "problem"),
+    [
+        ({"text": ["a"], "answer_start": [0]}, None),
+        ({"text": [], "answer_start": []}, None),
+        ([{"text": "a"}], "answers is list [{'text': 'a'}], not an object"),
+        ({"text": "a", "answer_start": [0]}, "answers.text is str 'a', not a list"),
+        ({"text": ["a", "b"], "answer_start": [0]}, "2 answer text(s) but 1 answer_start(s)"),
+        ({"text": [7], "answer_start": [0]}, "answers.text holds int 7, not a string"),
+        ({"text": ["a"], "answer_start": ["12"]}, "answers.answer_start holds str '12', not an integer offset"),
+        ({"text": ["a"], "answer_start": [1.0]}, "answers.answer_start holds float 1.0, not an integer offset"),
+        ({"text": ["a"], "answer_start": [True]}, "answers.answer_start holds bool True, not an integer offset"),
+    ],
+)
+def test_what_is_wrong_with_answers_is_said(answers, problem):
+    found = answer_problem(answers)
+    assert found == problem or found.startswith(problem)
+
+
+def test_offsets_of_mixed_types_are_found_in_the_raw_file(tmp_path):
+    rows = [{"id": f"q{i}", "answers": {"text": ["a"], "answer_start": ["3" if i == 2 else 3]}} for i in range(4)]
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    loaded = load_squad_file(str(path))  # the reader keeps them as JSON text and reads "3" back as 3
+    assert mixed_offsets(loaded) and malformed_answers(loaded) == []
+    assert [i for i, (_, answers) in enumerate(raw_answers(str(path))) if answer_problem(answers)] == [2]
+    assert not mixed_offsets(load_squad_file(str(write_jsonl(tmp_path / "plain.jsonl", rows[:2]))))
+
+
+def test_blank_answer_texts_are_found():
+    rows = Dataset.from_list([{"answers": {"text": t, "answer_start": [0] * len(t)}} for t in (["a"], ["a", " "], [])])
+    assert blank_answers(rows) == [1]

@@ -80,6 +80,25 @@ def test_an_inside_tag_opening_an_entity_in_iob2_data_is_repaired_with_a_count(t
         module(tiny_bert, train_file=train, validation_file=train, repair_tags=False).setup("fit")
 
 
+def test_a_sentence_in_another_scheme_is_rewritten_in_the_data_s_with_a_count(tiny_bert, tmp_path, caplog):
+    iob2 = "".join(f"Anna B-PER\nSmith I-PER\nof O\nAcme B-ORG\nCorp I-ORG\n{i} O\n\n" for i in range(3))
+    train = write(tmp_path / "train.txt", iob2 + "Bob S-PER\nof O\nAcme B-ORG\nCorp E-ORG\n")  # sentence 4: BIOES
+    dm = module(tiny_bert, train_file=train, validation_file=train)
+    dm.setup("fit")
+    assert "1 sentence(s) are tagged in BIOES, the data in IOB2 (first: " in caplog.text
+    assert "line 22 (sentence 4)); rewritten in IOB2, the same entities" in caplog.text
+    assert dm.rows["train"]["ner_tags"][3] == ["B-PER", "O", "B-ORG", "I-ORG"]
+    assert dm.contract.label_names == ["O", "B-ORG", "I-ORG", "B-PER", "I-PER"]  # no E-ORG, no S-PER
+    with pytest.raises(FtlitError, match=r"1 sentence\(s\) are tagged in BIOES.*--data.repair_tags true"):
+        module(tiny_bert, train_file=train, validation_file=train, repair_tags=False).setup("fit")
+
+
+def test_training_tags_that_are_all_o_are_refused(tiny_bert, tmp_path):
+    train = write(tmp_path / "train.txt", "Anna O\nsings O\n\nBob O\n")
+    with pytest.raises(FtlitError, match=r"every tag of the training data is 'O': there is nothing to learn"):
+        module(tiny_bert, train_file=train, validation_file=train).setup("fit")
+
+
 def test_a_tag_outside_the_schemes_names_file_line_and_sentence(tiny_bert, tmp_path):
     train = write(tmp_path / "train.txt", "Anna B-PER\n\nmet O\nRome LOC\n")
     with pytest.raises(FtlitError, match=r"train.txt', line 3 \(sentence 2\): tag 'LOC' is not a tag"):
@@ -115,7 +134,7 @@ def test_document_context_takes_the_neighbours_in_the_same_document():
 
 
 def test_document_context_needs_documents(tiny_bert, tmp_path):
-    train = str(write_jsonl(tmp_path / "train.jsonl", [{"tokens": ["Anna"], "ner_tags": ["B-PER"]}]))
+    train = str(write_jsonl(tmp_path / "train.jsonl", [{"tokens": ["Anna", "sings"], "ner_tags": ["B-PER", "O"]}]))
     with pytest.raises(FtlitError, match="--data.context document needs the documents"):
         module(tiny_bert, train_file=train, validation_file=train, context="document").setup("fit")
 

@@ -6,10 +6,13 @@ from ftlit.tasks.token_classification.tags import (
     broken_openings,
     detect_scheme,
     entities,
+    in_scheme,
     inside_tag,
     iob1_to_iob2,
     is_valid_tag,
     label_list,
+    off_scheme,
+    written_in,
 )
 
 
@@ -26,6 +29,30 @@ from ftlit.tasks.token_classification.tags import (
 )
 def test_detects_the_scheme(sequences, scheme):
     assert detect_scheme(sequences) == scheme
+
+
+def test_the_scheme_most_sentences_are_written_in_is_the_data_s():
+    assert [written_in(t) for t in (["B-PER", "I-PER"], ["O", "S-LOC"], ["O"], [])] == ["IOB", "BIOES", None, None]
+    mixed = [["B-ORG", "I-ORG"], ["O"], ["S-ORG"], ["B-LOC"]]
+    assert detect_scheme(mixed) == "IOB2" and detect_scheme([*mixed, ["S-PER"], ["B-PER", "E-PER"]]) == "BIOES"
+    assert detect_scheme([["I-PER", "O"], ["S-PER"]]) == "IOB1"  # a tie stays IOB; IOB1 seen in its sentences
+    assert off_scheme(["S-ORG"], "IOB2") and off_scheme(["B-ORG", "I-ORG"], "BIOES")
+    assert not off_scheme(["O"], "BIOES") and not off_scheme(["I-ORG"], "IOB1")
+
+
+@pytest.mark.parametrize(
+    ("tags", "iob2", "bioes"),
+    [
+        (["S-PER", "O", "B-ORG", "I-ORG", "E-ORG"], ["B-PER", "O", "B-ORG", "I-ORG", "I-ORG"], None),
+        (["B-PER", "B-PER", "I-LOC"], ["B-PER", "B-PER", "B-LOC"], ["S-PER", "S-PER", "S-LOC"]),
+        (["I-PER", "I-PER", "O"], ["B-PER", "I-PER", "O"], ["B-PER", "E-PER", "O"]),
+        (["O", "O"], ["O", "O"], ["O", "O"]),
+    ],
+)
+def test_a_sentence_rewritten_in_another_scheme_keeps_its_entities(tags, iob2, bioes):
+    for scheme, expected in (("IOB2", iob2 or tags), ("BIOES", bioes or tags)):
+        assert in_scheme(tags, scheme) == expected
+        assert entities(in_scheme(tags, scheme)) == entities(tags)
 
 
 def test_iob1_becomes_iob2():

@@ -18,7 +18,7 @@ from ftlit.errors import FtlitError, RequestError
 from ftlit.settings import check_range
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
 from ftlit.tasks.classification.label_rules import ClassificationLabels
-from ftlit.tasks.classification.labels import UNLABELED, check_learnt_labels, label_id, label_set
+from ftlit.tasks.classification.labels import UNLABELED_BY_PROBLEM, check_learnt_labels, label_id, label_set
 from ftlit.tasks.classification.presets import DatasetPreset, ProblemType, get_preset
 
 log = logging.getLogger(__name__)
@@ -192,14 +192,15 @@ class ClassificationDataModule(ClassificationLabels):
             if split != "predict":
                 self._check_labels(split, rows)
             checked[split] = drop_blank_texts(rows, self.text_fields, self.source(split), self.empty_text)
+        if "train" in checked:
+            self._check_learnable(checked["train"])
         return checked
 
     def usable_rows(self, split: str, rows: Dataset) -> Dataset:
         if split == "predict":
             return rows
         before = len(rows)
-        # a multi-label text's empty list (or "") is a label set, not a missing label; -1 is a regression target
-        unlabeled = {"single_label": UNLABELED, "multi_label": (None,), "regression": (None, "")}[self.problem_type]
+        unlabeled = UNLABELED_BY_PROBLEM[self.problem_type]
         rows = rows.filter(lambda label: label not in unlabeled, input_columns=self.label_field)
         if len(rows) < before:
             log.info("%s: dropped %d rows without a gold label", split, before - len(rows))

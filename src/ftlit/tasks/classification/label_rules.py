@@ -5,10 +5,11 @@ half of ``ClassificationDataModule``."""
 from datasets import Dataset
 
 from ftlit.data.base import TransformerDataModule
-from ftlit.data.checks import check_labels, rows_named
+from ftlit.data.checks import check_labels, check_learnable, column, rows_named
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.labels import (
     UNLABELED,
+    UNLABELED_BY_PROBLEM,
     feature_label_names,
     holds_label_lists,
     is_number,
@@ -16,6 +17,7 @@ from ftlit.tasks.classification.labels import (
     label_id,
     label_names_from_values,
     label_set,
+    largest_target,
     read_label_names,
 )
 from ftlit.tasks.classification.presets import HF_PROBLEM_TYPES, DatasetPreset, ProblemType
@@ -128,10 +130,32 @@ class ClassificationLabels(TransformerDataModule):
             )
         return names
 
+    def _check_learnable(self, rows: Dataset) -> None:
+        """Two classes, label sets or target values at least in the training data (the labels already checked)."""
+        names, unlabeled = self.label_names, UNLABELED_BY_PROBLEM[self.problem_type]
+        values = [value for value in column(rows, self.label_field) if value not in unlabeled]
+        if self.problem_type == "regression":
+            check_learnable(map(float, values), self.source("train"), "target")
+        elif self.problem_type == "multi_label":
+            sets = ({names[label_id(label, names)] for label in label_set(v, self.label_delimiter)} for v in values)
+            check_learnable((tuple(sorted(labels)) for labels in sets), self.source("train"), "label set")
+        else:
+            check_learnable((names[label_id(value, names)] for value in values), self.source("train"), "label")
+
     def _check_labels(self, split: str, rows: Dataset) -> None:
         values = rows[self.label_field]
         if self.problem_type == "regression":
             check_labels(values, is_number, self.source(split), self.label_field, "a number (a regression score)")
+            limit = largest_target(self.batch_size)
+            check_labels(
+                values,
+                lambda value: abs(float(value)) <= limit,
+                self.source(split),
+                self.label_field,
+                f"a target within ±{limit:.2g}: the squared error of a larger one, summed over a batch of "
+                f"{self.batch_size}, overflows float32 and the loss becomes inf. Rescale the targets (e.g. divide by a "
+                "power of ten, or take their logarithm)",
+            )
             return
         if self.problem_type == "multi_label":
             self._check_label_sets(split, values)

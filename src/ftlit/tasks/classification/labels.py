@@ -4,6 +4,7 @@ import logging
 import math
 from collections import Counter
 
+import numpy as np
 from datasets import ClassLabel, Dataset
 
 from ftlit.data.checks import rows_named
@@ -14,6 +15,9 @@ log = logging.getLogger(__name__)
 
 # How datasets mark a row without a gold label (SNLI: -1 on the Hub, "-" in the original files)
 UNLABELED = (None, -1, "-1", "", "-")
+#: Per problem type, what marks a row without a gold label: a multi-label text's empty list (or "") is a label set,
+#: and -1 is a regression target
+UNLABELED_BY_PROBLEM = {"single_label": UNLABELED, "multi_label": (None,), "regression": (None, "")}
 
 
 def label_name(value: object) -> str:
@@ -50,6 +54,12 @@ def is_number(value: object) -> bool:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+def largest_target(batch_size: int) -> float:
+    """The largest regression target (in absolute value) whose squared error, summed over a batch of
+    ``batch_size``, stays finite in float32 (bfloat16 has float32's range): above it the loss overflows to inf."""
+    return math.sqrt(float(np.finfo(np.float32).max) / batch_size)
 
 
 def is_integer_like(value: object) -> bool:

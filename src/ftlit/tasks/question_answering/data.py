@@ -23,9 +23,13 @@ from ftlit.tasks.question_answering.features import (
     truncation_report,
 )
 from ftlit.tasks.question_answering.squad_format import (
+    answer_problem,
+    blank_answers,
     is_aligned,
     load_squad_file,
     malformed_answers,
+    mixed_offsets,
+    raw_answers,
     repair_answer_starts,
     unanswerable,
 )
@@ -158,14 +162,7 @@ class SquadDataModule(TransformerDataModule):
         source = self.source(split)
         check_text_types(rows, ["question", "context"], source)
         if split != "predict":
-            malformed = malformed_answers(rows)
-            if malformed:
-                raise FtlitError(
-                    f"{source}: {len(malformed)} question(s) have no well-formed 'answers' ({rows_named(malformed)}, "
-                    f"ids {[rows[i]['id'] for i in malformed[:5]]}: {rows[malformed[0]]['answers']!r}). Each needs "
-                    'answers as {"text": [...], "answer_start": [...]} (both lists empty for an unanswerable '
-                    "question)."
-                )
+            self._check_answers(split, rows)
         rows = drop_blank_texts(rows, ["question", "context"], source, self.empty_text)
         repeated = duplicates(column(rows, "id"))
         if repeated:
@@ -174,6 +171,32 @@ class SquadDataModule(TransformerDataModule):
                 "unique: predictions and scores are keyed by them."
             )
         return rows if split == "predict" else self._aligned(rows, source)
+
+    def _check_answers(self, split: str, rows: Dataset) -> None:
+        """Every question's answers well-formed (named by row, id and what is wrong, e.g. an ``answer_start`` given
+        as a string, also among numbers, where the reader would hide it), and no answer text empty."""
+        source, path = self.source(split), self.local_files.get(split)
+        answers = [answers for _, answers in raw_answers(path)] if path and mixed_offsets(rows) else None
+        malformed = (
+            malformed_answers(rows)
+            if answers is None
+            else [i for i, given in enumerate(answers) if answer_problem(given) is not None]
+        )
+        if malformed:
+            first = answer_problem((answers or column(rows, "answers"))[malformed[0]])
+            raise FtlitError(
+                f"{source}: {len(malformed)} question(s) have no well-formed 'answers' ({rows_named(malformed)}, "
+                f"ids {[rows[i]['id'] for i in malformed[:5]]}; first: {first}). Each needs answers as "
+                '{"text": [...], "answer_start": [...]}, the offsets integers (both lists empty for an unanswerable '
+                "question)."
+            )
+        blank = blank_answers(rows)
+        if blank:
+            raise FtlitError(
+                f"{source}: {len(blank)} question(s) have an empty answer text ({rows_named(blank)}, ids "
+                f"{[rows[i]['id'] for i in blank[:5]]}): an answer is a span of the context. Give its text, or drop "
+                'it (a question without an answer has empty lists: {"text": [], "answer_start": []}).'
+            )
 
     def _aligned(self, rows: Dataset, source: str) -> Dataset:
         if self.repair_answer_start:

@@ -11,7 +11,7 @@ from datasets import Dataset
 from transformers import DataCollatorForTokenClassification
 
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
-from ftlit.data.checks import column, without_rows
+from ftlit.data.checks import check_learnable, column, without_rows
 from ftlit.data.requests import check_fields, text_field, words_field
 from ftlit.data.windows import check_stride
 from ftlit.errors import FtlitError, RequestError
@@ -31,10 +31,12 @@ from ftlit.tasks.token_classification.tags import (
     broken_openings,
     detect_scheme,
     entities,
+    in_scheme,
     inside_tag,
     iob1_to_iob2,
     is_valid_tag,
     label_list,
+    off_scheme,
 )
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,11 @@ class TokenClassificationDataModule(TransformerDataModule):
         words_column / tags_column: the word-list and tag-list columns of JSON/Parquet/Hub rows.
         tag_column: the tag's column in a CoNLL line (from 0, the word; negative from the end; default the last).
         tag_names: names of the tag ids, when the tags are given as ids (Hub datasets name them themselves).
-        tag_scheme: ``auto`` (detected: IOB1 is converted to IOB2 and announced), or ``IOB1``/``IOB2``/``BIOES``.
-        repair_tags: in IOB2 data, an ``I-X`` that opens an entity becomes ``B-X`` (counted in a warning);
-            false: refused.
+        tag_scheme: ``auto`` (detected: the scheme most sentences are written in; IOB1 is converted to IOB2 and
+            announced), or ``IOB1``/``IOB2``/``BIOES``.
+        repair_tags: a sentence in the other scheme (BIOES among IOB2, or the reverse) is rewritten in the data's,
+            and in IOB2 data an ``I-X`` that opens an entity becomes ``B-X`` (both counted in a warning); false:
+            refused.
         label_all_subwords: a word's later subwords learn ``I-`` of its type instead of being ignored in the loss.
         context: ``sentence`` (each sentence alone) or ``document``: each sentence is widened with the words of its
             neighbours in its document (CoNLL ``-DOCSTART-`` documents, or a ``document`` column), which carry
@@ -139,6 +143,7 @@ class TokenClassificationDataModule(TransformerDataModule):
         for split, rows in checked.items():
             if "ner_tags" not in rows.column_names:
                 continue
+            rows = self._in_one_scheme(split, rows, scheme)
             if scheme == "IOB1":
                 rows = rows.map(
                     lambda b: {"ner_tags": [iob1_to_iob2(t) for t in b["ner_tags"]]},
@@ -148,6 +153,9 @@ class TokenClassificationDataModule(TransformerDataModule):
             elif scheme == "IOB2":
                 rows = self._repaired(split, rows)
             checked[split] = rows
+        if "train" in checked and "ner_tags" in checked["train"].column_names:
+            tags = (tag for sentence in column(checked["train"], "ner_tags") for tag in sentence)
+            check_learnable(tags, self.source("train"), "tag")
         if self.context == "document":
             checked = {split: self._with_context(split, rows) for split, rows in checked.items()}
         return checked
@@ -191,6 +199,31 @@ class TokenClassificationDataModule(TransformerDataModule):
             if len(rows) == 0:
                 raise FtlitError(f"{self.source(split)} has no sentences.")
         return rows
+
+    def _in_one_scheme(self, split: str, rows: Dataset, scheme: str) -> Dataset:
+        """The sentences written in the other family of schemes than the data's (BIOES among IOB2, or the reverse)
+        rewritten in the data's, the same entities (or refused): one scheme, so no label such as ``E-ORG`` joins an
+        IOB2 model."""
+        off = [i for i, tags in enumerate(column(rows, "ner_tags")) if off_scheme(tags, scheme)]
+        if not off:
+            return rows
+        target = "IOB2" if scheme == "IOB1" else scheme
+        other = "IOB" if target == "BIOES" else "BIOES"
+        first = self._where(split, rows, off[0])
+        which = f"{len(off)} sentence(s) are tagged in {other}, the data in {scheme} (first: {first})"
+        if not self.repair_tags:
+            raise FtlitError(
+                f"{self.source(split)}: {which}. Tag every sentence in one scheme, or let ftlit rewrite them in "
+                f"{target} (the same entities) with --data.repair_tags true."
+            )
+        log.warning("%s: %s; rewritten in %s, the same entities.", self.source(split), which, target)
+        off_rows = set(off)
+        return rows.map(
+            lambda tags, i: {"ner_tags": in_scheme(tags, target) if i in off_rows else tags},
+            input_columns="ner_tags",
+            with_indices=True,
+            desc="Rewriting tags in one scheme",
+        )
 
     def _repaired(self, split: str, rows: Dataset) -> Dataset:
         """IOB2 tags with every ``I-X`` that opens an entity turned into ``B-X`` (or refused)."""

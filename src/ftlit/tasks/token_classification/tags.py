@@ -2,6 +2,7 @@
 an ``I-`` that opens an entity, and the entities a tag sequence holds, read exactly as ``conlleval`` (and seqeval's
 default mode) read them."""
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
@@ -25,21 +26,52 @@ def is_valid_tag(tag: object) -> bool:
     return isinstance(tag, str) and (tag == OUTSIDE or (len(tag) > 2 and tag[0] in PREFIXES and tag[1] == "-"))
 
 
+def written_in(tags: Sequence[str]) -> Literal["BIOES", "IOB"] | None:
+    """The family of schemes a sentence's tags are written in: ``BIOES`` when ``E-`` or ``S-`` occur, ``IOB``
+    (IOB1 or IOB2) when only ``B-``/``I-`` do, None when every tag is ``O``."""
+    prefixes = {split_tag(tag)[0] for tag in tags}
+    if prefixes & {"E", "S"}:
+        return "BIOES"
+    return "IOB" if prefixes & {"B", "I"} else None
+
+
 def detect_scheme(sequences: Sequence[Sequence[str]]) -> Scheme:
-    """BIOES when ``E-`` or ``S-`` tags occur; IOB1 when some entity opens with ``I-`` and no ``B-`` ever opens one
-    (in IOB1, ``B-`` only separates two adjacent entities of one type); else IOB2."""
+    """The scheme of the data as a whole: BIOES when more sentences are written in it than in IOB (the others are
+    then off the scheme: see ``written_in``); else IOB1 when some entity opens with ``I-`` and no ``B-`` ever opens
+    one (in IOB1, ``B-`` only separates two adjacent entities of one type); else IOB2."""
+    families = Counter(written_in(tags) for tags in sequences)
+    if families["BIOES"] > families["IOB"]:
+        return "BIOES"
     opens_with_inside = opens_with_begin = False
     for tags in sequences:
+        if written_in(tags) == "BIOES":
+            continue
         previous = OUTSIDE
         for tag in tags:
             prefix, kind = split_tag(tag)
-            if prefix in ("E", "S"):
-                return "BIOES"
             opens = split_tag(previous)[1] != kind
             opens_with_inside |= prefix == "I" and opens
             opens_with_begin |= prefix == "B" and opens
             previous = tag
     return "IOB1" if opens_with_inside and not opens_with_begin else "IOB2"
+
+
+def off_scheme(tags: Sequence[str], scheme: Scheme) -> bool:
+    """A sentence written in the other family than ``scheme``'s: ``E-``/``S-`` tags in IOB data, or entities
+    not closed by ``E-``/``S-`` in BIOES data."""
+    family = written_in(tags)
+    return family is not None and (family == "BIOES") != (scheme == "BIOES")
+
+
+def in_scheme(tags: Sequence[str], scheme: Scheme) -> list[str]:
+    """The sentence's entities (as ``entities`` reads them, in any scheme) written in ``scheme``: IOB2 (IOB1 data
+    is written in IOB2 too) or BIOES. The entities stay the same."""
+    written = [OUTSIDE] * len(tags)
+    for kind, start, end in entities(tags):
+        inside = "I" if scheme != "BIOES" or start == end else "E"
+        written[start : end + 1] = [f"I-{kind}"] * (end - start) + [f"{inside}-{kind}"]
+        written[start] = f"S-{kind}" if scheme == "BIOES" and start == end else f"B-{kind}"
+    return written
 
 
 def iob1_to_iob2(tags: Sequence[str]) -> list[str]:

@@ -24,7 +24,7 @@ def text_field(request: Mapping, name: str) -> str:
         raise RequestError(name, f"must be a string, not {type(value).__name__}.")
     if not value.strip():
         raise RequestError(name, "is empty.")
-    return value
+    return _encodable(name, value)
 
 
 def words_field(request: Mapping, name: str) -> list[str]:
@@ -35,7 +35,21 @@ def words_field(request: Mapping, name: str) -> list[str]:
     bad = [i for i, word in enumerate(value) if not isinstance(word, str) or not word.strip()]
     if bad:
         raise RequestError(f"{name}[{bad[0]}]", f"must be a non-empty string, not {value[bad[0]]!r}.")
+    for i, word in enumerate(value):
+        _encodable(f"{name}[{i}]", word)
     return value
+
+
+def _encodable(name: str, text: str) -> str:
+    """``text``, which must be Unicode text: JSON's ``\\ud800`` escapes give half a character (a lone surrogate),
+    which the tokenizer cannot read."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as error:
+        raise RequestError(
+            name, f"holds {text[error.start]!r} at character {error.start}, half of a UTF-16 pair: not text."
+        ) from None
+    return text
 
 
 def _described(value: object) -> str:

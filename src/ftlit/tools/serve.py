@@ -1,32 +1,40 @@
 """``ftlit serve EXPORT [--port 8000] [--host 127.0.0.1] [--engine torch|onnxruntime] [--max_batch_size 32]
-[--batch_timeout 0.01] [--workers 1]``: an export answering HTTP requests, on LitServe.
+[--batch_timeout 0.01] [--workers 1] [--max_inputs 64] [--max_body_bytes 1048576]``: an export answering HTTP
+requests, on LitServe.
 
 EXPORT is a run's output folder, its ``export/`` or an ONNX export (``ftlit export``). ``POST /predict`` takes one
 JSON object — ``{"text": …}`` (and ``"text_pair"`` for sentence pairs), ``{"question": …, "context": …}``, or for
 entities ``{"text": …}`` / ``{"words": [...]}`` — or a list of them, and answers what ``ftlit predict`` writes for
 the same input (less the input itself): one object, or a list in the same order. Requests arriving together are
 batched (up to --max_batch_size requests, waiting at most --batch_timeout seconds for more). A bad request is
-answered 422 (400 for a body that is not JSON) with ``{"error": …, "field": …}``; it never fails the requests
-batched with it. ``GET /health`` answers ``ok`` once the model is loaded. SIGTERM or Ctrl-C stop it cleanly.
+answered 422 with ``{"error": …, "field": …}`` (400 for a body that is not strict JSON, 413 for one over
+--max_body_bytes or with more than --max_inputs inputs); it never fails the requests batched with it. ``GET /health``
+answers ``ok`` once the model is loaded, ``GET /info`` the task, the engine and the limits. SIGTERM or Ctrl-C stop
+it cleanly.
 """
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import litserve
 from fastapi.responses import JSONResponse
 
 from ftlit.errors import FtlitError, RequestError
+from ftlit.settings import check_range
 from ftlit.tools.prediction import ENGINES, Predictor
+from ftlit.tools.request_body import BodyLimits, StrictBody
 
+log = logging.getLogger(__name__)
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
+REQUEST_TIMEOUT = 30  # seconds a request may wait for its answer (LitServe's default), then 504
 LOCAL_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # where this machine reaches a server on every address
 
 
@@ -37,6 +45,7 @@ class Request:
     rows: list[dict]
     single: bool  # one object (answered with one), not a list
     error: RequestError | None = None
+    status: int = 422  # the error's: 500 when it is the server's fault, not the request's
     answers: list[dict] = field(default_factory=list)
 
 
@@ -62,18 +71,22 @@ def read_request(body: object, predictor: Predictor) -> Request:
 
 def answer(requests: list[Request], predictor: Predictor) -> None:
     """Predict the rows of every readable request in one go. A check that only the data module makes fails that
-    go: then each request is answered alone, so that only its own fails."""
+    go (or anything else does): then each request is answered alone, so that only its own fails."""
     readable = [request for request in requests if request.error is None]
     if not readable:
         return
     try:
         answers = predictor.predict([row for request in readable for row in request.rows])
-    except FtlitError as error:
-        if len(readable) == 1:
-            readable[0].error = RequestError("request", str(error))
-        else:
+    except Exception as error:
+        if len(readable) > 1:
             for request in readable:
                 answer([request], predictor)
+        elif isinstance(error, FtlitError):
+            readable[0].error = RequestError("request", str(error))
+        else:  # a fault of the server's as far as ftlit can tell: a 500 for this request alone, its traceback logged
+            log.exception("A request could not be answered")
+            readable[0].error = RequestError("request", f"the server failed ({type(error).__name__}); see its log.")
+            readable[0].status = 500
         return
     start = 0
     for request in readable:
@@ -113,40 +126,8 @@ class PredictionAPI(litserve.LitAPI):
 
     def encode_response(self, request: Request):
         if request.error is not None:
-            return JSONResponse({"error": str(request.error), "field": request.error.field}, status_code=422)
+            return JSONResponse({"error": str(request.error), "field": request.error.field}, status_code=request.status)
         return request.answers[0] if request.single else request.answers
-
-
-class JsonBody:
-    """ASGI middleware: a POST whose body is not JSON is answered 400 here (LitServe would answer 500)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            return await self.app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        try:
-            json.loads(body)
-        except ValueError as error:
-            response = JSONResponse(
-                {"error": f"The request body is not JSON ({error}).", "field": "request"}, status_code=400
-            )
-            return await response(scope, receive, send)
-        replayed = False
-
-        async def replay() -> dict:  # the body once, then whatever the connection says next (a disconnect)
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
 
 
 class Server(litserve.LitServer):
@@ -169,6 +150,14 @@ def check_port(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as error:
             raise FtlitError(f"Cannot listen on {host}:{port} ({error.strerror}): choose another --port.") from None
+
+
+def check_settings(known: argparse.Namespace) -> None:
+    """The server's settings in their ranges, before anything is loaded."""
+    for option in ("max_batch_size", "workers", "max_inputs", "max_body_bytes"):
+        check_range(f"--{option}", getattr(known, option), minimum=1)
+    # (LitServe requires a batch to be sent before its requests time out)
+    check_range("--batch_timeout", known.batch_timeout, minimum=0, maximum=REQUEST_TIMEOUT, include_maximum=False)
 
 
 def stop_on_sigterm() -> None:
@@ -197,18 +186,23 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     parser.add_argument("--max_batch_size", type=int, default=32, help="requests predicted together, at most")
     parser.add_argument("--batch_timeout", type=float, default=0.01, help="seconds a batch waits for more requests")
     parser.add_argument("--workers", type=int, default=1, help="model copies (processes) per device")
+    parser.add_argument("--max_inputs", type=int, default=BodyLimits.max_inputs, help="inputs in one request, at most")
+    parser.add_argument(
+        "--max_body_bytes", type=int, default=BodyLimits.max_body_bytes, help="a request's size, at most"
+    )
     known, rest = parser.parse_known_args(args)
-    if known.max_batch_size < 1 or known.workers < 1 or known.batch_timeout < 0:
-        raise FtlitError("--max_batch_size and --workers: at least 1; --batch_timeout: 0 or more seconds.")
+    check_settings(known)
     check_port(known.host, known.port)
     # loaded once here first: a problem with the export ends here, with its message, before any worker starts
     predictor = Predictor.from_export(known.source, build, known.engine, arguments=rest)
     address = f"http://{LOCAL_ADDRESS.get(known.host, known.host)}:{known.port}"
     example = json.dumps(predictor.example_request())
     ready = (
-        f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health.\n"
+        f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health, GET /info.\n"
         f"  Try: curl --json '{example}' {address}/predict"
     )
+    limits = BodyLimits(known.max_body_bytes, known.max_inputs)
+    info = {"task": predictor.task, "engine": predictor.engine, **asdict(limits)}
     api = PredictionAPI(known.source, predictor.engine, build, rest, known.max_batch_size, known.batch_timeout)
     del predictor
     server = Server(
@@ -216,7 +210,10 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
         accelerator="auto",
         devices=1,
         workers_per_device=known.workers,
-        middlewares=[JsonBody],
+        timeout=REQUEST_TIMEOUT,
+        middlewares=[(StrictBody, {"limits": limits})],
+        model_metadata=info,  # GET /info; /docs and /openapi.json (LitServe's, which say nothing of /predict) are off
+        disable_openapi_url=True,
         ready_message=ready,
     )
     stop_on_sigterm()

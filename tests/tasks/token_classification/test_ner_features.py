@@ -102,6 +102,20 @@ def test_each_word_is_read_where_it_has_the_most_context():
     assert owning_windows([0, 6, 7, 13], spans) == [(0, 0), (0, 6), (1, 1), (1, 7)]
 
 
+@pytest.mark.parametrize(("num_tokens", "room", "stride"), [(21, 8, 2), (300, 14, 0), (300, 14, 13), (2000, 30, 8)])
+def test_a_long_sentence_finds_its_windows_by_bisection_as_a_search_of_all_windows_would(num_tokens, room, stride):
+    # the first tokens of words of one, two and three subwords, a word without tokens (-1), and one beyond the end
+    tokens = [-1, *range(0, num_tokens, 2), *range(1, num_tokens, 3), num_tokens]
+    spans = window_spans(num_tokens, (0, num_tokens), room, stride)
+    every_window = []
+    for token in tokens:
+        holding = [(min(token - start, end - 1 - token), -window) for window, (start, end) in enumerate(spans)
+                   if start <= token < end]  # fmt: skip
+        window = -max(holding)[1] if holding else -1
+        every_window.append((window, token - spans[window][0]) if holding else (-1, -1))
+    assert owning_windows(tokens, spans) == every_window
+
+
 def test_first_subwords():
     assert first_subwords([0, 0, 1, 2, 2, 2], 3) == [0, 2, 3]
     assert first_subwords([0, 2], 3) == [0, -1, 1]

@@ -8,6 +8,7 @@ where that subword has the most tokens around it on its shorter side (centre-mos
 Pure functions over plain lists; the data module maps ``encode_sentences`` over its rows in batches.
 """
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,12 +74,17 @@ def window_spans(num_tokens: int, labelled: tuple[int, int], room: int, stride: 
 
 def owning_windows(first_tokens: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """For each word's first token, (window, position in the window): of the windows that hold it, the one where
-    it has the most tokens on its shorter side (the earlier window on a tie)."""
+    it has the most tokens on its shorter side (the earlier window on a tie); (-1, -1) when none holds it.
+
+    ``spans`` are in order, as ``window_spans`` gives them (starts and ends increasing): the windows holding a
+    token are found by bisection, so a sentence of any length costs its words times the few windows that overlap."""
+    starts, ends = [start for start, _ in spans], [end for _, end in spans]
     owners = []
     for token in first_tokens:
         best, best_room = (-1, -1), -1
-        for window, (start, end) in enumerate(spans):
-            if start <= token < end and min(token - start, end - 1 - token) > best_room:
+        for window in range(bisect.bisect_right(ends, token), bisect.bisect_right(starts, token)):
+            start, end = spans[window]
+            if min(token - start, end - 1 - token) > best_room:
                 best, best_room = (window, token - start), min(token - start, end - 1 - token)
         owners.append(best)
     return owners
@@ -161,6 +167,10 @@ def encode_sentences(
         labelled = (sentence_first[0], _end_of_word(word_ids, offset + len(words) - 1))
         spans = window_spans(len(ids), labelled, room, stride)
         owners = owning_windows(sentence_first, spans)
+        owned_by = [[] for _ in spans]  # each window's words, in order (one pass: a long sentence has many windows)
+        for word, (owner, _) in enumerate(owners):
+            if owner >= 0:
+                owned_by[owner].append(word)
         tag_ids = None
         if label2id is not None:
             tags = examples["ner_tags"][i]
@@ -173,7 +183,7 @@ def encode_sentences(
             if special.with_token_types:
                 features["token_type_ids"].append([0] * len(input_ids))
             features["example_index"].append(example_offset + i)
-            owned = [w for w, (owner, _) in enumerate(owners) if owner == window]
+            owned = owned_by[window]
             features["owned_words"].append(owned)
             features["owned_positions"].append([len(special.before) + owners[w][1] for w in owned])
             if tag_ids is not None:

@@ -4,16 +4,20 @@ saying what was kept and how to go on, nothing half-written, and a fit that had 
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import TASKS
+from conftest import TASKS, fit_example
+from ftlit import SequenceClassificationModule, cli
 from ftlit.cli import main
 from ftlit.data.base import TransformerDataModule
 from ftlit.errors import TrainingInterrupted
-from ftlit import SequenceClassificationModule, cli
+from ftlit.registry import tasks
+from ftlit.tools import export as export_tool
+from ftlit.tools.prediction import Predictor
 from ftlit.training import module
 from ftlit.training.interrupts import deferred, keep, stops_handled
 from ftlit.training.module import TransformerModule
@@ -55,13 +59,13 @@ def files_under(folder: Path) -> set[Path]:
 
 # ----------------------------------------------------------------------------------------------- the mechanism
 def test_a_signal_while_outputs_are_written_waits_for_them_then_says_they_are_complete():
-    with stops_handled(), pytest.raises(TrainingInterrupted) as stop:
-        with deferred("the outputs were written first"):
-            os.kill(os.getpid(), signal.SIGTERM)
-            with deferred():  # (one inside another: still held back)
-                written = True
-            assert written  # not stopped within the block
-    assert stop.value.exit_code == 143
+    done = []
+    with stops_handled(), pytest.raises(TrainingInterrupted) as stop, deferred("the outputs were written first"):
+        os.kill(os.getpid(), signal.SIGTERM)
+        with deferred():  # (one inside another: held back still)
+            done.append("first file")
+        done.append("second file")
+    assert done == ["first file", "second file"] and stop.value.exit_code == 143
     assert str(stop.value) == "Interrupted by SIGTERM: the outputs were written first."
 
 
@@ -110,8 +114,8 @@ def fit_args(model: str, files: dict, root: Path, *extra: str) -> list[str]:
 def is_validating(fitting: bool, sanity_checking: bool = False):
     """``when`` for a validation step: of fit's own validations (or the evaluation after fit), in the sanity check
     or not."""
-    return lambda self, *args: (self.trainer.state.fn == "fit") == fitting and (
-        self.trainer.sanity_checking == sanity_checking
+    return lambda self, *args: (
+        (self.trainer.state.fn == "fit") == fitting and (self.trainer.sanity_checking == sanity_checking)
     )
 
 
@@ -191,3 +195,75 @@ def test_a_fit_stopped_while_it_writes_its_outputs_completes_them_first(owner, n
     out = tmp_path / "out"
     assert line.endswith(f": the outputs in {out} were written first, complete: nothing is left to do.")
     assert sorted(path.name for path in out.iterdir()) == ["export", "results.json"]  # no .partial left
+
+
+# ----------------------------------------------------------------------------------------------- the other commands
+@pytest.fixture(scope="module")
+def run(tiny_bert, tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """A classification run of 2 steps (its output folder, with export/ and results.json), and its files."""
+    return fit_example(tasks()["classification"], tiny_bert, tmp_path_factory.mktemp("classification"), steps=2)
+
+
+def command_args(command: str, run: tuple[Path, dict[str, Path]], tmp_path: Path) -> list[str]:
+    folder, files = run
+    model = [*TASKS["classification"], "--model.model_name_or_path", str(folder / "export"),
+             "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    return {
+        "validate": ["validate", *model, "--data.validation_file", str(files["validation"])],
+        "test": ["test", *model, "--data.test_file", str(files["validation"])],
+        "predict": ["predict", *model, "--data.predict_file", str(files["predict"])],
+        "inspect": ["inspect", *model, "--data.train_file", str(files["train"])],
+        "export": ["export", str(folder), "--output", str(tmp_path / "onnx")],
+        "serve": ["serve", str(folder), "--port", str(free_port())],
+    }[command] + (["--trainer.default_root_dir", str(tmp_path / "runs")] if command in EVALUATING else [])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+EVALUATING = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}
+LOADING = {"serve": (Predictor, "from_export")}  # (the others set their data module up)
+
+
+@pytest.mark.slow  # whole CLI runs
+@pytest.mark.parametrize(
+    ("command", "signum"),
+    [("validate", signal.SIGTERM), ("test", signal.SIGINT), ("predict", signal.SIGTERM), ("inspect", signal.SIGINT),
+     ("export", signal.SIGTERM), ("serve", signal.SIGINT)],
+)  # fmt: skip
+def test_every_command_stopped_while_it_loads_writes_nothing(command, signum, run, tmp_path, monkeypatch, capsys):
+    signal_at(monkeypatch, *LOADING.get(command, (TransformerDataModule, "setup")), signum)
+    before = files_under(run[0])
+    line = stopped_by(signum, command_args(command, run, tmp_path), capsys)
+    assert line.endswith(f": {WROTE_NOTHING}")
+    assert files_under(tmp_path) == set() and files_under(run[0]) == before
+
+
+@pytest.mark.slow  # whole CLI runs
+@pytest.mark.parametrize(
+    ("command", "owner", "name"),
+    [("validate", TransformerModule, "validation_step"), ("test", TransformerModule, "test_step"),
+     ("predict", TransformerModule, "predict_step"), ("export", TransformerModule, "validation_step"),
+     ("export", export_tool, "export_onnx")],
+)  # fmt: skip
+def test_a_command_stopped_while_it_evaluates_or_exports_writes_nothing(command, owner, name, run, tmp_path,
+                                                                        monkeypatch, capsys):  # fmt: skip
+    signal_at(monkeypatch, owner, name, signal.SIGTERM)
+    before = files_under(run[0])
+    line = stopped_by(signal.SIGTERM, command_args(command, run, tmp_path), capsys)
+    assert line.endswith(f": {WROTE_NOTHING}")
+    assert files_under(tmp_path) == set() and files_under(run[0]) == before  # no half ONNX folder either
+
+
+@pytest.mark.slow  # whole CLI runs
+@pytest.mark.parametrize(("command", "written"), [("validate", "results.json"), ("predict", "predictions.jsonl")])
+def test_a_command_stopped_while_it_writes_its_outputs_completes_them_first(command, written, run, tmp_path,
+                                                                             monkeypatch, capsys):  # fmt: skip
+    signal_at(monkeypatch, cli, "write_json", signal.SIGINT)
+    line = stopped_by(signal.SIGINT, command_args(command, run, tmp_path), capsys)
+    (folder,) = tmp_path.glob("runs/lightning_logs/version_*")
+    assert line.endswith(f": the outputs in {folder} were written first, complete: nothing is left to do.")
+    assert written in {path.name for path in folder.iterdir()} and not list(folder.glob("*.partial"))

@@ -157,6 +157,22 @@ def test_a_fit_stopped_in_a_validation_between_steps_saves_at_the_next_step_and_
     assert last_step(tmp_path) == 4 and (tmp_path / "out/results.json").is_file()
 
 
+@pytest.mark.slow  # a whole CLI run
+def test_a_second_ctrl_c_in_a_step_stops_at_once_with_130(tiny_bert, sentiment_files, tmp_path, monkeypatch, capsys):
+    step = TransformerModule.training_step
+
+    def pressed_twice(self, *args):
+        os.kill(os.getpid(), signal.SIGINT)  # noted: the step would finish
+        os.kill(os.getpid(), signal.SIGINT)
+        return step(self, *args)
+
+    monkeypatch.setattr(TransformerModule, "training_step", pressed_twice)
+    line = stopped_by(signal.SIGINT, fit_args(tiny_bert, sentiment_files, tmp_path), capsys)
+    assert line.endswith(": a second one stops at once, mid-step, saving nothing; no checkpoint was saved yet: run the "
+                         "same command again.")  # fmt: skip
+    assert files_under(tmp_path) == set()  # (in the first step)
+
+
 AFTER_TRAINING = {
     "last validation": (TransformerModule, "validation_step", lambda self, *args: self.trainer.global_step == 4),
     "closing validation": (TransformerModule, "validation_step", is_validating(fitting=False)),

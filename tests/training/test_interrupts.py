@@ -129,7 +129,8 @@ BEFORE_THE_FIRST_STEP = {
 @pytest.mark.parametrize(("phase", "signum"), [("loading", signal.SIGTERM), ("sanity check", signal.SIGINT)])
 def test_a_fit_stopped_before_its_first_step_leaves_nothing(phase, signum, tiny_bert, sentiment_files, tmp_path,
                                                              monkeypatch, capsys):  # fmt: skip
-    signal_at(monkeypatch, *BEFORE_THE_FIRST_STEP[phase][:2], signum, BEFORE_THE_FIRST_STEP[phase][2])
+    owner, name, when = BEFORE_THE_FIRST_STEP[phase]
+    signal_at(monkeypatch, owner, name, signum, when)
     line = stopped_by(signum, fit_args(tiny_bert, sentiment_files, tmp_path), capsys)
     assert line.endswith(f": {WROTE_NOTHING}")
     assert files_under(tmp_path) == set()  # no empty log or output folder
@@ -152,6 +153,11 @@ def test_a_fit_stopped_in_a_validation_between_steps_saves_at_the_next_step_and_
     assert line.endswith(f"at step 3: saved a resumable checkpoint to {checkpoint}. Resume with the same command "
                          "and --ckpt_path last.")  # fmt: skip
     assert not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    saved = checkpoint.read_bytes()
+    signal_at(monkeypatch, TransformerDataModule, "setup", signum)  # the resumed run, while its data loads
+    assert stopped_by(signum, [*args, "--ckpt_path", "last"], capsys).endswith(f": {WROTE_NOTHING}")
+    assert checkpoint.read_bytes() == saved
     monkeypatch.undo()
     main([*args, "--ckpt_path", "last"])
     assert last_step(tmp_path) == 4 and (tmp_path / "out/results.json").is_file()
@@ -189,7 +195,8 @@ def test_a_fit_stopped_after_training_keeps_it_and_last_only_validates_and_expor
     phase, signum, tiny_bert, sentiment_files, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr("ftlit.cli.live_weights_were_scored", lambda *args: False)  # the best is validated again
-    signal_at(monkeypatch, *AFTER_TRAINING[phase][:2], signum, AFTER_TRAINING[phase][2])
+    owner, name, when = AFTER_TRAINING[phase]
+    signal_at(monkeypatch, owner, name, signum, when)
     args = fit_args(tiny_bert, sentiment_files, tmp_path)
     line = stopped_by(signum, args, capsys)
     checkpoint = next(tmp_path.glob("runs/lightning_logs/version_0/checkpoints/last.ckpt"))

@@ -21,7 +21,6 @@ A run, in order:
 ``predict`` writes predictions.jsonl, one record per input row.
 """
 
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -58,11 +57,12 @@ from ftlit.training.checkpoints import (
     live_weights_were_scored,
     verify_checkpoint,
 )
+from ftlit.training.interrupts import outputs_first
 from ftlit.training.locks import FolderLock
 from ftlit.training.loggers import VERSIONED_FOLDERS, SaveConfigInRunFolder, reopened, run_folder
 from ftlit.training.module import TransformerModule
 from ftlit.training.outputs import check_outputs_free, check_writable, results_document, write_json
-from ftlit.training.resume import ResumableTraining, last_checkpoint_path, stop_on_interrupt
+from ftlit.training.resume import ResumableTraining, last_checkpoint_path
 from ftlit.training.summary import closing_summary
 
 
@@ -106,7 +106,6 @@ class FtlitCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         if self.subcommand is None:
             return
-        signal.signal(signal.SIGINT, stop_on_interrupt)  # exit 130 on Ctrl-C; restored when the command ends (main)
         from_checkpoint = self.config[self.subcommand]["model"]["class_path"]
         if from_checkpoint != self.configured_model:
             path = self.config[self.subcommand]["ckpt_path"]
@@ -256,18 +255,14 @@ class FtlitCLI(LightningCLI):
     def after_fit(self) -> None:
         train_time = self.throughput.train_time_s()  # the whole run, when it was resumed
         history = list(self.history.entries)  # (before the best checkpoint is validated again)
-        best = self._best_checkpoint()
+        checkpoint = self.trainer.checkpoint_callback  # none where checkpointing is off: the last weights are exported
+        best = checkpoint.best_model_path if checkpoint else ""  # ("" without validation too)
         self._validate_best_unless_scored(best, history)
         self.model.finish_training()
         if self.trainer.is_global_zero:
-            self._export(best or str(last_checkpoint_path(self.trainer) or ""))
-            self._write_results("val", self._training_record(train_time, best, history))
-
-    def _best_checkpoint(self) -> str:
-        """The best checkpoint's path; "" where there is none (checkpointing or validation switched off: the last
-        weights are exported)."""
-        checkpoint = self.trainer.checkpoint_callback
-        return checkpoint.best_model_path if checkpoint else ""
+            with outputs_first(self.output_dir):  # the export and results.json together, or neither
+                self._export(best or str(last_checkpoint_path(self.trainer) or ""))
+                self._write_results("val", self._training_record(train_time, best, history))
 
     def _validate_best_unless_scored(self, best: str, history: list[dict]) -> None:
         """Validate the best checkpoint again: its metrics go to results.json and its weights to export/. Not when
@@ -322,7 +317,8 @@ class FtlitCLI(LightningCLI):
     def after_predict(self) -> None:
         if self.trainer.is_global_zero:
             records = self.model.predictions or []
-            write_json(self.output_dir / "predictions.jsonl", records, lines=True)
+            with outputs_first(self.output_dir):
+                write_json(self.output_dir / "predictions.jsonl", records, lines=True)
             print(f"predict: {len(records):,} records written to {self.output_dir / 'predictions.jsonl'}")
 
     # ------------------------------------------------------------------------------------------------- outputs
@@ -344,9 +340,10 @@ class FtlitCLI(LightningCLI):
         )
         outputs = self.model.output_files()  # (n-best lists of every question: built once)
         files = {name: self.output_dir / name for name in ["results.json", *outputs]}
-        for name, content in outputs.items():
-            write_json(files[name], content)
-        write_json(files["results.json"], results)
+        with outputs_first(self.output_dir):  # all of them, or none
+            for name, content in outputs.items():
+                write_json(files[name], content)
+            write_json(files["results.json"], results)
         if train is not None:
             files |= {"export": self.output_dir / "export", "best checkpoint": train["best_checkpoint"]}
         print(closing_summary(self.subcommand, results, files))

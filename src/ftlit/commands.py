@@ -4,7 +4,6 @@ ends: a problem the user can fix as one line and its exit code."""
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -15,6 +14,7 @@ from lightning import Callback
 
 from ftlit.errors import FtlitError, TrainingInterrupted
 from ftlit.machine import use_tf32
+from ftlit.training.interrupts import stops_handled
 from ftlit.training.locks import release_held
 
 #: ``build_cli(args, run=True, callbacks=())``: the Lightning CLI on ``args`` (ftlit.cli.build_cli)
@@ -98,30 +98,31 @@ COMMANDS = {
 
 def run_command(args: list[str], build_cli: BuildCli) -> None:
     """Runs ``ftlit <args>``: a tool of COMMANDS, or a Lightning subcommand through ``build_cli``. Problems the user
-    can fix end with one clear message and exit code 2 (``--debug`` or ``FTLIT_DEBUG=1``: the traceback instead)."""
+    can fix end with one clear message and exit code 2 (``--debug`` or ``FTLIT_DEBUG=1``: the traceback instead);
+    SIGINT and SIGTERM, at any moment, with one line and exit code 130 / 143 (ftlit.training.interrupts)."""
     debug = "--debug" in args or os.environ.get("FTLIT_DEBUG") == "1"
     args = [arg for arg in args if arg != "--debug"]
     use_tf32()
-    try:
-        if args and args[0] in COMMANDS:
-            status = COMMANDS[args[0]](args[1:], build_cli)
-            if status:
-                sys.exit(status)
-        elif config_classes(args):
-            help_with_config_classes(args, build_cli)
-        else:
-            build_cli(args)
-    except Exception as err:
-        user_error = find_user_error(err)
-        if user_error is None or debug:
-            raise
-        kind = "stopped" if isinstance(user_error, TrainingInterrupted) else "error"
-        if is_global_zero():  # every process of a multi-device run meets the same problem: said once
-            print(f"ftlit: {kind}: {user_error}", file=sys.stderr)
-        sys.exit(user_error.exit_code)
-    finally:
-        release_held()  # the output folders' locks, however the command ended
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    with stops_handled():
+        try:
+            if args and args[0] in COMMANDS:
+                status = COMMANDS[args[0]](args[1:], build_cli)
+                if status:
+                    sys.exit(status)
+            elif config_classes(args):
+                help_with_config_classes(args, build_cli)
+            else:
+                build_cli(args)
+        except Exception as err:
+            user_error = find_user_error(err)
+            if user_error is None or debug:
+                raise
+            kind = "stopped" if isinstance(user_error, TrainingInterrupted) else "error"
+            if is_global_zero():  # every process of a multi-device run meets the same problem: said once
+                print(f"ftlit: {kind}: {user_error}", file=sys.stderr)
+            sys.exit(user_error.exit_code)
+        finally:
+            release_held()  # the output folders' locks, however the command ended
 
 
 def config_classes(args: list[str]) -> dict[str, str]:

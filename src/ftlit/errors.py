@@ -8,7 +8,7 @@ class FtlitError(Exception):
 
 
 class TrainingInterrupted(FtlitError):
-    """Training stopped on SIGTERM or SIGINT, after saving a checkpoint to resume from."""
+    """A command (training, or any other) stopped by SIGTERM or SIGINT: its message says what was kept."""
 
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)

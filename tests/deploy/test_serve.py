@@ -203,6 +203,32 @@ def test_the_server_refuses_what_it_cannot_serve_before_starting(trained_runs, t
     assert not (tmp_path / "missing").exists()
 
 
+def running(processes: list[str]) -> list[str]:
+    return [pid for pid in processes if Path(f"/proc/{pid}").exists()]
+
+
+@pytest.mark.slow  # starts a server
+def test_a_stop_while_the_workers_load_stops_them_too(trained_runs):
+    run, _ = trained_runs["classification"]
+    process = subprocess.Popen([sys.executable, "-m", "ftlit", "serve", str(run), "--port", str(free_port())],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    for line in process.stdout:  # the export loads in this process first, then LitServe starts its workers
+        if line.startswith("ftlit serve: loading"):
+            break
+    time.sleep(0.5)
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 143, output[-2000:]
+    assert "ftlit serve: SequenceClassification (torch) at" not in output  # (stopped before it served)
+    assert "ftlit: stopped: Interrupted by SIGTERM: the server and its workers stopped;" in output
+    assert "Traceback" not in output
+    deadline = time.monotonic() + 30
+    while running(children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert children and not running(children)
+
+
 @pytest.mark.slow  # starts a server
 def test_sigterm_stops_the_server_and_its_workers(server):
     url, process = server
@@ -210,8 +236,12 @@ def test_sigterm_stops_the_server_and_its_workers(server):
     assert children  # LitServe's worker processes
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output[-2000:]
+    assert process.returncode == 143, output[-2000:]
     assert "ftlit serve: SequenceClassification (torch) at http://127.0.0.1:" in output
+    assert (
+        "ftlit: stopped: Interrupted by SIGTERM: the server and its workers stopped; start it again with the same "
+        "command.\n" in output
+    )
     assert "Traceback" not in output and "Error" not in output  # no request of this module's failed inside
     deadline = time.monotonic() + 30  # the workers finish their shutdown after the server's process has ended
     while any(Path(f"/proc/{child}").exists() for child in children) and time.monotonic() < deadline:

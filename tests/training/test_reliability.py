@@ -15,7 +15,7 @@ from conftest import sentiment_rows, write_jsonl
 from ftlit.cli import main
 from ftlit.errors import FtlitError, TrainingInterrupted
 from ftlit.training.checkpoints import AtomicCheckpointIO, verify_checkpoint
-from ftlit.training.resume import stop_on_interrupt
+from ftlit.training.interrupts import stop_on_interrupt
 
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -193,12 +193,13 @@ def test_ctrl_c_while_datasets_parses_a_file_stops_the_run_instead_of_blaming_th
         main(fit_args(tiny_bert, sentiment_files["train"], sentiment_files["dev"], tmp_path / "runs"))
     assert stopped.value.code == 130  # not 2, the exit of a file that could not be read
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "ftlit: stopped: Interrupted by SIGINT outside training: this command wrote nothing more."
+        "ftlit: stopped: Interrupted by SIGINT: this command wrote nothing; run the same command again."
     )
 
 
 @pytest.mark.slow  # an ftlit process reading 60,000 rows
-def test_ctrl_c_while_the_data_loads_exits_130_and_leaves_nothing(tiny_bert, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_data_loads_exits_128_plus_the_signal_and_leaves_nothing(stop, tiny_bert, tmp_path):
     # seconds of loading and tokenising: rows of a seed never used before, so no cache of an earlier run helps
     train = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(60_000, seed=time.time_ns()))
     args = fit_args(tiny_bert, train, train, tmp_path / "runs", "--trainer.max_epochs", "1")
@@ -208,11 +209,11 @@ def test_ctrl_c_while_the_data_loads_exits_130_and_leaves_nothing(tiny_bert, tmp
     while not version.exists() and run.poll() is None:  # made (and locked) once the run is set up; data comes next
         time.sleep(0.01)
     time.sleep(0.5)
-    run.send_signal(signal.SIGINT)
+    run.send_signal(stop)
     _, stderr = run.communicate(timeout=300)
-    assert run.returncode == 130, stderr[-2000:]
+    assert run.returncode == 128 + stop, stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == (
-        "ftlit: stopped: Interrupted by SIGINT outside training: this command wrote nothing more."
+        f"ftlit: stopped: Interrupted by {stop.name}: this command wrote nothing; run the same command again."
     )
     assert "Traceback" not in stderr
     assert not (tmp_path / "runs").exists()  # no empty log folders left behind

@@ -10,7 +10,7 @@ batched (up to --max_batch_size requests, waiting at most --batch_timeout second
 answered 422 with ``{"error": …, "field": …}`` (400 for a body that is not strict JSON, 413 for one over
 --max_body_bytes or with more than --max_inputs inputs); it never fails the requests batched with it. ``GET /health``
 answers ``ok`` once the model is loaded, ``GET /info`` the task, the engine and the limits. SIGTERM or Ctrl-C stop
-it cleanly.
+it cleanly (exit code 143 / 130).
 """
 
 import argparse
@@ -21,7 +21,9 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import litserve
@@ -31,6 +33,7 @@ from ftlit.errors import FtlitError, RequestError
 from ftlit.settings import check_range
 from ftlit.tools.prediction import ENGINES, Predictor
 from ftlit.tools.request_body import BodyLimits, StrictBody
+from ftlit.training.interrupts import handling, stopped
 
 log = logging.getLogger(__name__)
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
@@ -136,7 +139,12 @@ class Server(litserve.LitServer):
         self.ready_message = ready_message
 
     def verify_worker_status(self) -> None:  # (returns once a worker has loaded the model)
-        super().verify_worker_status()
+        try:
+            super().verify_worker_status()
+        except KeyboardInterrupt:  # a stop while the workers load: LitServe stops them only once it serves
+            for worker in self.inference_workers:
+                worker.terminate()
+            raise
         print(self.ready_message, flush=True)
 
 
@@ -160,18 +168,15 @@ def check_settings(known: argparse.Namespace) -> None:
     check_range("--batch_timeout", known.batch_timeout, minimum=0, maximum=REQUEST_TIMEOUT, include_maximum=False)
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM shuts the server down as Ctrl-C does (LitServe stops its workers then); in the processes it forks,
-    SIGTERM keeps its usual meaning."""
-    main = os.getpid()
-
-    def stop(signum, frame) -> None:
-        if os.getpid() != main:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+def shut_down(main: int, received: list[int], signum: int, frame) -> None:
+    """The server's handler of SIGTERM and SIGINT: both shut it down as Ctrl-C does in LitServe (it stops its workers
+    then), noted in ``received`` for the exit code; in the processes it forks (``main`` is not theirs), they keep their
+    usual meaning."""
+    if os.getpid() != main:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    received.append(signum)
+    raise KeyboardInterrupt
 
 
 def main(args: list[str], build: Callable[[list[str]], object]) -> int:
@@ -216,8 +221,11 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
         disable_openapi_url=True,
         ready_message=ready,
     )
-    stop_on_sigterm()
-    print(f"ftlit serve: loading {known.source} in {known.workers} worker(s)…", flush=True)
-    server.run(host=known.host, port=known.port, generate_client_file=False, log_level="warning")
+    received: list[int] = []
+    with handling(partial(shut_down, os.getpid(), received)), suppress(KeyboardInterrupt):  # (shut_down's)
+        print(f"ftlit serve: loading {known.source} in {known.workers} worker(s)…", flush=True)
+        server.run(host=known.host, port=known.port, generate_client_file=False, log_level="warning")
     sys.stdout.flush()
+    if received:
+        raise stopped(received[0], "the server and its workers stopped; start it again with the same command")
     return 0

@@ -8,29 +8,37 @@ from pathlib import Path
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ftlit.errors import FtlitError
+from ftlit.training.interrupts import deferred
 
 
 def write_json(path: Path, content: object, lines: bool = False) -> None:
-    """Write ``content`` as JSON (or JSON lines, one per item, when ``lines``) atomically: temp file + rename."""
+    """Write ``content`` as JSON (or JSON lines, one per item, when ``lines``) atomically: temp file + rename (a
+    failure or a stop part-way removes the temp file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(path.name + ".partial")
-    with open(staging, "w", encoding="utf-8") as f:
-        if lines:
-            f.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in content)
-        else:
-            json.dump(content, f, indent=2, ensure_ascii=False, default=str)
+    try:
+        with open(staging, "w", encoding="utf-8") as f:
+            if lines:
+                f.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in content)
+            else:
+                json.dump(content, f, indent=2, ensure_ascii=False, default=str)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     os.replace(staging, path)
 
 
 def replace_directory(staging: Path, directory: Path) -> None:
     """Move the finished ``staging`` folder to ``directory``. An existing ``directory`` is moved aside first and
-    deleted last, so that at every moment one complete version exists."""
+    deleted last, so that at every moment one complete version exists (a stop waits until the new one is in place
+    and the old one gone)."""
     retired = directory.with_name(directory.name + ".old")
     shutil.rmtree(retired, ignore_errors=True)
-    if directory.exists():
-        directory.rename(retired)
-    staging.rename(directory)
-    shutil.rmtree(retired, ignore_errors=True)
+    with deferred():
+        if directory.exists():
+            directory.rename(retired)
+        staging.rename(directory)
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 def write_export(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, directory: Path) -> None:

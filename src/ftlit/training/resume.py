@@ -11,8 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from ftlit._lightning import is_last_batch
 from ftlit.errors import TrainingInterrupted
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+from ftlit.training.interrupts import STOP_SIGNALS, keep, stopped
 
 
 def rng_states() -> dict:
@@ -38,12 +37,28 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def last_checkpoint_path(trainer: Trainer) -> Path | None:
-    """Where the run keeps ``last.ckpt`` (None when checkpointing is off)."""
+def last_checkpointing(trainer: Trainer) -> ModelCheckpoint | None:
+    """The callback that saves the run's ``last.ckpt`` (None when checkpointing is off)."""
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
-            return Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+            return callback
     return None
+
+
+def last_checkpoint_path(trainer: Trainer) -> Path | None:
+    """Where the run keeps ``last.ckpt`` (None when checkpointing is off)."""
+    callback = last_checkpointing(trainer)
+    return Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}" if callback else None
+
+
+def save_last_checkpoint(trainer: Trainer) -> Path | None:
+    """Save ``last.ckpt`` now, as its callback would: recorded as its own, so that the resumed run replaces it (its
+    callback writes a ``last-v1.ckpt`` beside a last.ckpt it did not write). None when checkpointing is off."""
+    path = last_checkpoint_path(trainer)
+    if path is not None:
+        last_checkpointing(trainer).last_model_path = str(path)
+        trainer.save_checkpoint(path)
+    return path
 
 
 class ResumableTraining(Callback):
@@ -51,6 +66,9 @@ class ResumableTraining(Callback):
 
     - SIGTERM (a scheduler's preemption) or SIGINT (Ctrl-C) lets the optimizer step in progress finish (all of its
       accumulated batches), saves ``last.ckpt`` and stops with exit code 128 + signal. A second Ctrl-C stops at once.
+      A signal after the last step (in the last validation, say) stops the run once fit has saved ``last.ckpt``, which
+      then holds the finished training: from then on, until the outputs are written, a stop keeps that
+      (``finished_training``).
     - Checkpoints carry the random generators' states, restored when training resumes, so dropout draws the same
       masks. (The optimizer, scheduler, step counter and, through the data module, the data position are
       Lightning's and ftlit's checkpoint state already.)
@@ -59,16 +77,26 @@ class ResumableTraining(Callback):
     def __init__(self) -> None:
         self.received: int | None = None
         self._handlers: dict = {}
+        self._last: Path | None = None  # where last.ckpt is saved
         self._rng_to_restore: dict | None = None
 
     # ------------------------------------------------------------------------------------------------- signals
     def _note_signal(self, signum: int, frame) -> None:
         self.received = signum
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
+        signal.signal(signal.SIGINT, self._stop_at_once)  # a second Ctrl-C
+
+    def _stop_at_once(self, signum: int, frame) -> None:
+        saved = (
+            f"the checkpoint saved before, {self._last}, is intact: resume with the same command and --ckpt_path last"
+            if self._last is not None and self._last.is_file()
+            else "no checkpoint was saved yet: run the same command again"
+        )
+        raise stopped(signum, f"a second one stops at once, mid-step, saving nothing; {saved}")
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Installed after Lightning's own SIGTERM handler, which would stop after any batch, even mid-accumulation
         self._handlers = {signum: signal.signal(signum, self._note_signal) for signum in STOP_SIGNALS}
+        self._last = last_checkpoint_path(trainer)
         if self._rng_to_restore is not None:
             set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
@@ -79,7 +107,14 @@ class ResumableTraining(Callback):
         self._handlers = {}
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._restore_handlers()
+        # (last.ckpt is saved after this, by its callback's on_train_end: Lightning calls checkpoint callbacks last)
+        keep(finished_training(self._last))
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # the handlers are Lightning's to restore by now (before on_fit_end), as they were before training started
+        self._handlers = {}
+        if self.received is not None:  # noted after the last step
+            raise stopped(self.received, finished_training(self._last))
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._restore_handlers()
@@ -94,9 +129,7 @@ class ResumableTraining(Callback):
         if not stop:
             return
         signum = self.received or signal.SIGTERM
-        path = last_checkpoint_path(trainer)
-        if path is not None:
-            trainer.save_checkpoint(path)
+        path = save_last_checkpoint(trainer)
         saved = (
             f"saved a resumable checkpoint to {path}. Resume with the same command and --ckpt_path last"
             if path
@@ -114,10 +147,15 @@ class ResumableTraining(Callback):
         self._rng_to_restore = state_dict.get("rng_states")
 
 
-def stop_on_interrupt(signum: int, frame) -> None:
-    """The SIGINT handler outside training steps (loading data, evaluating, exporting): stop with the shell's exit
-    code for the signal, 130, rather than Lightning's 1. (Within training, ResumableTraining's handler saves a
-    checkpoint first.)"""
-    raise TrainingInterrupted(
-        f"Interrupted by {signal.Signals(signum).name} outside training: this command wrote nothing more.", signum
+def finished_training(last: Path | None) -> str:
+    """What a stop after training keeps (``last``: where last.ckpt is saved, if the run keeps one), and how to go
+    on."""
+    if last is not None:
+        return (
+            f"training had finished and is saved in {last}; run the same command with --ckpt_path last: it only "
+            "validates and exports"
+        )
+    return (
+        "training had finished, but this run keeps no last.ckpt to go on from (--model.checkpoints best_weights, or "
+        "checkpointing off); run the same command again"
     )

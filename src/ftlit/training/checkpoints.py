@@ -1,6 +1,8 @@
 """Checkpoint files: written atomically, verified before loading, and found again for ``--ckpt_path last``."""
 
 import os
+import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,15 +14,31 @@ from ftlit.errors import FtlitError
 
 
 def verify_checkpoint(path: str | Path) -> None:
-    """Refuse a missing, truncated or corrupted checkpoint with a clear message.
+    """Refuse, in one line saying why, a checkpoint that cannot be loaded safely and whole: a missing path, a folder,
+    a file that is no checkpoint, an unreadable, truncated or corrupted one, and one holding code.
 
     ``torch.save`` writes a zip archive with a CRC per entry, but ``torch.load`` does not check them: a flipped
     byte loads as silently wrong weights. Reading every entry against its CRC catches that, and a truncated file
-    has no zip directory at all.
+    has no zip directory at all. Then its contents are read as ``torch.load(weights_only=True)`` reads them (the
+    tensors mapped, not read): a pickle that would run code is refused here, never run.
     """
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(str(p) for p in path.rglob("*.ckpt"))[:3]
+        hint = f" It holds {', '.join(inside)}." if inside else ""
+        raise FtlitError(f"Checkpoint '{path}' is a folder: give a checkpoint file (.ckpt) or last.{hint}")
     if not path.is_file():
         raise FtlitError(f"Checkpoint not found: '{path}'.")
+    try:
+        with path.open("rb") as file:
+            magic = file.read(4)
+    except OSError as err:
+        raise FtlitError(f"Checkpoint '{path}' cannot be read ({err.strerror or err}).") from None
+    if magic and magic != b"PK\x03\x04":  # (a truncated checkpoint still starts as a zip archive)
+        raise FtlitError(
+            f"'{path}' is not a checkpoint: a PyTorch checkpoint (.ckpt, as ftlit fit writes them) is a zip "
+            "archive, and this file is not one."
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
@@ -32,6 +50,29 @@ def verify_checkpoint(path: str | Path) -> None:
         raise FtlitError(
             f"Checkpoint '{path}' is corrupt or incomplete (damaged: {damaged}); it was probably cut off while being "
             f"written or copied. Resume from another checkpoint with --ckpt_path.{hint}"
+        )
+    check_safe_contents(path)
+
+
+def check_safe_contents(path: Path) -> None:
+    """Refuse a checkpoint (a complete zip archive) whose pickle would run code or build objects other than
+    tensors, numbers, strings and containers, or that is no PyTorch checkpoint of a model (no ``state_dict``)."""
+    try:
+        contents = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        called = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f"it would call {called.group(1)}" if called else "objects other than weights and settings"
+        raise FtlitError(
+            f"Checkpoint '{path}' is refused: loading it would run code ({what}), and ftlit loads weights and "
+            "settings only, whatever a file's source. Give a checkpoint written by ftlit fit."
+        ) from None
+    except (RuntimeError, ValueError, EOFError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FtlitError(f"'{path}' is a zip archive but not a PyTorch checkpoint ({reason}).") from None
+    if not isinstance(contents, dict) or "state_dict" not in contents:
+        raise FtlitError(
+            f"'{path}' is a PyTorch file but not a checkpoint of a model (it has no state_dict): give a checkpoint "
+            "written by ftlit fit."
         )
 
 

@@ -1,5 +1,7 @@
-"""Checkpoint files: written atomically, verified before loading, and found again for ``--ckpt_path last``."""
+"""Checkpoint files: written atomically, verified before loading (and so are an export's weights), and found again
+for ``--ckpt_path last``."""
 
+import json
 import os
 import pickle
 import re
@@ -74,6 +76,36 @@ def check_safe_contents(path: Path) -> None:
             f"'{path}' is a PyTorch file but not a checkpoint of a model (it has no state_dict): give a checkpoint "
             "written by ftlit fit."
         )
+
+
+def verify_weights(folder: Path) -> None:
+    """Refuse a model folder (an export) whose weights files are truncated or damaged (``verify_weights_file``)."""
+    for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        verify_weights_file(path)
+
+
+def verify_weights_file(path: Path) -> None:
+    """Refuse a truncated or damaged ``.safetensors`` file (an export's weights) in one line naming it: its header
+    must parse and describe exactly the bytes the file holds (safetensors keeps no checksum; a file cut off while
+    being written or copied is shorter than its header says)."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as file:
+            length = int.from_bytes(file.read(8), "little")
+            if size < 8 or length > size - 8:
+                raise ValueError(f"{size:,} bytes, fewer than its header needs")
+            header = json.loads(file.read(length))
+        end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
+        why = str(err) if isinstance(err, ValueError) and "bytes" in str(err) else "its header cannot be read"
+    else:
+        if 8 + length + end == size:
+            return
+        why = f"{size:,} bytes where its header describes {8 + length + end:,}"
+    raise FtlitError(
+        f"The weights file '{path}' is corrupt or incomplete ({why}); it was probably cut off while being written or "
+        "copied. Copy it again, or export the run again."
+    )
 
 
 def live_weights_were_scored(last_validation_step: int | None, final_step: int, best_step: int | None) -> bool:

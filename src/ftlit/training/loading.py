@@ -4,6 +4,7 @@ its folder (``NewHead``), and the refusal to evaluate with such a head (``check_
 training."""
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -12,8 +13,9 @@ from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
 
 from ftlit._transformers import quiet_load_report
 from ftlit.errors import FtlitError
-from ftlit.pretrained import load_pretrained
+from ftlit.pretrained import load_pretrained, resolve_model_path
 from ftlit.registry import tasks
+from ftlit.training.checkpoints import verify_weights
 from ftlit.training.lora import LoraSettings, apply_lora
 
 
@@ -199,6 +201,7 @@ def load_model(
 
         model = OnnxRuntimeModel(model_name_or_path)
         return model, NewHead(wanted, head_of_config(model.config))
+    verify_weights(Path(resolve_model_path(model_name_or_path)))
     found = head_of_config(load_pretrained(AutoConfig.from_pretrained, model_name_or_path, "model config"))
     # a head of other labels is loaded anew, not refused: fit may train it (transfer), the others refuse it
     kwargs = {**head_settings, "ignore_mismatched_sizes": True}

@@ -53,9 +53,7 @@ def check_results_layout(path: Path, results: object) -> None:
     """Refuse a results.json that is not what ftlit writes: an object, whose sections (``metrics``, ``eval``,
     ``train``, ``model``, ``config``) are objects and whose metrics are numbers."""
     if not isinstance(results, dict):
-        raise FtlitError(
-            f"{path} holds a JSON {type(results).__name__}, not the object ftlit writes: not a run's results."
-        )
+        raise FtlitError(f"{path} holds {json_kind(results)}, not the object ftlit writes: not a run's results.")
     for section in ("metrics", "eval", "train", "model", "config"):
         if section in results and results[section] is not None and not isinstance(results[section], dict):
             raise FtlitError(

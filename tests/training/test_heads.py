@@ -62,6 +62,12 @@ def test_a_head_of_another_task_or_never_trained_is_refused_naming_both():
         check_trained_head("base", NewHead(SENTIMENT, Head(None), ["classifier.bias", "classifier.weight"]))
     check_trained_head("base", other.settled())  # restored by a checkpoint, or trained by fit
 
+    relabelled = NewHead(SENTIMENT, Head("classification", ("entailment", "not_entailment"), 2))
+    assert relabelled.announcement() == (
+        "The model holds a classification model with the labels ['entailment', 'not_entailment']; this run trains it "
+        "as a classification model with the labels ['negative', 'positive'] (single_label_classification)."
+    )
+
 
 @pytest.mark.slow  # a CLI run up to its first batch, for every pair of tasks
 @pytest.mark.parametrize(("ours", "theirs"), PAIRS)

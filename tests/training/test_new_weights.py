@@ -1,5 +1,5 @@
 """A new task head is announced once, for what becomes of it: trained by fit, restored by a checkpoint (nothing
-said), or used untrained by an evaluation (a warning). transformers' own load report, a table of "MISSING"
+said), or refused by an evaluation (never used untrained). transformers' own load report, a table of "MISSING"
 weights, is not printed."""
 
 import logging
@@ -54,6 +54,9 @@ def test_an_evaluation_restored_from_a_checkpoint_says_nothing_of_new_weights(ti
 
 
 @pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
-def test_an_evaluation_of_a_model_without_the_head_warns_that_it_is_untrained(tiny_bert, files, tmp_path):
-    with pytest.warns(UserWarning, match="lacks classifier.bias, classifier.weight: .* an untrained head"):
+def test_an_evaluation_of_a_model_without_the_head_is_refused_as_untrained(tiny_bert, files, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
         run("validate", tiny_bert, files, tmp_path)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stopped.value.code == 2 and "lacks classifier.bias, classifier.weight: " in line and "untrained head" in line
+    assert not (tmp_path / "validate" / "results.json").exists()

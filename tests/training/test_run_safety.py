@@ -5,12 +5,12 @@ the training."""
 import json
 import os
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import tmpfs
 from ftlit.cli import main
 from ftlit.errors import FtlitError
 from ftlit.training.locks import LOCK_NAME, FolderLock
@@ -45,19 +45,6 @@ def test_an_output_dir_that_is_a_file_is_refused_before_any_work(tiny_bert, sent
     line = refused(fit_args(tiny_bert, sentiment_files, tmp_path / "logs", "--output_dir", str(taken)), capsys)
     assert line == f"ftlit: error: --output_dir {taken} is an existing file, not a folder: give another one."
     assert files_under(tmp_path) == [taken] and not (tmp_path / "logs").exists()
-
-
-@contextmanager
-def tmpfs(folder: Path, options: str):
-    """A tmpfs mounted on ``folder`` (``ro``, ``size=…``): a real read-only or small file system (tests may run as
-    root, whom chmod does not stop). Skipped where mounting is not allowed."""
-    folder.mkdir(parents=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (not root?)")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def test_a_read_only_output_location_is_refused_before_any_work(tiny_bert, sentiment_files, tmp_path, capsys):

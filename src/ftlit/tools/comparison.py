@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ftlit.errors import FtlitError
 from ftlit.tools.tables import markdown_table
-from ftlit.training.outputs import RESULTS_SCHEMA
+from ftlit.training.outputs import RESULTS_SCHEMA, check_writable
 
 MAX_CURVES = 6
 # Where the flat results.json of earlier ftlit versions (schema 1) kept what schema 2 puts in sections
@@ -37,7 +37,35 @@ def load_results(run_dir: Path) -> dict:
         results = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise FtlitError(f"{path} is not valid JSON ({err}).") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise FtlitError(f"{path} cannot be read ({err}).") from None
+    check_results_layout(path, results)
     return results if "schema" in results else sections_of_flat_results(results)
+
+
+def json_kind(value: object) -> str:
+    """What a parsed JSON value is, for messages."""
+    kinds = {list: "a list", str: "a string", bool: "true or false", int: "a number", float: "a number"}
+    return kinds.get(type(value), "null" if value is None else "an object")
+
+
+def check_results_layout(path: Path, results: object) -> None:
+    """Refuse a results.json that is not what ftlit writes: an object, whose sections (``metrics``, ``eval``,
+    ``train``, ``model``, ``config``) are objects and whose metrics are numbers."""
+    if not isinstance(results, dict):
+        raise FtlitError(f"{path} holds {json_kind(results)}, not the object ftlit writes: not a run's results.")
+    for section in ("metrics", "eval", "train", "model", "config"):
+        if section in results and results[section] is not None and not isinstance(results[section], dict):
+            raise FtlitError(
+                f"{path}: its {section!r} is {json_kind(results[section])}, not an object: not a run's "
+                "results as ftlit writes them."
+            )
+    metrics = results.get("metrics") if "schema" in results else {}
+    odd = [
+        name for name, value in (metrics or {}).items() if not isinstance(value, int | float) or isinstance(value, bool)
+    ]
+    if odd:
+        raise FtlitError(f"{path}: the metric(s) {odd[:5]} are not numbers: not a run's results as ftlit writes them.")
 
 
 def sections_of_flat_results(flat: dict) -> dict:
@@ -158,6 +186,7 @@ def main(args: list[str]) -> int:
         help="where comparison.md, comparison.csv and comparison.png go (default: here)",
     )
     options = parser.parse_args(args)
+    check_writable(options.output_dir, "--output_dir")  # (before reading every run)
     run_dirs = [path.resolve() for path in options.run_dirs]
     results = {name: load_results(path) for name, path in zip(run_names(run_dirs), run_dirs)}
     rows = [comparison_row(name, run) for name, run in results.items()]

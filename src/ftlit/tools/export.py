@@ -22,7 +22,8 @@ import yaml
 
 from ftlit.deploy.onnx import ONNX_FILE, TOLERANCE, OnnxRuntimeModel, export_onnx, largest_difference, quantize_int8
 from ftlit.errors import FtlitError
-from ftlit.training.outputs import replace_directory
+from ftlit.training.checkpoints import verify_weights
+from ftlit.training.outputs import check_writable, replace_directory
 
 REPORT_FILE = "export_report.json"
 
@@ -69,13 +70,15 @@ def run_arguments(export: Path, config: dict | None, arguments: list[str]) -> li
 
 
 def check_output(output: Path, export: Path) -> None:
-    """The output folder is replaced whole: it must not hold the export, nor anything but an earlier ONNX export."""
+    """The output folder is replaced whole: it must not hold the export, nor anything but an earlier ONNX export; and
+    its folder must be writable (the export is written beside it first, then renamed into place)."""
     if export.resolve().is_relative_to(output.resolve()):
         raise FtlitError(
             f"--output {output} holds the export {export}, which writing there would replace: name another folder."
         )
     if output.is_dir() and any(output.iterdir()) and not (output / REPORT_FILE).is_file():
         raise FtlitError(f"--output {output} holds files that are not an ONNX export of ftlit: name another folder.")
+    check_writable(output.parent, f"--output {output}: its folder")
 
 
 def evaluation_config(config: dict, export: Path) -> dict:
@@ -112,6 +115,7 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     if known.check_batches < 1:
         raise FtlitError(f"--check_batches {known.check_batches}: at least 1.")
     export, config = find_run(known.source)
+    verify_weights(export)
     output = known.output or export.parent / ("onnx-int8" if known.quantize else "onnx")
     check_output(output, export)
     cli = build(run_arguments(export, config, rest))

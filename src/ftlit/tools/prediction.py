@@ -13,6 +13,7 @@ from ftlit.deploy.onnx import ONNX_FILE
 from ftlit.errors import FtlitError
 from ftlit.tools.export import find_run, run_arguments
 from ftlit.training.evaluation import FeatureOutputs
+from ftlit.training.loading import check_trained_head
 from ftlit.training.module import TransformerModule
 
 ENGINES = ("torch", "onnxruntime")
@@ -68,6 +69,7 @@ class Predictor:
         module.accept_contract(contract)
         if module.model is None:
             module.configure_model()
+            check_trained_head(module.hparams.model_name_or_path, module.new_head)  # (no checkpoint restores it)
             module.to(self.device).eval()
         outputs = FeatureOutputs()
         with torch.inference_mode():

@@ -1,6 +1,10 @@
-"""Checkpoint files: written atomically, verified before loading, and found again for ``--ckpt_path last``."""
+"""Checkpoint files: written atomically, verified before loading (and so are an export's weights), and found again
+for ``--ckpt_path last``."""
 
+import json
 import os
+import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,15 +16,31 @@ from ftlit.errors import FtlitError
 
 
 def verify_checkpoint(path: str | Path) -> None:
-    """Refuse a missing, truncated or corrupted checkpoint with a clear message.
+    """Refuse, in one line saying why, a checkpoint that cannot be loaded safely and whole: a missing path, a folder,
+    a file that is no checkpoint, an unreadable, truncated or corrupted one, and one holding code.
 
     ``torch.save`` writes a zip archive with a CRC per entry, but ``torch.load`` does not check them: a flipped
     byte loads as silently wrong weights. Reading every entry against its CRC catches that, and a truncated file
-    has no zip directory at all.
+    has no zip directory at all. Then its contents are read as ``torch.load(weights_only=True)`` reads them (the
+    tensors mapped, not read): a pickle that would run code is refused here, never run.
     """
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(str(p) for p in path.rglob("*.ckpt"))[:3]
+        hint = f" It holds {', '.join(inside)}." if inside else ""
+        raise FtlitError(f"Checkpoint '{path}' is a folder: give a checkpoint file (.ckpt) or last.{hint}")
     if not path.is_file():
         raise FtlitError(f"Checkpoint not found: '{path}'.")
+    try:
+        with path.open("rb") as file:
+            magic = file.read(4)
+    except OSError as err:
+        raise FtlitError(f"Checkpoint '{path}' cannot be read ({err.strerror or err}).") from None
+    if magic and magic != b"PK\x03\x04":  # (a truncated checkpoint still starts as a zip archive)
+        raise FtlitError(
+            f"'{path}' is not a checkpoint: a PyTorch checkpoint (.ckpt, as ftlit fit writes them) is a zip "
+            "archive, and this file is not one."
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
@@ -33,6 +53,59 @@ def verify_checkpoint(path: str | Path) -> None:
             f"Checkpoint '{path}' is corrupt or incomplete (damaged: {damaged}); it was probably cut off while being "
             f"written or copied. Resume from another checkpoint with --ckpt_path.{hint}"
         )
+    check_safe_contents(path)
+
+
+def check_safe_contents(path: Path) -> None:
+    """Refuse a checkpoint (a complete zip archive) whose pickle would run code or build objects other than
+    tensors, numbers, strings and containers, or that is no PyTorch checkpoint of a model (no ``state_dict``)."""
+    try:
+        contents = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        called = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f"it would call {called.group(1)}" if called else "objects other than weights and settings"
+        raise FtlitError(
+            f"Checkpoint '{path}' is refused: loading it would run code ({what}), and ftlit loads weights and "
+            "settings only, whatever a file's source. Give a checkpoint written by ftlit fit."
+        ) from None
+    except (RuntimeError, ValueError, EOFError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FtlitError(f"'{path}' is a zip archive but not a PyTorch checkpoint ({reason}).") from None
+    if not isinstance(contents, dict) or "state_dict" not in contents:
+        raise FtlitError(
+            f"'{path}' is a PyTorch file but not a checkpoint of a model (it has no state_dict): give a checkpoint "
+            "written by ftlit fit."
+        )
+
+
+def verify_weights(folder: Path) -> None:
+    """Refuse a model folder (an export) whose weights files are truncated or damaged (``verify_weights_file``)."""
+    for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        verify_weights_file(path)
+
+
+def verify_weights_file(path: Path) -> None:
+    """Refuse a truncated or damaged ``.safetensors`` file (an export's weights) in one line naming it: its header
+    must parse and describe exactly the bytes the file holds (safetensors keeps no checksum; a file cut off while
+    being written or copied is shorter than its header says)."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as file:
+            length = int.from_bytes(file.read(8), "little")
+            if size < 8 or length > size - 8:
+                raise ValueError(f"{size:,} bytes, fewer than its header needs")
+            header = json.loads(file.read(length))
+        end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
+        why = str(err) if isinstance(err, ValueError) and "bytes" in str(err) else "its header cannot be read"
+    else:
+        if 8 + length + end == size:
+            return
+        why = f"{size:,} bytes where its header describes {8 + length + end:,}"
+    raise FtlitError(
+        f"The weights file '{path}' is corrupt or incomplete ({why}); it was probably cut off while being written or "
+        "copied. Copy it again, or export the run again."
+    )
 
 
 def live_weights_were_scored(last_validation_step: int | None, final_step: int, best_step: int | None) -> bool:

@@ -4,9 +4,10 @@ metric and early stopping on it."""
 
 from lightning import Callback
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 
 from ftlit.errors import FtlitError
+from ftlit.training.loading import check_trained_head
 
 
 class ContractHandover(Callback):
@@ -25,31 +26,22 @@ class ContractHandover(Callback):
 
 
 class NewWeights(Callback):
-    """Says which weights the model was given at random when it was loaded (``new_weights``: a new task head) once
-    it is known what becomes of them: in fit, that the run trains them; in validate, test and predict, that the
-    results come from them untrained, unless a checkpoint restores them (then nothing is said)."""
+    """Says what became of the head the model did not get trained from its folder (``new_head``: a new task head,
+    or one of another task or labels) once that is known: in fit, that the run trains it; in validate, test and
+    predict (and ``ftlit export``'s check), before any batch, a refusal, unless a checkpoint restored it."""
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        pl_module.new_weights = []
+        pl_module.new_head = pl_module.new_head.settled()
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        if pl_module.new_weights:
-            rank_zero_info(f"New weights, initialised randomly, that this run trains: {_listed(pl_module.new_weights)}")
-        pl_module.new_weights = []
+        if pl_module.new_head:
+            rank_zero_info(pl_module.new_head.announcement())
+        pl_module.new_head = pl_module.new_head.settled()
 
     def _untrained(self, trainer, pl_module) -> None:
-        if pl_module.new_weights:
-            rank_zero_warn(
-                f"{pl_module.hparams.model_name_or_path} lacks {_listed(pl_module.new_weights)}: they were initialised "
-                f"randomly, so these results come from an untrained head. Give a model trained for this task (an "
-                "export), or --ckpt_path."
-            )
+        check_trained_head(pl_module.hparams.model_name_or_path, pl_module.new_head)
 
     on_validation_start = on_test_start = on_predict_start = _untrained
-
-
-def _listed(names: list[str], shown: int = 4) -> str:
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 class MonitorsTaskMetric(Callback):

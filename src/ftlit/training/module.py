@@ -28,7 +28,7 @@ from ftlit.settings import check_range
 from ftlit.training.attention import attention_dropout, attention_implementation
 from ftlit.training.dropout import use_cpu_dropout
 from ftlit.training.evaluation import EvalResult, EvaluationLoop
-from ftlit.training.loading import load_model, parameter_counts, ready_for_training, trainable_summary
+from ftlit.training.loading import HeadCheckpoints, load_model, parameter_counts, ready_for_training, trainable_summary
 from ftlit.training.lora import LoraSettings, trainable_state
 from ftlit.training.model_callbacks import ContractHandover, EarlyStoppingOnTaskMetric, NewWeights, fit_checkpoints
 from ftlit.training.optim import optimizer_and_schedule
@@ -38,7 +38,7 @@ from ftlit.training.outputs import write_export
 LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "hamming_loss", "ece", "brier", "nll"})
 
 
-class TransformerModule(EvaluationLoop, LightningModule):
+class TransformerModule(HeadCheckpoints, EvaluationLoop, LightningModule):
     """A Hugging Face ``AutoModelFor<Task>``, trained by default with AdamW and a linear warmup/decay schedule.
 
     Args:
@@ -157,7 +157,6 @@ class TransformerModule(EvaluationLoop, LightningModule):
         # LoRA checkpoints hold only what trains; the frozen base comes from model_name_or_path
         self.strict_loading = peft is None
         self.contract: DataContract | None = None
-        self.new_weights: list[str] = []  # initialised randomly when the model was loaded (a new head)
         # The model's attention dropout where training batches may attend eagerly, None where never (configure_model)
         self._switchable_attention_dropout: float | None = None
 
@@ -211,10 +210,10 @@ class TransformerModule(EvaluationLoop, LightningModule):
 
     def load_model(self) -> PreTrainedModel:
         """``auto_class.from_pretrained(model_name_or_path)`` with the task's head, in 4-bit when asked; or the ONNX
-        export under ONNX Runtime. Notes the weights it initialised randomly (``new_weights``)."""
+        export under ONNX Runtime. Notes what of its head did not come trained from its folder (``new_head``)."""
         hp = self.hparams
         kernel = hp.get("attn_implementation")  # (.get: checkpoints from before the setting lack it)
-        model, self.new_weights = load_model(
+        model, self.new_head = load_model(
             self.auto_class, hp.model_name_or_path, self.head_settings(), hp.engine, hp.quantization, kernel
         )
         return model
@@ -257,6 +256,7 @@ class TransformerModule(EvaluationLoop, LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
         if self.lora is not None:  # adapters + head (+ optimizer state) and the module's own buffers: small checkpoints
             checkpoint["state_dict"] = trainable_state(checkpoint["state_dict"], self.model)
 

@@ -16,7 +16,8 @@ import yaml
 from ftlit.cli import main
 from ftlit.errors import FtlitError
 from ftlit.tools.search_space import Parameter, parse_space
-from ftlit.tools.tuning import default_direction, rdb_storage, split_tune_options
+from ftlit.tools.tune_settings import split_tune_options
+from ftlit.tools.tuning import default_direction, rdb_storage
 
 
 # ------------------------------------------------------------------------------------------------- the space

@@ -57,7 +57,7 @@ def await_verdict(study: optuna.Study, n_trials: int, number: int | None = None)
             return found
         if not said:
             running = sum(t.state == TrialState.RUNNING and t.number != number for t in trials)
-            print(f"Waiting for {running} trial(s) running in other workers before beginning another.")
+            print(f"Waiting for {running} trial(s) of other workers (a dead worker's: until its heartbeat is stale).")
             said = True
         time.sleep(POLL_S)
 

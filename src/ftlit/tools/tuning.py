@@ -90,6 +90,8 @@ class StopAfterFailures:
             return
         self.failed = self.failed + 1 if trial.state == TrialState.FAIL else 0
         self.reason = trial.user_attrs.get("failure", "") if self.failed else ""
+        if self.failed:
+            print(f"Trial {trial.number} failed: {self.reason}")
         if self.failed >= self.limit:
             study.stop()
 
@@ -294,7 +296,9 @@ def run_study(study: optuna.Study, settings: TuneSettings, config: dict, fit_arg
     refused = False
     try:
         if await_verdict(study, settings.n_trials) != "done":
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            # Optuna logs a failed trial with its traceback: ftlit says it in one line (StopAfterFailures), and a
+            # study that stops says why as the command ends
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
             study.optimize(
                 objective,
                 timeout=settings.timeout,

@@ -226,10 +226,11 @@ def test_a_config_without_a_search_space_is_refused(tiny_bert, tmp_path, capsys)
     assert "has no tune: section" in capsys.readouterr().err
 
 
-@pytest.mark.slow  # two ftlit processes, runs of 3 epochs
+@pytest.mark.slow  # two ftlit processes
 @pytest.mark.parametrize("n_trials", [1, 3])
 def test_two_workers_on_one_storage_share_the_study_and_run_exactly_n_trials(tune_config, tmp_path, n_trials):
-    command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", str(n_trials)]
+    command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", str(n_trials),
+               *SHORT_TRIALS]  # fmt: skip
     workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     for worker in workers:
         assert worker.wait(timeout=600) == 0, worker.stderr.read().decode()[-2000:]

@@ -44,8 +44,8 @@ _CALLABLE = re.compile(
     r"(?P<reason>[^\n]*?)\.*(?: Got value: Namespace\(class_path='(?P<class_path>[\w.]+)'|\n)",
     re.S,
 )
-_NOT_FOUND = re.compile(r"Expected a path but (?P<path>[\w.]+) either not accessible")
-_GIVEN = re.compile(r"Given value: Namespace\(class_path='(?P<path>[\w.]+)'")
+# … and where it names the class (one it could not import, or the first class given), when that line does not
+_GIVEN = re.compile(r"(?:Expected a path but |Given value: Namespace\(class_path=')(?P<path>[\w.]+)")
 #: What a callable option makes, and where its classes are found (for "did you mean")
 _CALLABLE_KINDS = {
     "optimizer": ("an optimizer", "torch.optim", "torch.optim.Optimizer", "AdamW"),
@@ -113,10 +113,9 @@ def _callable_problem(message: str, args: list[str], prog: str) -> str | None:
     if found is None or found["key"] not in _CALLABLE_KINDS:
         return None
     group, key, reason = found["group"], found["key"], found["reason"]
-    given = found["class_path"] or next(
-        (m["path"] for m in (_NOT_FOUND.search(message), _GIVEN.search(message)) if m), None
-    )
-    if given is None:
+    named = _GIVEN.search(message)
+    given = found["class_path"] or (named and named["path"])
+    if not given:
         return None
     on_command_line = any(arg.split("=")[0].startswith(f"--{group}.{key}") for arg in args)
     option = f"--{group}.{key}" if on_command_line else f"{group}.init_args.{key}"

@@ -174,7 +174,7 @@ def test_a_killed_study_resumes_with_the_same_command_without_repeating_a_trial(
 
 
 @pytest.mark.slow  # ftlit processes, runs of 3 epochs
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_study_stops_at_once_and_the_same_command_continues_it(tune_config, tmp_path, signum):
     command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", "2"]
     worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

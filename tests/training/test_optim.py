@@ -167,3 +167,9 @@ def test_a_plateau_schedule_left_at_min_follows_the_main_metric(given, monitor_m
     assert optimizer is None and checked.keywords == {"mode": mode, "patience": 2}
     other = as_parsed(torch.optim.lr_scheduler.StepLR, step_size=2)
     assert checked_optimizer(None, other, "max")[1] is other  # (no mode to set)
+
+
+def test_class_paths_of_a_module_loaded_outside_the_cli_are_left_as_they_are():
+    # load_from_checkpoint hands the module the config's class paths: they train nothing, so nothing is refused
+    paths = {"class_path": "torch.optim.SGD", "init_args": {"momentum": -1}}, {"class_path": "torch.optim.X"}
+    assert checked_optimizer(*paths, "max") == paths

@@ -80,12 +80,13 @@ def checked_optimizer(
     now, naming its option. A plateau schedule left at its default ``mode`` (min) follows the main metric's
     direction (``monitor_mode``): on accuracy it would cut the learning rate while the model improves."""
     probe = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2, 2))])
-    if optimizer is not None:
+    # (a module loaded from a checkpoint outside the CLI gets the config's class paths: nothing it trains with)
+    if callable(optimizer):
         try:
             probe = optimizer(parameter_groups([torch.nn.Parameter(torch.zeros(2, 2))], 1e-3, 0.0))
         except (ValueError, TypeError, RuntimeError) as err:
             raise refused("--model.optimizer", optimizer, err) from err
-    if lr_scheduler is None:
+    if not callable(lr_scheduler):
         return optimizer, lr_scheduler
     plateau = issubclass(given_class(lr_scheduler) or object, ReduceLROnPlateau)
     if plateau and getattr(lr_scheduler, "keywords", {}).get("mode", "min") == "min":

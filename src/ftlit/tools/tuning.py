@@ -27,6 +27,7 @@ import torch
 import yaml
 from lightning import Callback
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
@@ -205,6 +206,8 @@ def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[s
         )
     except (SettingRefused, TrainingInterrupted):  # the study stops
         raise
+    except SIGTERMException as err:  # Lightning's own stop on SIGTERM, a SystemExit (exit 0): not a finished trial
+        raise TrainingInterrupted("Interrupted by SIGTERM.", signal.SIGTERM) from err
     except (FtlitError, torch.OutOfMemoryError) as err:
         trial.set_user_attr("failure", str(err))
         raise TrialFailed(str(err)) from err

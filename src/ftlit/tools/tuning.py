@@ -235,7 +235,8 @@ def main(args: list[str], run_fit: FitRunner) -> int:
     if not isinstance(config, dict) or not isinstance(config.get("tune"), dict):
         raise FtlitError(f"{known.config} has no tune: section (the search space); see README, `ftlit tune`.")
     settings = settings_from(config["tune"], options, known.config)
-    previous = {signum: signal.signal(signum, interrupt_before_the_study) for signum in STOP_SIGNALS}
+    STOP.received = None
+    previous = {signum: signal.signal(signum, STOP) for signum in STOP_SIGNALS}
     try:
         return tune(settings, config, known.config, fit_options, run_fit)
     finally:
@@ -243,9 +244,24 @@ def main(args: list[str], run_fit: FitRunner) -> int:
             signal.signal(signum, handler)
 
 
-def interrupt_before_the_study(signum: int, frame) -> None:
-    """SIGINT and SIGTERM while ``ftlit tune`` runs (the study rewords it once it has begun): stop with 130 / 143."""
-    raise TrainingInterrupted(f"Interrupted by {signal.Signals(signum).name} before the first trial.", signum)
+class StopSignal:
+    """The SIGINT and SIGTERM handler while ``ftlit tune`` runs (the study rewords the stop once it has begun):
+    stop with 130 / 143. The signal is also noted, and checked after each trial: a library that catches every
+    exception (tqdm's, while a model loads) may have swallowed the one raised here."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def __call__(self, signum: int, frame) -> None:
+        self.received = signum
+        raise TrainingInterrupted(f"Interrupted by {signal.Signals(signum).name}.", signum)
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise TrainingInterrupted(f"Interrupted by {signal.Signals(self.received).name}.", self.received)
+
+
+STOP = StopSignal()
 
 
 def tune(settings: TuneSettings, config: dict, config_path: Path, fit_options: list[str], run_fit: FitRunner) -> int:
@@ -294,7 +310,9 @@ def run_study(study: optuna.Study, settings: TuneSettings, config: dict, fit_arg
 
     def objective(trial: optuna.Trial) -> float:
         current[:] = [trial.number]
-        return run_trial(trial, settings, fit_arguments, run_fit)
+        value = run_trial(trial, settings, fit_arguments, run_fit)
+        STOP.check()  # (interrupted, though the trial ran on)
+        return value
 
     refused = False
     try:

@@ -54,6 +54,11 @@ class TrialPruning(PyTorchLightningPruningCallback):
     def __init__(self, trial: optuna.Trial, monitor: str | None) -> None:
         super().__init__(trial, monitor or "")
 
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        # fit's own SIGINT handler raises but notes nothing: an exception swallowed while the model loads would be lost
+        signal.signal(signal.SIGINT, STOP)
+        super().setup(trainer, pl_module, stage)
+
     def on_fit_start(self, trainer, pl_module) -> None:
         # before the first step, once the data has told the task which metrics it reports
         named = self.monitor.removeprefix("val/")

@@ -75,6 +75,42 @@ def test_an_unknown_trainer_option_says_which_option_was_meant():
     assert "Did you mean --trainer.max_epochs?" in message
 
 
+@pytest.mark.slow  # starts ftlit processes
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--model.optimizer", "torch.optim.AdamX"],
+         "--model.optimizer torch.optim.AdamX: not an optimizer. Did you mean torch.optim.Adam?"),
+        (["--model.optimizer", "torch.nn.Linear"],
+         "--model.optimizer torch.nn.Linear: not an optimizer. For example torch.optim.AdamW."),
+        (["--model.optimizer", "torch.optim.SGD", "--model.optimizer.momentun", "0.9"],
+         "unknown option --model.optimizer.momentun: torch.optim.SGD has no parameter 'momentun'. Did you mean "
+         "--model.optimizer.momentum?"),
+        (["--model.lr_scheduler", "torch.optim.lr_scheduler.StepLR"],
+         "--model.lr_scheduler torch.optim.lr_scheduler.StepLR needs --model.lr_scheduler.step_size."),
+        (["--model.lr_scheduler", "torch.optim.lr_scheduler.StepLRR"],
+         "--model.lr_scheduler torch.optim.lr_scheduler.StepLRR: not a schedule. Did you mean "
+         "torch.optim.lr_scheduler.StepLR?"),
+    ],
+)  # fmt: skip
+def test_an_optimizer_or_schedule_the_parser_refuses_is_said_in_one_line(options, message):
+    assert message in only_line(ftlit("fit", "--config", CONFIG, *options))
+
+
+@pytest.mark.slow  # a whole CLI run: the model module is made
+def test_an_optimizer_value_it_refuses_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", "--config", CONFIG, "--model.optimizer", "torch.optim.SGD", "--model.optimizer.momentum", "-1",
+              "--output_dir", str(tmp_path / "out"), "--trainer.default_root_dir", str(tmp_path / "logs")])  # fmt: skip
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.strip().splitlines()[-1] == (
+        "ftlit: error: --model.optimizer torch.optim.SGD refused --model.optimizer.momentum -1.0: Invalid momentum "
+        "value: -1.0. `ftlit fit --model.optimizer.help torch.optim.SGD` lists its options."
+    )
+    assert "Traceback" not in error and not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow  # starts an ftlit process
 def test_an_unknown_key_in_a_config_file_says_which_key_was_meant(tmp_path):
     config = tmp_path / "typo.yaml"

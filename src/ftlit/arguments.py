@@ -38,6 +38,19 @@ _CLASS_OPTION = re.compile(
 )
 _COMMAND_LINE_OPTION = re.compile(r"^unrecognized arguments: (?P<name>-[^\s=]+)")
 _CONFIG_OPTION = re.compile(r"^Subcommand '\w+' does not accept option '(?P<name>[\w.]+)'")
+# How it words a problem with a class given to a callable option (--model.optimizer, --model.lr_scheduler)
+_CALLABLE = re.compile(
+    r'Parser key "(?P<group>\w+)":.*?Parser key "(?P<key>\w+)":.*?expects a function or a callable class: '
+    r"(?P<reason>[^\n]*?)\.*(?: Got value: Namespace\(class_path='(?P<class_path>[\w.]+)'|\n)",
+    re.S,
+)
+# … and where it names the class (one it could not import, or the first class given), when that line does not
+_GIVEN = re.compile(r"(?:Expected a path but |Given value: Namespace\(class_path=')(?P<path>[\w.]+)")
+#: What a callable option makes, and where its classes are found (for "did you mean")
+_CALLABLE_KINDS = {
+    "optimizer": ("an optimizer", "torch.optim", "torch.optim.Optimizer", "AdamW"),
+    "lr_scheduler": ("a schedule", "torch.optim.lr_scheduler", "torch.optim.lr_scheduler.LRScheduler", "StepLR"),
+}
 
 
 def explain_argument_problem(problem: ArgumentProblem, args: list[str]) -> str:
@@ -50,7 +63,7 @@ def explain_argument_problem(problem: ArgumentProblem, args: list[str]) -> str:
         return _yaml_problem(cause, args)
     prog = problem.parser.prog.replace(" [options]", "")
     message = str(problem)
-    explained = _unknown_option(message, problem.parser, args, prog)
+    explained = _callable_problem(message, args, prog) or _unknown_option(message, problem.parser, args, prog)
     return explained or (message if "\n" in message else f"{message} (`{prog} --help` lists the options)")
 
 
@@ -91,6 +104,51 @@ def _unknown_option(message: str, parser: LightningArgumentParser, args: list[st
     else:
         return None
     return f"unknown option {name}{where}.{_did_you_mean(_closest(name, options))} `{prog} --help` lists the options."
+
+
+def _callable_problem(message: str, args: list[str], prog: str) -> str | None:
+    """A class given to ``--model.optimizer`` or ``--model.lr_scheduler`` that is not one, lacks an argument it
+    requires or has no such option, in one line with the closest valid names."""
+    found = _CALLABLE.search(message)
+    if found is None or found["key"] not in _CALLABLE_KINDS:
+        return None
+    group, key, reason = found["group"], found["key"], found["reason"]
+    named = _GIVEN.search(message)
+    given = found["class_path"] or (named and named["path"])
+    if not given:
+        return None
+    on_command_line = any(arg.split("=")[0].startswith(f"--{group}.{key}") for arg in args)
+    option = f"--{group}.{key}" if on_command_line else f"{group}.init_args.{key}"
+    where = "" if on_command_line else " in the config"
+    kind, package, base, example = _CALLABLE_KINDS[key]
+    listed = f"`{prog} --{group}.{key}.help {given}` lists its options."
+    if unknown := re.match(r"Option '(?P<name>[\w.]+)' is not accepted", reason):
+        name = unknown["name"]
+        matches = [f"{option}.{match}" for match in _closest(name, _class_options(given))]
+        return (
+            f"unknown option {option}.{name}{where}: {given} has no parameter '{name}'.{_did_you_mean(matches)} "
+            + listed
+        )
+    if required := re.match(r"the following arguments are required: (?P<names>.+)", reason):
+        names = ", ".join(f"{option}.{name.strip()}" for name in required["names"].split(","))
+        return f"{option} {given}{where} needs {names}. {listed}"
+    matches = _closest(given, _subclasses(package, base))
+    return f"{option} {given}{where}: not {kind}.{_did_you_mean(matches) or f' For example {package}.{example}.'}"
+
+
+def _subclasses(package: str, base: str) -> list[str]:
+    """The classes of ``package`` that subclass ``base`` (both import paths), as import paths."""
+    module, base_class = importlib.import_module(package), _import(base)
+    return [
+        f"{package}.{name}"
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, base_class) and value is not base_class
+    ]
+
+
+def _import(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def _options(parser: LightningArgumentParser) -> list[str]:

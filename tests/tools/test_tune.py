@@ -16,7 +16,8 @@ import yaml
 from ftlit.cli import main
 from ftlit.errors import FtlitError
 from ftlit.tools.search_space import Parameter, parse_space
-from ftlit.tools.tuning import default_direction, rdb_storage, split_tune_options
+from ftlit.tools.tune_settings import split_tune_options
+from ftlit.tools.tuning import default_direction, rdb_storage
 
 
 # ------------------------------------------------------------------------------------------------- the space
@@ -167,7 +168,33 @@ def test_a_killed_study_resumes_with_the_same_command_without_repeating_a_trial(
     complete = [t.number for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3 and complete[0] == 0
     assert first.stat().st_mtime_ns == written  # trial 0 was not run again
-    assert trials[1].state == optuna.trial.TrialState.RUNNING  # the killed one (failed once its heartbeat is stale)
+    # the killed one counted while it might still finish, until its heartbeat went stale and it was marked failed
+    assert trials[1].state == optuna.trial.TrialState.FAIL
+    assert len(trials) == 4
+
+
+@pytest.mark.slow  # ftlit processes, runs of 3 epochs
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_study_stops_at_once_and_the_same_command_continues_it(tune_config, tmp_path, signum):
+    command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", "2"]
+    worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "study/trial_0").exists() and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker.send_signal(signum)  # inside the first trial
+    _, error = worker.communicate(timeout=300)
+    assert worker.returncode == 128 + signum
+    assert "Traceback" not in error
+    assert error.strip().splitlines()[-1] == (
+        f"ftlit: stopped: Interrupted by {signum.name}: the study stopped; trial 0, interrupted, is marked failed and "
+        f"does not count. 0 of 2 trials are finished, kept in sqlite:///{tmp_path / 'study/study.db'} (their runs in "
+        f"{tmp_path / 'study'}). Run the same command to go on."
+    )
+    assert [t.state for t in study_of(tmp_path / "study").trials] == [optuna.trial.TrialState.FAIL]
+
+    subprocess.run(command, check=True, capture_output=True)
+    states = [t.state for t in study_of(tmp_path / "study").trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.COMPLETE]
 
 
 @pytest.mark.parametrize(
@@ -199,16 +226,19 @@ def test_a_config_without_a_search_space_is_refused(tiny_bert, tmp_path, capsys)
     assert "has no tune: section" in capsys.readouterr().err
 
 
-@pytest.mark.slow  # two ftlit processes, runs of 3 epochs
-def test_two_workers_on_one_storage_share_the_study(tune_config, tmp_path):
-    command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", "4"]
+@pytest.mark.slow  # two ftlit processes
+@pytest.mark.parametrize("n_trials", [1, 3])
+def test_two_workers_on_one_storage_share_the_study_and_run_exactly_n_trials(tune_config, tmp_path, n_trials):
+    command = [sys.executable, "-m", "ftlit", "tune", "--config", str(tune_config), "--tune.n_trials", str(n_trials),
+               *SHORT_TRIALS]  # fmt: skip
     workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     for worker in workers:
         assert worker.wait(timeout=600) == 0, worker.stderr.read().decode()[-2000:]
     trials = study_of(tmp_path / "study").trials
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    # Optuna's MaxTrialsCallback: each worker stops once 4 are finished (one more may have begun meanwhile)
-    assert 4 <= len(complete) <= 5
+    assert len(complete) == n_trials
+    # a trial begun at the very moment the other worker completed the study ran nothing
+    assert all(t.user_attrs.get("not_needed") for t in trials if t not in complete)
     assert all((tmp_path / f"study/trial_{t.number}/results.json").is_file() for t in complete)
 
 

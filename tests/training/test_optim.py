@@ -2,6 +2,7 @@
 default stays AdamW with a linear warmup and decay, and biases/LayerNorm weights never decay with any optimizer."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -9,8 +10,9 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ftlit.cli import main
+from ftlit.errors import FtlitError
 from ftlit.training.model_callbacks import BestCheckpoint, EarlyStoppingOnTaskMetric
-from ftlit.training.optim import WarmupDecay, fusable, parameter_groups
+from ftlit.training.optim import WarmupDecay, checked_optimizer, fusable, parameter_groups
 
 
 def lrs(scheduler: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[float]:
@@ -128,3 +130,46 @@ def test_checkpoint_and_early_stopping_state_keeps_lightnings_name(tmp_path):
     best.monitor = stopping.monitor = "val/f1"
     plain_best, plain_stopping = ModelCheckpoint(monitor="val/f1", mode="max"), EarlyStopping("val/f1", mode="max")
     assert best.state_key == plain_best.state_key and stopping.state_key == plain_stopping.state_key
+
+
+def as_parsed(cls: type, **keywords) -> partial:
+    """An optimizer or schedule option as jsonargparse gives it: a partial of its instantiator, the class among the
+    arguments, every init argument (defaults too) among the keywords."""
+    return partial(lambda instantiator, made, *args, **kwargs: made(*args, **kwargs), None, cls, **keywords)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "lr_scheduler", "message"),
+    [
+        (as_parsed(torch.optim.SGD, momentum=-1.0, lr=0.001), None,
+         "--model.optimizer torch.optim.SGD refused --model.optimizer.momentum -1.0: Invalid momentum value: -1.0."),
+        (as_parsed(torch.optim.Adam, betas=(1.5, 0.9)), None,
+         "refused --model.optimizer.betas (1.5, 0.9): Invalid beta"),
+        (None, as_parsed(torch.optim.lr_scheduler.ReduceLROnPlateau, mode="min", factor=2.0),
+         "--model.lr_scheduler torch.optim.lr_scheduler.ReduceLROnPlateau refused --model.lr_scheduler.factor 2.0"),
+        (None, as_parsed(torch.optim.lr_scheduler.ReduceLROnPlateau, mode="sideways"),
+         "refused --model.lr_scheduler.mode 'sideways'"),
+    ],
+)  # fmt: skip
+def test_optimizer_and_schedule_values_they_refuse_are_refused_naming_the_option(optimizer, lr_scheduler, message):
+    with pytest.raises(FtlitError) as refused:
+        checked_optimizer(optimizer, lr_scheduler, "max")
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "monitor_mode", "mode"),
+    [("min", "max", "max"), ("min", "min", "min"), ("max", "min", "max"), ("max", "max", "max")],
+)
+def test_a_plateau_schedule_left_at_min_follows_the_main_metric(given, monitor_mode, mode):
+    schedule = as_parsed(torch.optim.lr_scheduler.ReduceLROnPlateau, mode=given, patience=2)
+    optimizer, checked = checked_optimizer(None, schedule, monitor_mode)
+    assert optimizer is None and checked.keywords == {"mode": mode, "patience": 2}
+    other = as_parsed(torch.optim.lr_scheduler.StepLR, step_size=2)
+    assert checked_optimizer(None, other, "max")[1] is other  # (no mode to set)
+
+
+def test_class_paths_of_a_module_loaded_outside_the_cli_are_left_as_they_are():
+    # load_from_checkpoint hands the module the config's class paths: they train nothing, so nothing is refused
+    paths = {"class_path": "torch.optim.SGD", "init_args": {"momentum": -1}}, {"class_path": "torch.optim.X"}
+    assert checked_optimizer(*paths, "max") == paths

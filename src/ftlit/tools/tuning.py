@@ -14,9 +14,10 @@ import argparse
 import contextlib
 import io
 import json
+import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,40 +27,25 @@ import torch
 import yaml
 from lightning import Callback
 from lightning.pytorch.trainer.states import TrainerFn
-from optuna.study import MaxTrialsCallback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from ftlit.errors import FtlitError
-from ftlit.tools.search_space import Parameter, parse_space
+from ftlit.errors import FtlitError, TrainingInterrupted
+from ftlit.tools.study_storage import NewPaths, check_storage, remove_empty_folders, sqlite_file
+from ftlit.tools.trial_count import FINISHED, NotNeeded, TrialBudget, await_verdict
+from ftlit.tools.tune_settings import TuneSettings, build_pruner, settings_from, split_tune_options
 from ftlit.tools.tuning_report import report
 from ftlit.training.locks import release_held
 from ftlit.training.module import LOWER_IS_BETTER
 from ftlit.training.outputs import check_writable
+from ftlit.training.resume import STOP_SIGNALS
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # runs an ftlit command line with extra Trainer callbacks (the CLI's build_cli: tools sit below the CLI)
 FitRunner = Callable[[list[str], Sequence[Callback]], object]
 # a killed worker's trial is marked failed once its heartbeat is this old (RDB storages), so it never blocks the study
 HEARTBEAT_S, GRACE_S = 30, 90
 MAX_FAILED_IN_A_ROW = 3  # a failing trial (a loss gone NaN at a high learning rate) is a result; three are a problem
-
-
-@dataclass(frozen=True)
-class TuneSettings:
-    """The study's settings: the config's ``tune:`` section, then ``--tune.*`` options over it."""
-
-    space: list[Parameter]
-    study_name: str
-    output_dir: Path
-    storage: str
-    n_trials: int = 20
-    timeout: float | None = None
-    metric: str | None = None  # default: the run's main validation metric (--model.main_metric, or the task's)
-    direction: str | None = None  # default: minimize for a metric where lower is better, else maximize
-    pruner: dict | None = None  # MedianPruner's arguments; None: no pruning
-    seed: int | None = None  # the sampler's (one worker: a reproducible study)
-    enqueue: tuple[dict, ...] = ()  # trials to run first (e.g. the config's defaults)
 
 
 class TrialPruning(PyTorchLightningPruningCallback):
@@ -68,13 +54,30 @@ class TrialPruning(PyTorchLightningPruningCallback):
     def __init__(self, trial: optuna.Trial, monitor: str | None) -> None:
         super().__init__(trial, monitor or "")
 
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        # fit's own SIGINT handler raises but notes nothing: an exception swallowed while the model loads would be lost
+        signal.signal(signal.SIGINT, STOP)
+        super().setup(trainer, pl_module, stage)
+
     def on_fit_start(self, trainer, pl_module) -> None:
+        # before the first step, once the data has told the task which metrics it reports
+        named = self.monitor.removeprefix("val/")
+        if named and named not in pl_module.metric_names:
+            raise SettingRefused(
+                f"--tune.metric {named}: not a metric of this task on this data, which reports "
+                f"{', '.join(pl_module.metric_names)}."
+            )
         self.monitor = self.monitor or f"val/{pl_module.monitor}"
         super().on_fit_start(trainer, pl_module)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.state.fn == TrainerFn.FITTING:  # not the best checkpoint's evaluation after training
             super().on_validation_end(trainer, pl_module)
+
+
+class SettingRefused(FtlitError):
+    """A tune setting refused once the first trial has loaded its data (a metric the task does not report): the
+    study stops before the trial's first step, and nothing of it is kept."""
 
 
 class TrialFailed(Exception):
@@ -89,79 +92,14 @@ class StopAfterFailures:
         self.limit, self.failed, self.reason = limit, 0, ""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.user_attrs.get("not_needed"):
+            return
         self.failed = self.failed + 1 if trial.state == TrialState.FAIL else 0
         self.reason = trial.user_attrs.get("failure", "") if self.failed else ""
+        if self.failed:
+            print(f"Trial {trial.number} failed: {self.reason}")
         if self.failed >= self.limit:
             study.stop()
-
-
-def split_tune_options(words: list[str]) -> tuple[dict[str, str], list[str]]:
-    """``--tune.KEY VALUE`` / ``--tune.KEY=VALUE`` apart from the options every trial's ``fit`` gets."""
-    options, fit_options = {}, []
-    words = list(words)
-    while words:
-        word = words.pop(0)
-        if not word.startswith("--tune."):
-            fit_options.append(word)
-            continue
-        key, equals, value = word.removeprefix("--tune.").partition("=")
-        if not equals:
-            if not words or words[0].startswith("--"):
-                raise FtlitError(f"--tune.{key} needs a value.")
-            value = words.pop(0)
-        options[key] = value
-    return options, fit_options
-
-
-def settings_from(section: dict, options: dict[str, str], config_path: Path) -> TuneSettings:
-    """Merge the ``tune:`` section and the command line's ``--tune.*`` options (these win), checked."""
-    known = {setting.name for setting in fields(TuneSettings)}
-    unknown = (set(section) | set(options)) - known
-    if unknown:
-        raise FtlitError(f"Unknown tune setting(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))}).")
-    merged = {**section, **{key: read_value(key, value) for key, value in options.items()}}
-    study_name = str(merged.get("study_name") or config_path.stem)
-    output_dir = Path(merged.get("output_dir") or Path("lightning_logs/tune") / study_name)
-    storage = merged.get("storage") or f"sqlite:///{(output_dir / 'study.db').resolve()}"
-    n_trials, timeout = merged.get("n_trials", 20), merged.get("timeout")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise FtlitError(f"tune.n_trials must be a whole number of at least 1, not {n_trials!r}.")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
-        raise FtlitError(f"tune.timeout must be a number of seconds above 0, not {timeout!r}.")
-    direction, pruner = merged.get("direction"), merged.get("pruner", "median")
-    if direction not in ("maximize", "minimize", None):
-        raise FtlitError(f"tune.direction must be maximize or minimize, not {direction!r}.")
-    if pruner not in ("median", "none") and not isinstance(pruner, dict):
-        raise FtlitError(f"tune.pruner must be median, none or MedianPruner's arguments, not {pruner!r}.")
-    seed, enqueue = merged.get("seed"), merged.get("enqueue") or []
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise FtlitError(f"tune.seed must be a whole number, not {seed!r}.")
-    space = parse_space(merged.get("space"))
-    keys = {parameter.key for parameter in space}
-    if not isinstance(enqueue, list) or not all(isinstance(t, dict) and set(t) <= keys for t in enqueue):
-        raise FtlitError(f"tune.enqueue must be a list of trials, each giving values of {', '.join(sorted(keys))}.")
-    metric = merged.get("metric")
-    pruner_arguments = {} if pruner == "median" else None if pruner == "none" else pruner
-    return TuneSettings(
-        space,
-        study_name,
-        output_dir,
-        str(storage),
-        n_trials,
-        timeout,
-        metric and str(metric).removeprefix("val/"),
-        direction,
-        pruner_arguments,
-        seed,
-        tuple(enqueue),
-    )
-
-
-def read_value(key: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise FtlitError(f"--tune.{key}: {text!r} is not valid YAML ({str(err).splitlines()[0]}).") from None
 
 
 def value_arguments(values: dict[str, Any]) -> list[str]:
@@ -228,21 +166,18 @@ def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
 
 
 def open_study(settings: TuneSettings) -> optuna.Study:
-    if settings.storage.startswith("sqlite:///"):
-        Path(settings.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(settings.storage)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     try:
         storage = rdb_storage(settings.storage)
-        pruners = optuna.pruners
-        pruner = pruners.NopPruner() if settings.pruner is None else pruners.MedianPruner(**settings.pruner)
         study = optuna.create_study(
             storage=storage,
             study_name=settings.study_name,
             direction=settings.direction,
-            pruner=pruner,
+            pruner=build_pruner(settings.pruner),
             load_if_exists=True,
         )
-    except TypeError as err:  # MedianPruner's arguments
-        raise FtlitError(f"tune.pruner: {err}") from err
     except ValueError as err:  # e.g. the study exists with the other direction
         raise FtlitError(f"Study {settings.study_name!r} in {settings.storage}: {err}") from err
     except Exception as err:  # SQLAlchemy's errors: a storage that cannot be opened
@@ -254,6 +189,11 @@ def open_study(settings: TuneSettings) -> optuna.Study:
 
 def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[str], run_fit: FitRunner) -> float:
     """One trial: a full ``ftlit fit`` in its own folder; its score from its results.json."""
+    try:
+        TrialBudget(settings.n_trials).claim(trial.study, trial)
+    except NotNeeded:
+        trial.set_user_attr("not_needed", True)
+        raise
     values = {parameter.key: parameter.suggest(trial) for parameter in settings.space}
     folder = settings.output_dir / f"trial_{trial.number}"
     pruning = TrialPruning(trial, settings.metric and f"val/{settings.metric}")
@@ -269,6 +209,10 @@ def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[s
             ],
             [pruning],
         )
+    except (SettingRefused, TrainingInterrupted):  # the study stops
+        raise
+    except SIGTERMException as err:  # Lightning's own stop on SIGTERM, a SystemExit (exit 0): not a finished trial
+        raise TrainingInterrupted("Interrupted by SIGTERM.", signal.SIGTERM) from err
     except (FtlitError, torch.OutOfMemoryError) as err:
         trial.set_user_attr("failure", str(err))
         raise TrialFailed(str(err)) from err
@@ -276,8 +220,6 @@ def run_trial(trial: optuna.Trial, settings: TuneSettings, fit_arguments: list[s
         release_held()
     results = json.loads((folder / "results.json").read_text())
     metric = settings.metric or results["eval"]["main_metric"]
-    if metric not in results["metrics"]:  # the same for every trial: the study stops
-        raise FtlitError(f"tune.metric {metric!r} is not among the run's scores: {', '.join(results['metrics'])}.")
     trial.set_user_attr("run", str(folder.resolve()))
     trial.set_user_attr("metric", metric)
     trial.set_user_attr("config", str((Path(results["train"]["log_dir"]) / "config.yaml").resolve()))
@@ -298,43 +240,123 @@ def main(args: list[str], run_fit: FitRunner) -> int:
     if not isinstance(config, dict) or not isinstance(config.get("tune"), dict):
         raise FtlitError(f"{known.config} has no tune: section (the search space); see README, `ftlit tune`.")
     settings = settings_from(config["tune"], options, known.config)
+    STOP.received = None
+    previous = {signum: signal.signal(signum, STOP) for signum in STOP_SIGNALS}
+    try:
+        return tune(settings, config, known.config, fit_options, run_fit)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class StopSignal:
+    """The SIGINT and SIGTERM handler while ``ftlit tune`` runs (the study rewords the stop once it has begun):
+    stop with 130 / 143. The signal is also noted, and checked after each trial: a library that catches every
+    exception (tqdm's, while a model loads) may have swallowed the one raised here."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def __call__(self, signum: int, frame) -> None:
+        self.received = signum
+        raise TrainingInterrupted(f"Interrupted by {signal.Signals(signum).name}.", signum)
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise TrainingInterrupted(f"Interrupted by {signal.Signals(self.received).name}.", self.received)
+
+
+STOP = StopSignal()
+
+
+def tune(settings: TuneSettings, config: dict, config_path: Path, fit_options: list[str], run_fit: FitRunner) -> int:
+    """Check everything a trial needs, then run the study; a refusal leaves nothing behind."""
     check_writable(settings.output_dir, "--tune.output_dir")
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
-    fit_arguments = ["fit", "--config", str(known.config), *fit_options]  # (fit passes the tune: section over)
+    check_storage(settings.storage)
+    fit_arguments = ["fit", "--config", str(config_path), *fit_options]  # (fit passes the tune: section over)
     example = value_arguments({parameter.key: parameter.example() for parameter in settings.space})
     fit_config = parsed_fit_config([*fit_arguments, *example], run_fit)
     fit_arguments += one_device(fit_config["trainer"])
     if settings.direction is None:
         settings = replace(settings, direction=default_direction(settings.metric, fit_config))
-    study = open_study(settings)
-    fingerprint, started_with = search_fingerprint(settings, config, fit_options), study.user_attrs.get("search")
+    database = sqlite_file(settings.storage)
+    made = NewPaths([settings.output_dir, *([database, database.parent] if database else [])])
+    try:
+        study = open_study(settings)
+        fingerprint, started_with = search_fingerprint(settings, config, fit_options), study.user_attrs.get("search")
+        if started_with is not None and started_with != fingerprint:
+            raise FtlitError(
+                f"Study {settings.study_name!r} in {settings.storage} was started with another search space, config "
+                "or fit options: its trials would not compare. Give another --tune.study_name, or the same settings."
+            )
+    except FtlitError:
+        made.remove()
+        raise
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
     if started_with is None:
         study.set_user_attr("search", fingerprint)
-    elif started_with != fingerprint:
-        raise FtlitError(
-            f"Study {settings.study_name!r} in {settings.storage} was started with another search space, config or "
-            "fit options: its trials would not compare. Give another --tune.study_name, or the same settings."
-        )
+    try:
+        return run_study(study, settings, config, fit_arguments, run_fit)
+    except SettingRefused:
+        if started_with is None:  # this command's study: nothing of it is kept
+            optuna.delete_study(study_name=settings.study_name, storage=settings.storage)
+            made.remove()
+        raise
+
+
+def run_study(study: optuna.Study, settings: TuneSettings, config: dict, fit_arguments: list[str], run_fit) -> int:
+    """Run trials until ``n_trials`` are finished over all workers; report what the study holds however it ends
+    (but not a study refused before its first step)."""
     for values in settings.enqueue:  # (once per study, however many workers start)
         study.enqueue_trial(values, skip_if_exists=True)
     done = sum(t.state in FINISHED for t in study.trials)
     print(f"Study {settings.study_name!r} in {settings.storage}: {done} of {settings.n_trials} trials finished.")
-    failures = StopAfterFailures(MAX_FAILED_IN_A_ROW)
+    failures, current = StopAfterFailures(MAX_FAILED_IN_A_ROW), []
+
+    def objective(trial: optuna.Trial) -> float:
+        current[:] = [trial.number]
+        value = run_trial(trial, settings, fit_arguments, run_fit)
+        STOP.check()  # (interrupted, though the trial ran on)
+        return value
+
+    refused = False
     try:
-        if done < settings.n_trials:
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            enough = MaxTrialsCallback(settings.n_trials, states=FINISHED)  # counted across every worker of the study
+        if await_verdict(study, settings.n_trials) != "done":
+            # Optuna logs a failed trial with its traceback: ftlit says it in one line (StopAfterFailures), and a
+            # study that stops says why as the command ends
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
             study.optimize(
-                lambda trial: run_trial(trial, settings, fit_arguments, run_fit),
+                objective,
                 timeout=settings.timeout,
-                callbacks=[enough, failures],
-                catch=(TrialFailed,),
+                callbacks=[TrialBudget(settings.n_trials), failures],
+                catch=(TrialFailed, NotNeeded),
                 gc_after_trial=True,
             )
-    finally:  # what was found so far, also when the study stops on an error
-        report(study, settings.output_dir, config)
+    except SettingRefused:
+        refused = True
+        remove_empty_folders(settings.output_dir / f"trial_{current[0]}")  # (it stopped before its first step)
+        raise
+    except (TrainingInterrupted, KeyboardInterrupt) as err:
+        signum = err.exit_code - 128 if isinstance(err, TrainingInterrupted) else signal.SIGINT
+        raise TrainingInterrupted(interrupted(study, settings, signum, current), signum) from err
+    finally:
+        if not refused:
+            report(study, settings.output_dir, config)
     if failures.failed >= MAX_FAILED_IN_A_ROW:
         raise FtlitError(
             f"The study stopped: {failures.failed} trials in a row failed, the last one with: {failures.reason}"
         )
     return 0
+
+
+def interrupted(study: optuna.Study, settings: TuneSettings, signum: int, current: list[int]) -> str:
+    """What an interrupted study kept, and how to go on."""
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in FINISHED for t in trials)
+    failed = [t.number for t in trials if t.number in current and t.state == TrialState.FAIL]
+    trial = f"; trial {failed[0]}, interrupted, is marked failed and does not count" if failed else ""
+    return (
+        f"Interrupted by {signal.Signals(signum).name}: the study stopped{trial}. {finished} of {settings.n_trials} "
+        f"trials are finished, kept in {settings.storage} (their runs in {settings.output_dir}). Run the same "
+        "command to go on."
+    )

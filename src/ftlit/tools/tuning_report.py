@@ -17,6 +17,8 @@ def trials_table(study: optuna.Study) -> list[dict]:
     metric = next((t.user_attrs["metric"] for t in study.trials if "metric" in t.user_attrs), "value")
     rows = []
     for trial in study.trials:
+        if trial.user_attrs.get("not_needed"):  # (begun as other workers completed the study: it ran nothing)
+            continue
         duration = trial.duration.total_seconds() if trial.duration else None
         rows.append(
             {

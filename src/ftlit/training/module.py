@@ -31,7 +31,7 @@ from ftlit.training.evaluation import EvalResult, EvaluationLoop
 from ftlit.training.loading import HeadCheckpoints, load_model, parameter_counts, ready_for_training, trainable_summary
 from ftlit.training.lora import LoraSettings, trainable_state
 from ftlit.training.model_callbacks import ContractHandover, EarlyStoppingOnTaskMetric, NewWeights, fit_checkpoints
-from ftlit.training.optim import optimizer_and_schedule
+from ftlit.training.optim import checked_optimizer, optimizer_and_schedule
 from ftlit.training.outputs import write_export
 
 #: Validation metrics where lower is better: a ``main_metric`` among them picks the checkpoint with its lowest value
@@ -149,8 +149,7 @@ class TransformerModule(HeadCheckpoints, EvaluationLoop, LightningModule):
         for name in ("optimizer", "lr_scheduler"):
             if callable(self.hparams.get(name)):  # given in Python: it would not load back from a checkpoint
                 del self.hparams[name]
-        self.optimizer = optimizer
-        self.lr_scheduler = lr_scheduler
+        self.optimizer, self.lr_scheduler = checked_optimizer(optimizer, lr_scheduler, self.monitor_mode)
         # hparams may hold the config's plain dicts (LightningCLI records the parsed config there)
         self.lora = LoraSettings(**peft) if isinstance(peft, dict) else peft
         self.model: PreTrainedModel | None = None

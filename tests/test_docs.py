@@ -150,7 +150,7 @@ def test_the_checks_fail_on_a_broken_link_a_missing_config_and_a_wrong_quoted_va
     page.write_text(
         "# Page\n\n[fine](other.md#its-section) [no file](missing.md) [no heading](other.md#nowhere)\n\n"
         "| config | lr | batch | epochs |\n|---|---|---|---|\n"
-        "| `configs/quickstart.yaml` | 1e-4 | 32 | 2 |\n"
+        "| `configs/quickstart.yaml` | 1e-4 | 16 | 1 |\n"
         "| `configs/no_such.yaml` | 1e-4 | 32 | 2 |\n"
         "| `configs/offline_minilm_sst2_lora.yaml` | 1e-3 | 32 | 3 |\n\n"
         "```bash\nftlit fit --config configs/quickstart.yaml --data.max_lenght 64\n```\n"

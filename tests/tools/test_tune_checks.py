@@ -59,7 +59,7 @@ def test_a_trial_runs_only_while_the_finished_and_running_ones_ahead_are_fewer_t
 
 
 def test_the_sqlite_file_of_a_storage_url():
-    assert sqlite_file("sqlite:////tmp/a/study.db") == Path("/tmp/a/study.db")
+    assert sqlite_file("sqlite:////data/tune/study.db") == Path("/data/tune/study.db")
     assert sqlite_file("sqlite:///study.db") == Path("study.db")
     assert sqlite_file("sqlite:///:memory:") is None
     assert sqlite_file("sqlite://") is None

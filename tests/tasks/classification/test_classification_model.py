@@ -7,6 +7,7 @@ from lightning import Trainer
 from sklearn.metrics import f1_score
 from torch.utils.data import DataLoader
 
+from conftest import with_trained_head
 from ftlit.tasks.classification.contract import ClassificationContract, DocumentsEvalSet
 from ftlit.tasks.classification.figures import MAX_CONFUSION_LABELS
 from ftlit.tasks.classification.model import SequenceClassificationModule
@@ -32,8 +33,8 @@ def batch(tokenizer, features: list[int]) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("aggregation", ["mean", "max"])
-def test_evaluation_scores_documents_from_a_hand_built_contract(tiny_bert, tokenizer, aggregation):
-    module = SequenceClassificationModule(tiny_bert, window_aggregation=aggregation)
+def test_evaluation_scores_documents_from_a_hand_built_contract(tiny_bert, tokenizer, aggregation, tmp_path):
+    module = SequenceClassificationModule(with_trained_head(tiny_bert, tmp_path, 2), window_aggregation=aggregation)
     module.accept_contract(contract())
     batches = [batch(tokenizer, [3, 0]), batch(tokenizer, [2, 1])]  # any order: outputs are matched by index
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
@@ -51,11 +52,12 @@ def test_evaluation_scores_documents_from_a_hand_built_contract(tiny_bert, token
     assert module.model.config.id2label == {0: "negative", 1: "positive"}  # the head follows the contract
 
 
-def multi_label_module(tiny_bert, tokenizer, gold: list[list[float]], threshold: float):
+def multi_label_module(tiny_bert, folder, tokenizer, gold: list[list[float]], threshold: float):
     """A multi-label module over labels a, b, c (window logits aggregated by max) with its contract, and a loader of
     the four features' batches, every window carrying its document's ``gold`` labels."""
     eval_set = DocumentsEvalSet("validation", num_examples=3, num_features=4, document_index=np.array(DOCUMENT_INDEX))
-    module = SequenceClassificationModule(tiny_bert, window_aggregation="max", threshold=threshold)
+    model = with_trained_head(tiny_bert, folder, 3)
+    module = SequenceClassificationModule(model, window_aggregation="max", threshold=threshold)
     module.accept_contract(ClassificationContract(16, ("validation",), {"validation": eval_set}, get_preset("custom"),
                                                   ("a", "b", "c"), "multi_label"))  # fmt: skip
     batches = [{**tokenizer([FEATURES[i] for i in features], padding=True, return_tensors="pt"),
@@ -64,9 +66,9 @@ def multi_label_module(tiny_bert, tokenizer, gold: list[list[float]], threshold:
     return module, DataLoader(batches, batch_size=None)
 
 
-def test_multi_label_windows_are_scored_per_document_from_their_aggregated_logits(tiny_bert, tokenizer):
+def test_multi_label_windows_are_scored_per_document_from_their_aggregated_logits(tiny_bert, tokenizer, tmp_path):
     gold = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]  # per document; every window carries its document's
-    module, batches = multi_label_module(tiny_bert, tokenizer, gold, threshold=0.45)
+    module, batches = multi_label_module(tiny_bert, tmp_path, tokenizer, gold, threshold=0.45)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     scores = trainer.validate(module, dataloaders=batches, verbose=False)[0]
 
@@ -100,9 +102,9 @@ def test_figures_skip_the_confusion_matrix_of_a_label_space_too_large_to_draw(ti
     assert set(module.figures(small, "val")) == {"reliability", "confusion_matrix"}
 
 
-def test_labels_without_a_positive_example_are_named_once_and_count_as_zero(tiny_bert, tokenizer):
+def test_labels_without_a_positive_example_are_named_once_and_count_as_zero(tiny_bert, tokenizer, tmp_path):
     gold = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]  # no document has label "c"
-    module, batches = multi_label_module(tiny_bert, tokenizer, gold, threshold=0.5)
+    module, batches = multi_label_module(tiny_bert, tmp_path, tokenizer, gold, threshold=0.5)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     with pytest.warns(UserWarning) as caught:
         scores = trainer.validate(module, dataloaders=batches, verbose=False)[0]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from lightning import Trainer
 
-from conftest import sentiment_rows, write_jsonl
+from conftest import sentiment_rows, with_trained_head, write_jsonl
 from ftlit.tasks.classification.data import ClassificationDataModule
 from ftlit.tasks.classification.metrics import aggregate_windows
 from ftlit.tasks.classification.model import SequenceClassificationModule
@@ -61,9 +61,10 @@ def test_a_label_decided_past_max_length_is_learnt_from_windows_and_missed_by_tr
 def test_predictions_are_one_record_per_document_from_all_its_windows(tiny_bert, late_label_files, tmp_path):
     rows = [json.loads(line) for line in late_label_files["dev"].read_text().splitlines()][:10]
     predict_file = write_jsonl(tmp_path / "predict.jsonl", [{"text": row["text"]} for row in rows])
-    module = SequenceClassificationModule(tiny_bert, window_aggregation="max")
+    model = with_trained_head(tiny_bert, tmp_path / "model", 2)
+    module = SequenceClassificationModule(model, window_aggregation="max")
     dm = ClassificationDataModule(
-        tiny_bert, train_file=str(late_label_files["train"]), predict_file=str(predict_file), text_fields=["text"],
+        model, train_file=str(late_label_files["train"]), predict_file=str(predict_file), text_fields=["text"],
         max_length=16, long_text="window", doc_stride=4,
     )  # fmt: skip
     trainer = Trainer(logger=False, enable_progress_bar=False)

@@ -2,6 +2,7 @@
 saying what was kept and how to go on, nothing half-written, and a fit that had started training continued by
 ``--ckpt_path last``. Each phase is reached by sending the signal from the function that does its work."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -290,3 +291,18 @@ def test_a_command_stopped_while_it_writes_its_outputs_completes_them_first(comm
     (folder,) = tmp_path.glob("runs/lightning_logs/version_*")
     assert line.endswith(f": the outputs in {folder} were written first, complete: nothing is left to do.")
     assert written in {path.name for path in folder.iterdir()} and not list(folder.glob("*.partial"))
+
+
+@pytest.mark.slow  # a whole CLI run
+def test_a_stop_swallowed_while_the_model_loads_still_stops_fit_before_training(tiny_bert, sentiment_files, tmp_path,
+                                                                                monkeypatch, capsys):  # fmt: skip
+    loading = module.load_model
+
+    def loading_under_a_catch_all(*args, **kwargs):
+        with contextlib.suppress(Exception):  # as a progress bar's catch-all around the weights' loading does
+            os.kill(os.getpid(), signal.SIGINT)
+        return loading(*args, **kwargs)
+
+    monkeypatch.setattr(module, "load_model", loading_under_a_catch_all)
+    stopped_by(signal.SIGINT, fit_args(tiny_bert, sentiment_files, tmp_path), capsys)
+    assert not list(tmp_path.rglob("*.ckpt")) and not (tmp_path / "out").exists()  # not one step trained

@@ -16,6 +16,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 WROTE_NOTHING = "this command wrote nothing; run the same command again"
 
 _kept = [WROTE_NOTHING]  # what a stop keeps now, and how to go on: the command updates it as it goes (keep)
+_received: list[int] = []  # the stops stop_on_interrupt raised, in case a library swallowed one (stop_if_received)
 
 
 def keep(kept: str) -> None:
@@ -30,7 +31,15 @@ def stopped(signum: int, kept: str) -> TrainingInterrupted:
 
 def stop_on_interrupt(signum: int, frame) -> None:
     """The handler of both signals outside training steps (loading data, evaluating, exporting): stop at once."""
+    _received.append(signum)
     raise stopped(signum, _kept[0])
+
+
+def stop_if_received() -> None:
+    """Stop now if a signal came that has not stopped the command: code that catches every exception (a progress
+    bar's, while a model's weights load) can swallow the stop ``stop_on_interrupt`` raised."""
+    if _received:
+        raise stopped(_received[-1], _kept[0])
 
 
 @contextmanager
@@ -53,6 +62,7 @@ def stops_handled() -> Iterator[None]:
     """Around a whole command: SIGINT and SIGTERM stop it at once (``stop_on_interrupt``), saying that it wrote
     nothing until it says otherwise (``keep``)."""
     keep(WROTE_NOTHING)
+    _received.clear()
     with handling(stop_on_interrupt):
         yield
 

@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from ftlit._lightning import is_last_batch
 from ftlit.errors import TrainingInterrupted
-from ftlit.training.interrupts import STOP_SIGNALS, keep, stopped
+from ftlit.training.interrupts import STOP_SIGNALS, keep, stop_if_received, stopped
 
 
 def rng_states() -> dict:
@@ -94,6 +94,7 @@ class ResumableTraining(Callback):
         raise stopped(signum, f"a second one stops at once, mid-step, saving nothing; {saved}")
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        stop_if_received()  # (a stop while the model loaded may have been swallowed: not a reason to start training)
         # Installed after Lightning's own SIGTERM handler, which would stop after any batch, even mid-accumulation
         self._handlers = {signum: signal.signal(signum, self._note_signal) for signum in STOP_SIGNALS}
         self._last = last_checkpoint_path(trainer)

@@ -20,6 +20,7 @@ from ftlit.tasks.token_classification.examples import ner_rows  # noqa: F401 (te
 
 # Real data: ${FTLIT_DATA}, by default ../shared/data beside the project (tests run from the project root)
 SHARED_DATA = data_root().resolve()
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"${{FTLIT_DATA}} ({SHARED_DATA}) is not there")
 
 
 TOPICS = {"sport": ["football", "tennis"], "food": ["pizza", "pasta"], "music": ["guitar", "piano"],

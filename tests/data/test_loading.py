@@ -9,14 +9,13 @@ import datasets
 import pandas as pd
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, needs_shared_data
 from ftlit.data.base import map_rows
 from ftlit.data.loading import data_root, expand_data_path, file_format, load_local_file
 from ftlit.errors import FtlitError
 from ftlit.tasks.classification.presets import get_preset
 
 GLUE = SHARED_DATA / "glue"
-needs_shared_data = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data is not beside the project")
 
 
 @pytest.mark.parametrize(

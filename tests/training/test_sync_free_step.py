@@ -107,14 +107,14 @@ class LossRecorder(Callback):
 @pytest.mark.slow  # a whole CLI run or more: over a second on 2 cores
 def test_a_non_finite_loss_read_late_is_named_by_its_first_step_and_never_checkpointed(tiny_bert, tmp_path, capsys):
     rows = [{"sentence1": r["text"], "sentence2": "x", "label": i % 5} for i, r in enumerate(sentiment_rows(96, 3))]
-    rows[40]["label"] = 1e30  # a corrupt score: its squared error overflows float32
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     LossRecorder.losses.clear()
     # losses read every 5 steps, checkpoints every 3: whichever comes first after the bad step catches it
     args = fit_args(tiny_bert, train, tmp_path, "--data.task", "stsb", "--data.validation_file", str(train),
                     "--trainer.log_every_n_steps", "5",
                     "--model.checkpoint_every_n_steps", "3", "--trainer.max_epochs", "1",
-                    "--trainer.callbacks+=test_sync_free_step.LossRecorder")  # fmt: skip
+                    "--trainer.callbacks+=test_sync_free_step.LossRecorder",
+                    "--trainer.callbacks+=conftest.CorruptScore")  # fmt: skip
     with pytest.raises(SystemExit):
         main(args)
     message = capsys.readouterr().err.strip().splitlines()[-1]

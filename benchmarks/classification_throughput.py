@@ -98,7 +98,8 @@ def main() -> None:
     features = datamodule.train_features  # the same tokenised pairs for every run
     steps = args.steps or (6 if args.tiny else len(features) // 32)
 
-    # ftlit before (d): the Trainer's tf32=True leaves a setting that makes Lightning's setup raise (GPU-NOTES)
+    # ftlit before (d): the Trainer's tf32=True leaves torch's TF32 switches set in a way that makes Lightning's
+    # setup raise in the runs after it
     ftlit = ftlit_run(folder, datamodule, warmup, steps, args.compile)
     runs = {
         "(a) HF Trainer as R6 (batch 8)": hf_trainer(folder, features, 8, warmup, 4 * steps, best=False),

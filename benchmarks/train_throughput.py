@@ -135,7 +135,8 @@ def main() -> None:
         runs["(b) HF Trainer, bf16, padded to 384"] = hf_trainer(folder, features, warmup, steps, bf16=True)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    # ftlit before (d): the Trainer's tf32=True leaves a setting that makes Lightning's setup raise (GPU-NOTES)
+    # ftlit before (d): the Trainer's tf32=True leaves torch's TF32 switches set in a way that makes Lightning's
+    # setup raise in the runs after it
     ftlit_name = "(c) ftlit default" + (" + compile" if args.compile else "")
     ftlit = ftlit_run(folder, datamodule, warmup, steps, args.compile)
     if torch.cuda.is_available():

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# An absolute path into a machine's own folders, or a folder beside the checkout that is not the data's
-OUTSIDE = re.compile(r"(?<![\w.$}])/(?:work|root|home|opt|tmp|mnt|srv)/|\.\./shared/(?!data\b)")
+# An absolute path into a machine's own folders, a folder beside the checkout that is not the data's, or the notes
+# kept there (named without their path)
+OUTSIDE = re.compile(
+    r"(?<![\w.$}])/(?:work|root|home|opt|tmp|mnt|srv)/|\.\./shared/(?!data\b)|\b(?:GPU-NOTES|REFERENCE-RECIPES)\b"
+)
 
 
 def tracked_files() -> list[Path]:
@@ -30,6 +33,10 @@ def test_the_pattern_finds_paths_outside_and_passes_the_data_default():
         "see ../shared/GPU-NOTES.md",
         "Data: /tmp/ftlit-gpu/data",
         "`/work/main/src/ftlit`",
+    ]
+    assert outside_references("a pitfall (GPU-NOTES)\nrecipes: REFERENCE-RECIPES.md") == [
+        "a pitfall (GPU-NOTES)",
+        "recipes: REFERENCE-RECIPES.md",
     ]
     assert outside_references("default ../shared/data; ${FTLIT_DATA}/squad; runs/benchmarks/fit; a/tmp/b") == []
 

@@ -36,10 +36,10 @@ from ftlit.tools.study_storage import NewPaths, check_storage, remove_empty_fold
 from ftlit.tools.trial_count import FINISHED, NotNeeded, TrialBudget, await_verdict
 from ftlit.tools.tune_settings import TuneSettings, build_pruner, settings_from, split_tune_options
 from ftlit.tools.tuning_report import report
+from ftlit.training.interrupts import stop_if_received
 from ftlit.training.locks import release_held
 from ftlit.training.module import LOWER_IS_BETTER
 from ftlit.training.outputs import check_writable
-from ftlit.training.resume import STOP_SIGNALS
 
 # runs an ftlit command line with extra Trainer callbacks (the CLI's build_cli: tools sit below the CLI)
 FitRunner = Callable[[list[str], Sequence[Callback]], object]
@@ -53,11 +53,6 @@ class TrialPruning(PyTorchLightningPruningCallback):
 
     def __init__(self, trial: optuna.Trial, monitor: str | None) -> None:
         super().__init__(trial, monitor or "")
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        # fit's own SIGINT handler raises but notes nothing: an exception swallowed while the model loads would be lost
-        signal.signal(signal.SIGINT, STOP)
-        super().setup(trainer, pl_module, stage)
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # before the first step, once the data has told the task which metrics it reports
@@ -240,33 +235,7 @@ def main(args: list[str], run_fit: FitRunner) -> int:
     if not isinstance(config, dict) or not isinstance(config.get("tune"), dict):
         raise FtlitError(f"{known.config} has no tune: section (the search space); see README, `ftlit tune`.")
     settings = settings_from(config["tune"], options, known.config)
-    STOP.received = None
-    previous = {signum: signal.signal(signum, STOP) for signum in STOP_SIGNALS}
-    try:
-        return tune(settings, config, known.config, fit_options, run_fit)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-class StopSignal:
-    """The SIGINT and SIGTERM handler while ``ftlit tune`` runs (the study rewords the stop once it has begun):
-    stop with 130 / 143. The signal is also noted, and checked after each trial: a library that catches every
-    exception (tqdm's, while a model loads) may have swallowed the one raised here."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-
-    def __call__(self, signum: int, frame) -> None:
-        self.received = signum
-        raise TrainingInterrupted(f"Interrupted by {signal.Signals(signum).name}.", signum)
-
-    def check(self) -> None:
-        if self.received is not None:
-            raise TrainingInterrupted(f"Interrupted by {signal.Signals(self.received).name}.", self.received)
-
-
-STOP = StopSignal()
+    return tune(settings, config, known.config, fit_options, run_fit)
 
 
 def tune(settings: TuneSettings, config: dict, config_path: Path, fit_options: list[str], run_fit: FitRunner) -> int:
@@ -316,7 +285,7 @@ def run_study(study: optuna.Study, settings: TuneSettings, config: dict, fit_arg
     def objective(trial: optuna.Trial) -> float:
         current[:] = [trial.number]
         value = run_trial(trial, settings, fit_arguments, run_fit)
-        STOP.check()  # (interrupted, though the trial ran on)
+        stop_if_received()  # (a stop the trial swallowed, though it ran on)
         return value
 
     refused = False

@@ -1,5 +1,5 @@
-"""The package's layers import one way: the core ← data, deploy ← training ← tasks and tools ← cli (data and
-training independent of each other). A generic layer never imports a task, a task never imports another task,
+"""The package's layers import one way: the core ← data, deploy, search ← training ← tasks and tools ← cli (data,
+search and training independent of each other). A generic layer never imports a task, a task never imports another task,
 and model code never reaches into its data module."""
 
 import ast
@@ -24,10 +24,11 @@ ALLOWED = {
     "core": {"core"},
     "data": {"core"},
     "deploy": {"core"},
+    "search": {"core"},
     "training": {"core", "deploy"},  # a module runs its model in PyTorch or, for inference, ONNX Runtime
-    "tools": {"core", "data", "training", "deploy"},
-    "task": {"core", "data", "training", "deploy"},  # and its own package
-    "entry": {"core", "data", "training", "deploy", "tools", "task"},
+    "tools": {"core", "data", "training", "deploy", "search"},
+    "task": {"core", "data", "training", "deploy", "search"},  # and its own package
+    "entry": {"core", "data", "training", "deploy", "search", "tools", "task"},
 }
 
 
@@ -35,7 +36,7 @@ def layer(module: str) -> str:
     if module in CORE:
         return "core"
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("data", "training", "deploy", "tools"):
+    if len(parts) > 1 and parts[1] in ("data", "training", "deploy", "search", "tools"):
         return parts[1]
     if len(parts) > 2 and parts[1] == "tasks":
         return "task"

@@ -26,9 +26,9 @@ from transformers import (
 )
 
 from ftlit.data.loading import data_root
+from ftlit.data.squad_files import load_squad_file
 from ftlit.machine import default_precision
 from ftlit.tasks.question_answering.decode import EvalWindows
-from ftlit.tasks.question_answering.squad_format import load_squad_file
 from ftlit.tools.tables import markdown_table
 from ftlit.training.callbacks import TrainingThroughput
 

@@ -36,7 +36,7 @@ from common import print_table, tiny_bert_folder
 from ftlit.cli import built_cli
 from ftlit.cli import main as ftlit
 from ftlit.data.loading import data_root
-from ftlit.tasks.question_answering.squad_format import load_squad_file
+from ftlit.data.squad_files import load_squad_file
 from ftlit.tools.prediction import Predictor
 
 TASKS = {

@@ -5,11 +5,11 @@ import pytest
 from datasets import Dataset
 
 from conftest import SHARED_DATA
+from ftlit.data.squad_files import load_squad_file
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.decode import best_answers, decode_candidates
 from ftlit.tasks.question_answering.features import answer_token_span
 from ftlit.tasks.question_answering.metrics import squad_evaluate
-from ftlit.tasks.question_answering.squad_format import load_squad_file
 
 SQUAD = SHARED_DATA / "squad/train-v1.1.reconstructed.json.gz"
 

@@ -9,15 +9,13 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 
 from conftest import ANIMALS, nested_squad, squad_rows, write_jsonl
+from ftlit.data.squad_files import flatten_articles, is_nested_squad, load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.tasks.question_answering.data import SquadDataModule
 from ftlit.tasks.question_answering.squad_format import (
     answer_problem,
     blank_answers,
-    flatten_articles,
     is_aligned,
-    is_nested_squad,
-    load_squad_file,
     malformed_answers,
     mixed_offsets,
     nearest_occurrence,

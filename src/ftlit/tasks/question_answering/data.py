@@ -11,6 +11,7 @@ from datasets import Dataset
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
 from ftlit.data.checks import check_text_types, column, drop_blank_texts, duplicates, rows_named, without_rows
 from ftlit.data.requests import check_fields, text_field
+from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
 from ftlit.tasks.question_answering.contract import QAContract, QAEvalSet
@@ -26,7 +27,6 @@ from ftlit.tasks.question_answering.squad_format import (
     answer_problem,
     blank_answers,
     is_aligned,
-    load_squad_file,
     malformed_answers,
     mixed_offsets,
     raw_answers,

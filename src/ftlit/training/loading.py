@@ -62,9 +62,11 @@ class Head:
 
 def task_of_head(auto_class_or_architecture: str) -> str | None:
     """The registered task whose head an architecture (``BertForQuestionAnswering``) or auto class
-    (``AutoModelForQuestionAnswering``) is; None for any other (``BertModel``, ``BertForMaskedLM``)."""
+    (``AutoModelForQuestionAnswering``) is; None for any other (``BertModel``, ``BertForMaskedLM``). A task that
+    trains the bare encoder (``AutoModel``: retrieval) has no head: its models are anyone's starting point."""
     for name, entry in tasks().items():
-        if auto_class_or_architecture.endswith(entry.model.auto_class.__name__.removeprefix("AutoModel")):
+        head = entry.model.auto_class.__name__.removeprefix("AutoModel")
+        if head and auto_class_or_architecture.endswith(head):
             return name
     return None
 

@@ -57,12 +57,16 @@ def test_a_squad_file_is_refused_for_training_with_the_way_to_mine_negatives(tin
         datamodule(tiny_bert, squad).setup("fit")
 
 
-def test_queries_without_negatives_are_skipped_and_lists_of_other_things_refused(tiny_bert, tmp_path, caplog):
+def test_queries_without_negatives_are_skipped_and_blank_passages_refused(tiny_bert, tmp_path, caplog):
     rows = reranking_rows(4, seed=0)
     rows[1]["negatives"] = []
     dm = datamodule(tiny_bert, write_jsonl(tmp_path / "train.jsonl", rows))
     dm.setup("fit")
     assert len(dm.rows["train"]) == 3 and "skipped 1 of 4 queries without negatives (row 2)" in caplog.text
-    rows[1]["negatives"] = ["fine", 3]
-    with pytest.raises(FtlitError, match="'negatives' must hold lists of non-empty passages, but row 2"):
+    rows[1]["negatives"] = ["fine", " "]
+    with pytest.raises(FtlitError, match=r"empty or missing passages \('negatives' in row 2\)"):
         datamodule(tiny_bert, write_jsonl(tmp_path / "bad.jsonl", rows)).setup("fit")
+    rows[1]["negatives"], rows[2]["candidates"] = ["fine"], ["a", ""]
+    with pytest.raises(FtlitError, match="'candidates' must hold lists of passages, none of them empty, but row 3"):
+        datamodule(tiny_bert, write_jsonl(tmp_path / "train.jsonl", rows[:2]), write_jsonl(tmp_path / "dev.jsonl",
+                   rows)).setup("fit")  # fmt: skip

@@ -13,9 +13,9 @@ import torch
 from datasets import Dataset
 
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
-from ftlit.data.checks import check_text_types, column, drop_blank_texts, rows_named, without_rows
-from ftlit.data.loading import load_local_file
-from ftlit.data.squad_files import is_nested_squad, load_squad_file
+from ftlit.data.checks import check_text_types, column, drop_blank_texts, is_blank, rows_named, without_rows
+from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, pair_rows
+from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
 from ftlit.tasks.reranking.contract import CandidatesEvalSet, RerankingContract
@@ -23,8 +23,8 @@ from ftlit.tasks.reranking.groups import evaluation_candidates, training_group
 
 log = logging.getLogger(__name__)
 
-#: The columns a split reads, by their names in ftlit (``--data.columns`` maps a file's own names onto them)
-COLUMNS = ("query", "positive", "negatives", "candidates")
+#: A retriever's ranked list of a query's candidates, best first (evaluation and prediction)
+CANDIDATES = "candidates"
 
 
 class RerankingDataModule(TransformerDataModule):
@@ -38,14 +38,18 @@ class RerankingDataModule(TransformerDataModule):
             list, best first: then the retriever's own metrics are reported too, as ``retriever_*``) or, without
             them, its positive and negatives.
         predict_file: rows with ``query`` and ``candidates``: each row's candidates are ranked.
-        columns: the file's own column names, e.g. ``{query: question, positive: context}``.
+        query_column / positive_column: the file's columns of queries and positive passages (a SQuAD-format
+            file's are its questions and their paragraphs).
+        negatives_column: the file's column of hard negatives (a list of passages), or sentence-transformers'
+            layout of one column per negative (``negative``, ``negative_1`` …).
+        candidates_column: the file's column of each query's candidates ranked by a retriever, best first.
         negatives_per_query: train on each query's first this many negatives (≥ 1, or null: all of them).
         max_length: tokens per (query, passage) pair (≥ 8).
         Batching, subsampling and seed: see TransformerDataModule; ``batch_size`` counts queries (each with its
         group of passages), ``eval_batch_size`` (query, candidate) pairs.
     """
 
-    column_hint = "Map them with --data.columns, e.g. '{query: question, positive: context}'."
+    column_hint = "Name them with --data.query_column, --data.positive_column and --data.candidates_column."
 
     def __init__(
         self,
@@ -54,17 +58,18 @@ class RerankingDataModule(TransformerDataModule):
         validation_file: str | None = None,
         test_file: str | None = None,
         predict_file: str | None = None,
-        columns: dict[str, str] | None = None,
+        query_column: str = "query",
+        positive_column: str = "positive",
+        negatives_column: str = "negatives",
+        candidates_column: str = "candidates",
         negatives_per_query: int | None = None,
         max_length: int = 256,
         **kwargs,
     ) -> None:
         super().__init__(model_name_or_path, max_length, **kwargs)
-        unknown = set(columns or {}) - set(COLUMNS)
-        if unknown:
-            raise FtlitError(f"--data.columns maps unknown field(s) {sorted(unknown)}; the fields are {COLUMNS}.")
         check_range("--data.negatives_per_query", negatives_per_query, minimum=1, allow_none=True)
-        self.columns = columns or {}
+        self.columns = (query_column, positive_column, negatives_column)
+        self.candidates_column = candidates_column
         self.negatives_per_query = negatives_per_query
         self.set_local_files(
             {"train": train_file, "validation": validation_file, "test": test_file, "predict": predict_file}
@@ -72,45 +77,37 @@ class RerankingDataModule(TransformerDataModule):
 
     # ------------------------------------------------------------------------------------------------- rows
     def read_file(self, path: str) -> Dataset:
-        """A file of rows, or a SQuAD-format file read as (question → its context) pairs without negatives."""
-        if not is_nested_squad(path):
-            return load_local_file(path)
-        pairs = load_squad_file(path)
-        return Dataset.from_dict(
-            {"query": column(pairs, "question"), "positive": column(pairs, "context"), "negatives": [[]] * len(pairs)}
-        )
+        return load_squad_file(path)  # (a file of rows, or a SQuAD-format file: its questions → their paragraphs)
 
     def adapt_columns(self, rows: Dataset) -> Dataset:
-        return rows.rename_columns({theirs: ours for ours, theirs in self.columns.items() if theirs != ours})
+        candidates = column(rows, self.candidates_column) if self.candidates_column in rows.column_names else None
+        paired = pair_rows(rows, *self.columns)
+        return paired if candidates is None else paired.add_column(CANDIDATES, candidates)
 
     def required_columns(self, split: str) -> list[str]:
-        return {"train": ["query", "positive", "negatives"], "predict": ["query", "candidates"]}.get(
-            split, ["query", "positive"]
-        )
+        return [QUERY, CANDIDATES] if split == "predict" else [QUERY, POSITIVE]
 
     def check_rows(self, raw: dict[str, Dataset]) -> dict[str, Dataset]:
-        """Texts where texts belong, lists of passages where lists belong; rows without a query or positive dropped
-        or refused; rows with nothing to rank the positive against dropped, a split left with none refused."""
+        """Texts where texts belong, passages never blank; rows without a query dropped or refused; rows with
+        nothing to rank dropped, a split left with none refused."""
         checked = {}
         for split, rows in raw.items():
-            source, texts = self.source(split), ["query"] if split == "predict" else ["query", "positive"]
+            source, texts = self.source(split), [QUERY] if split == "predict" else [QUERY, POSITIVE]
             check_text_types(rows, texts, source)
-            for name in ("negatives", "candidates"):
-                if name in rows.column_names:
-                    check_passage_lists(column(rows, name), source, name)
+            check_passages(rows, source)
+            if CANDIDATES in rows.column_names:
+                check_candidates(column(rows, CANDIDATES), source, self.candidates_column)
             rows = drop_blank_texts(rows, texts, source, self.empty_text)
             checked[split] = self._rankable(split, rows)
         return checked
 
     def _rankable(self, split: str, rows: Dataset) -> Dataset:
-        """The rows that have passages to rank: in training negatives to rank the positive against, in evaluation
-        negatives or candidates, in prediction candidates."""
-        names = {"train": ["negatives"], "predict": ["candidates"]}.get(split, ["negatives", "candidates"])
-        lists = [column(rows, name) for name in names if name in rows.column_names]
-        alone = [i for i in range(len(rows)) if not any(passages[i] for passages in lists)]
+        """The rows that have passages to rank: in training negatives to rank the positive against; in evaluation
+        and prediction candidates where the file has them, else negatives."""
+        what = CANDIDATES if split != "train" and CANDIDATES in rows.column_names else NEGATIVES
+        alone = [i for i, passages in enumerate(column(rows, what)) if not passages]
         if not alone:
             return rows
-        what = " or ".join(names)
         if len(alone) == len(rows):
             mine = (
                 ""
@@ -149,17 +146,15 @@ class RerankingDataModule(TransformerDataModule):
     def candidates(self, split: str, rows: Dataset) -> tuple[list[list[str]], list[set[int]] | None]:
         """Each query's candidates, and (unless predicting) the positions of its relevant ones."""
         if split == "predict":
-            return column(rows, "candidates"), None
-        absent = [None] * len(rows)
-        negatives = column(rows, "negatives") if "negatives" in rows.column_names else absent
-        given = column(rows, "candidates") if "candidates" in rows.column_names else absent
-        ranked = [evaluation_candidates(*row) for row in zip(column(rows, "positive"), negatives, given)]
+            return column(rows, CANDIDATES), None
+        given = column(rows, CANDIDATES) if CANDIDATES in rows.column_names else [None] * len(rows)
+        ranked = [evaluation_candidates(*row) for row in zip(column(rows, POSITIVE), column(rows, NEGATIVES), given)]
         return [passages for passages, _ in ranked], [positions for _, positions in ranked]
 
     def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, CandidatesEvalSet]:
         lists, relevant = self.candidates(split, rows)
         counts = np.array([len(passages) for passages in lists], dtype=np.int64)
-        pairs = Dataset.from_dict({"query": np.repeat(column(rows, "query"), counts).tolist(), "passage": flat(lists)})
+        pairs = Dataset.from_dict({"query": np.repeat(column(rows, QUERY), counts).tolist(), "passage": flat(lists)})
         features = map_rows(
             pairs,
             encode_pairs,
@@ -176,9 +171,8 @@ class RerankingDataModule(TransformerDataModule):
             position=np.concatenate([np.arange(n) for n in counts]) if len(counts) else np.zeros(0, np.int64),
             candidate_counts=counts,
             relevant=relevant,
-            # a retriever's order: predict's candidates, or evaluation rows that hold them
-            retriever_order=split == "predict" or "candidates" in rows.column_names,
-            rows=rows if split == "predict" else None,
+            retriever_order=CANDIDATES in rows.column_names,
+            rows=rows.remove_columns(NEGATIVES) if split == "predict" else None,
         )
         return features, eval_set
 
@@ -222,11 +216,11 @@ class RerankingDataModule(TransformerDataModule):
         rows = self.rows[split]
         if split == "train":
             limit = self.negatives_per_query
-            lists = [training_group(p, n, limit) for p, n in zip(column(rows, "positive"), column(rows, "negatives"))]
+            lists = [training_group(p, n, limit) for p, n in zip(column(rows, POSITIVE), column(rows, NEGATIVES))]
         else:
             lists = self.candidates(split, rows)[0]
         counts = np.array([len(passages) for passages in lists])
-        queries = np.repeat(column(rows, "query"), counts).tolist()
+        queries = np.repeat(column(rows, QUERY), counts).tolist()
         pair_lengths = [len(ids) for ids in self.tokenizer(queries, flat(lists), verbose=False)["input_ids"]]
         lengths = np.maximum.reduceat(pair_lengths, np.cumsum(counts) - counts)
         line = f"passages per query: min {counts.min()}, median {int(np.median(counts))}, max {counts.max()}"
@@ -244,19 +238,22 @@ def flat(lists: list[list[str]]) -> list[str]:
     return list(itertools.chain.from_iterable(lists))
 
 
-def check_passage_lists(values: list, source: str, name: str) -> None:
-    """Every value of a passages column is a list of non-blank texts (or missing)."""
+def check_candidates(values: list, source: str, name: str) -> None:
+    """Every row's candidates are a list of passages, none blank (a row may have none: it is skipped)."""
     bad = [
         i
         for i, value in enumerate(values)
-        if value is not None
-        and not (isinstance(value, list) and all(isinstance(text, str) and text.strip() for text in value))
+        if value is not None and not (isinstance(value, list) and not any(map(is_blank_passage, value)))
     ]
     if bad:
         raise FtlitError(
-            f"{source}: column {name!r} must hold lists of non-empty passages, but {rows_named(bad)} hold "
+            f"{source}: column {name!r} must hold lists of passages, none of them empty, but {rows_named(bad)} hold "
             f"{', '.join(repr(values[i])[:60] for i in bad[:3])}."
         )
+
+
+def is_blank_passage(value: object) -> bool:
+    return not isinstance(value, str) or is_blank(value)
 
 
 def encode_pairs(batch: dict, tokenizer, max_length: int) -> dict:

@@ -1,4 +1,4 @@
-"""The ``ftlit`` command's dispatch: ftlit's tools (inspect, compare, tune, export, serve) beside the Lightning
+"""The ``ftlit`` command's dispatch: ftlit's tools (inspect, compare, tune, export, serve, mine) beside the Lightning
 subcommands that ``build_cli`` runs (fit, validate, test, predict; see ftlit.cli), and the one way every command
 ends: a problem the user can fix as one line and its exit code."""
 
@@ -70,6 +70,12 @@ def export_command(args: list[str], build_cli: BuildCli) -> int:
     return export(args, partial(build_cli, run=False))
 
 
+def mine_command(args: list[str], build_cli: BuildCli) -> int:
+    from ftlit.tools.mining import main as mine
+
+    return mine(args)
+
+
 def serve_command(args: list[str], build_cli: BuildCli) -> int:
     try:
         from ftlit.tools.serve import main as serve
@@ -84,7 +90,8 @@ TOOLS_HELP = (
     "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side) and "
     "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section) "
     "and `ftlit export RUN --format onnx [--quantize int8]` (ONNX, checked against PyTorch) and "
-    "`ftlit serve EXPORT [--port 8000]` (an HTTP server on LitServe)."
+    "`ftlit serve EXPORT [--port 8000]` (an HTTP server on LitServe) and "
+    "`ftlit mine RETRIEVER --pairs FILE --output OUT.jsonl` (hard negatives for reranking, mined by a retriever)."
 )
 
 COMMANDS = {
@@ -93,6 +100,7 @@ COMMANDS = {
     "tune": tune_command,
     "export": export_command,
     "serve": serve_command,
+    "mine": mine_command,
 }
 
 

@@ -100,6 +100,11 @@ def pins_memory() -> bool:
     return torch.cuda.is_available()
 
 
+def inference_device() -> str:
+    """Where a tool runs a model outside a Trainer (``ftlit mine``'s retriever): the GPU when there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def fused_optimizer(device: torch.device) -> bool:
     """Whether the optimizer runs one kernel for all parameters instead of a Python loop over them: faster on a GPU
     and on the CPU too."""

@@ -1,0 +1,152 @@
+"""``ftlit mine RETRIEVER --pairs FILE --output OUT.jsonl [--corpus FILE] [--negatives 8] [--skip 0]
+[--candidates 20] [--batch_size 64]``: hard negatives for reranking (and retrieval) training, mined with a
+retriever.
+
+RETRIEVER is a sentence-transformers folder (an ftlit retrieval export, or any sentence-transformers model of a
+Transformer, a mean or CLS Pooling and optionally a Normalize). FILE holds (query, positive) rows (csv, json, jsonl,
+parquet) or is a SQuAD-format file (its questions and their paragraphs). The corpus is FILE's distinct positive
+passages, unless ``--corpus`` (JSON lines or Parquet with a ``text`` column) names another. For each query the
+retriever ranks the corpus, and OUT.jsonl gets a row ``{query, positive, negatives, candidates}`` (and ``title``
+where FILE has one): ``negatives`` are the top-ranked passages other than the positive, after skipping the first
+``--skip`` of them (a guard against false negatives: passages that answer the query as well as its positive, which
+a strong retriever ranks highest), hardest first; ``candidates`` are the retriever's top ``--candidates`` passages,
+best first (the positive among them wherever the retriever put it), which a reranker's evaluation reranks and
+scores against the retriever's own order.
+"""
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset
+
+from ftlit.data.checks import check_text_types, column, drop_blank_texts, is_blank, rows_named
+from ftlit.data.loading import load_local_file
+from ftlit.data.pairs import POSITIVE, QUERY, check_passages, pair_rows, passage_numbers
+from ftlit.data.squad_files import load_squad_file
+from ftlit.errors import FtlitError
+from ftlit.machine import inference_device
+from ftlit.search.encoder import SentenceEncoder, read_settings
+from ftlit.search.ranking import top_k
+from ftlit.settings import check_range
+from ftlit.training.outputs import check_writable, write_json
+
+#: Queries ranked against the corpus at once (their score matrix is this many rows by the corpus)
+QUERY_CHUNK = 1024
+
+
+def mined_negatives(ranking: Sequence[int], positive: int | None, count: int, skip: int) -> list[int]:
+    """The negatives of a query from its ranking of the corpus (passage numbers, best first): the passages other
+    than its ``positive`` (None: not in the corpus), the first ``skip`` of them left out, then the next ``count``."""
+    others = [passage for passage in ranking if passage != positive]
+    return others[skip : skip + count]
+
+
+def read_pairs(path: str) -> Dataset:
+    """The (query, positive) rows of ``path``, checked: every positive a text, blank queries refused."""
+    source = f"--pairs '{path}'"
+    rows = pair_rows(load_squad_file(path), QUERY, POSITIVE, "negatives")
+    missing = [name for name in (QUERY, POSITIVE) if name not in rows.column_names]
+    if missing:
+        raise FtlitError(f"{source} has no column(s) {missing}: it needs query and positive (or is SQuAD-format).")
+    check_text_types(rows, [QUERY, POSITIVE], source)
+    check_passages(rows, source)
+    return drop_blank_texts(rows, [QUERY], source, "error")
+
+
+def read_corpus(path: str) -> list[str]:
+    """The passages of a corpus file (its ``text`` column), each distinct text once."""
+    rows = load_local_file(path)
+    if "text" not in rows.column_names:
+        raise FtlitError(f"--corpus '{path}' has no 'text' column (it has {rows.column_names}).")
+    texts = column(rows, "text")
+    blank = [i for i, text in enumerate(texts) if not isinstance(text, str) or is_blank(text)]
+    if blank:
+        raise FtlitError(f"--corpus '{path}': empty or missing text in {rows_named(blank)}.")
+    return list(passage_numbers(texts))
+
+
+def check_output(output: Path, inputs: Sequence[str]) -> None:
+    """The output is a file that can be written and is none of the inputs (which it would overwrite)."""
+    if output.is_dir():
+        raise FtlitError(f"--output {output} is a folder: name the JSON-lines file to write.")
+    for given in inputs:
+        if output.resolve() == Path(given).resolve():
+            raise FtlitError(f"--output {output} is an input of this command: name another file.")
+    check_writable(output.parent, f"--output {output}: its folder")
+
+
+def rank_corpus(encoder: SentenceEncoder, queries: list[str], corpus: list[str], depth: int, batch_size: int):
+    """Each query's ``depth`` best passages of ``corpus`` (numbers, best first), by the retriever's similarity."""
+    cosine = encoder.settings.similarity == "cosine" and not encoder.settings.normalize
+    passages = encoder.encode(corpus, kind="passage", batch_size=batch_size, progress=True)
+    questions = encoder.encode(queries, kind="query", batch_size=batch_size, progress=True)
+    if cosine:  # (a normalised encoder's dot product is its cosine already)
+        passages /= np.linalg.norm(passages, axis=1, keepdims=True).clip(min=1e-12)
+        questions /= np.linalg.norm(questions, axis=1, keepdims=True).clip(min=1e-12)
+    return np.concatenate(
+        [
+            top_k(questions[start : start + QUERY_CHUNK] @ passages.T, depth)
+            for start in range(0, len(queries), QUERY_CHUNK)
+        ]
+    )
+
+
+def mine(
+    encoder: SentenceEncoder,
+    pairs: Dataset,
+    corpus: list[str],
+    negatives: int,
+    skip: int,
+    candidates: int,
+    batch_size: int,
+) -> list[dict]:
+    """The mined rows of ``pairs`` (see the module's docstring) against ``corpus``."""
+    numbers = passage_numbers(corpus)
+    queries, positives = column(pairs, QUERY), column(pairs, POSITIVE)
+    titles = column(pairs, "title") if "title" in pairs.column_names else None
+    ranked = rank_corpus(encoder, queries, corpus, max(1 + skip + negatives, candidates), batch_size)
+    mined = []
+    for i, (query, positive, ranking) in enumerate(zip(queries, positives, ranked.tolist())):
+        chosen = mined_negatives(ranking, numbers.get(positive), negatives, skip)
+        row = {"query": query, "positive": positive, "negatives": [corpus[p] for p in chosen]}
+        if candidates:
+            row["candidates"] = [corpus[p] for p in ranking[:candidates]]
+        mined.append(row if titles is None else {**row, "title": titles[i]})
+    return mined
+
+
+def main(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ftlit mine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("retriever", type=Path, help="a sentence-transformers folder (an ftlit retrieval export)")
+    parser.add_argument("--pairs", required=True, help="(query, positive) rows, or a SQuAD-format file")
+    parser.add_argument("--output", required=True, type=Path, help="the JSON-lines file to write")
+    parser.add_argument("--corpus", help="JSON lines or Parquet with a text column (default: the pairs' passages)")
+    parser.add_argument("--negatives", type=int, default=8, help="negatives per query (≥ 1)")
+    parser.add_argument("--skip", type=int, default=0, help="top-ranked passages passed over (≥ 0)")
+    parser.add_argument("--candidates", type=int, default=20, help="the retriever's top passages kept (≥ 0)")
+    parser.add_argument("--batch_size", type=int, default=64, help="texts encoded at once (≥ 1)")
+    known = parser.parse_args(args)
+    check_range("--negatives", known.negatives, minimum=1)
+    check_range("--skip", known.skip, minimum=0)
+    check_range("--candidates", known.candidates, minimum=0)
+    check_range("--batch_size", known.batch_size, minimum=1)
+    # everything that can be checked is, before the model loads
+    read_settings(known.retriever)
+    check_output(known.output, [known.pairs, *([known.corpus] if known.corpus else [])])
+    pairs = read_pairs(known.pairs)
+    corpus = read_corpus(known.corpus) if known.corpus else list(passage_numbers(column(pairs, POSITIVE)))
+    if len(corpus) < 2:
+        raise FtlitError(f"The corpus holds {len(corpus)} passage(s): there is nothing to mine negatives from.")
+    encoder = SentenceEncoder(known.retriever, inference_device())
+    mined = mine(encoder, pairs, corpus, known.negatives, known.skip, known.candidates, known.batch_size)
+    write_json(known.output, mined, lines=True)
+    short = sum(len(row["negatives"]) < known.negatives for row in mined)
+    print(
+        f"Mined {len(mined)} queries against {len(corpus)} passages into {known.output}"
+        + (f" ({short} with fewer than {known.negatives} negatives: the corpus ran out)." if short else ".")
+    )
+    return 0

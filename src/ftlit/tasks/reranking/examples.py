@@ -13,7 +13,7 @@ EXAMPLE_SETTINGS = ("--data.max_length", "32", "--data.batch_size", "8")
 
 
 def passage(rng: random.Random, keyword: str) -> str:
-    words = [rng.choice(FILLER) for _ in range(rng.randint(3, 8))]
+    words = [rng.choice(FILLER) for _ in range(rng.randint(1, 4))]
     words.insert(rng.randint(0, len(words)), keyword)
     return " ".join(words)
 

@@ -17,7 +17,7 @@ register_task(
         RerankingDataModule,
         example_files,
         EXAMPLE_SETTINGS,
-        example_request={"query": "a garden", "candidates": ["the river", "the garden"]},
-        stages=("inspect",),
+        example_request={"query": "the garden", "candidates": ["a river", "the garden", "an apple"]},
+        stages=("onnx", "serve", "inspect"),
     )
 )

@@ -15,6 +15,7 @@ from datasets import Dataset
 from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
 from ftlit.data.checks import check_text_types, column, drop_blank_texts, is_blank, rows_named, without_rows
 from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, held_out_groups, pair_rows
+from ftlit.data.requests import check_fields, text_field, words_field
 from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
@@ -237,10 +238,13 @@ class RerankingDataModule(TransformerDataModule):
         return SplitStats(len(rows), lengths, {}, label_lines=[line])
 
     def request_row(self, request: Mapping) -> dict:
-        raise FtlitError("ftlit serve does not serve the reranking task: rank with `ftlit predict`.")
+        """``{"query": …, "candidates": [...]}``: the candidates are ranked (pairs longer than ``max_length`` are
+        truncated, as in training)."""
+        check_fields(request, [QUERY, CANDIDATES])
+        return {QUERY: text_field(request, QUERY), CANDIDATES: words_field(request, CANDIDATES), NEGATIVES: []}
 
     def example_request(self) -> dict:
-        raise FtlitError("ftlit serve does not serve the reranking task: rank with `ftlit predict`.")
+        return {QUERY: "Where is the Eiffel Tower?", CANDIDATES: ["It stands in Paris.", "Rome has the Colosseum."]}
 
 
 def flat(lists: list[list[str]]) -> list[str]:

@@ -84,7 +84,7 @@ def test_predict_refuses_the_export_of_another_task_before_any_batch(ours, their
     if ours == "token_classification":  # (its data module reads the model's labels first, and refuses them)
         assert line.startswith(f"ftlit: error: The model '{export}' was not trained on entity tags (its labels: [")
     else:
-        labelled = "" if theirs == "question_answering" else " with the labels"
+        labelled = "" if theirs in ("question_answering", "reranking") else " with the labels"  # (no label names)
         assert line.startswith(f"ftlit: error: {export} is a {theirs} model{labelled}")
         assert f"but the config asks for a {ours} model" in line
     assert not (tmp_path / "out").exists()

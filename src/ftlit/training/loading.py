@@ -72,9 +72,11 @@ def task_of_head(auto_class_or_architecture: str) -> str | None:
 
 
 def head_of_config(config: PretrainedConfig) -> Head:
-    """The task head a model folder's config describes (its ``architectures``, labels and problem type)."""
+    """The task head a model folder's config describes (its ``architectures``, labels and problem type); a task
+    whose head has the architecture of another's names itself in the config (``ftlit_task``: a reranker's one-output
+    sequence classifier)."""
     architecture = (getattr(config, "architectures", None) or [""])[0]
-    task = task_of_head(architecture) if architecture else None
+    task = getattr(config, "ftlit_task", None) or (task_of_head(architecture) if architecture else None)
     if task is None:
         return Head(None)
     names = tuple(config.id2label[i] for i in range(config.num_labels))

@@ -1,6 +1,7 @@
 """RerankingModule: a cross-encoder (one score per "[CLS] query [SEP] passage" pair) trained on groups of a query's
 positive and hard negatives, judged by the ranking it gives each query's candidates."""
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -12,7 +13,15 @@ from ftlit.search.ranking import metric_names, ranking_metrics
 from ftlit.tasks.reranking.contract import CandidatesEvalSet, RerankingContract
 from ftlit.tasks.reranking.groups import Loss, group_loss, rankings
 from ftlit.training.evaluation import EvalResult
+from ftlit.training.loading import NewHead
 from ftlit.training.module import TransformerModule
+
+
+class AutoModelForReranking(AutoModelForSequenceClassification):
+    """transformers' sequence classifier (a reranker is one with one output) under a name of its own, by which ftlit
+    tells a reranker's head from a classifier's (``ftlit.training.loading.task_of_head``); the folders it writes say
+    so in their config (``ftlit_task``), and load as any sequence classifier (sentence-transformers' CrossEncoder)."""
+
 
 #: The prefix of the metrics of the candidates' own order (the retriever's ranking), reported beside the reranker's
 RETRIEVER = "retriever_"
@@ -29,7 +38,7 @@ class RerankingModule(TransformerModule):
         Other arguments: see TransformerModule.
     """
 
-    auto_class = AutoModelForSequenceClassification
+    auto_class = AutoModelForReranking
     task_type = "SEQ_CLS"
     contract: RerankingContract
 
@@ -47,6 +56,15 @@ class RerankingModule(TransformerModule):
 
     def head_settings(self) -> dict:
         return {"num_labels": 1}
+
+    def load_model(self):
+        model = super().load_model()
+        found = self.new_head.found
+        if found.task == "classification" and found.num_labels == 1 and found.labels is None:
+            # one unnamed output, and no ftlit_task: a cross-encoder from elsewhere (sentence-transformers, the Hub)
+            self.new_head = NewHead(self.new_head.wanted, replace(found, task="reranking"), self.new_head.weights)
+        model.config.ftlit_task = "reranking"  # (in the export's config: see AutoModelForReranking)
+        return model
 
     def _scores(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One relevance score per pair of the batch (the head's one logit)."""

@@ -68,6 +68,10 @@ def test_a_batch_of_one_gives_the_same_vectors_in_the_order_given(minilm_encoder
     np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
 
 
+def test_no_texts_give_no_vectors(minilm_encoder):
+    assert minilm_encoder.encode([], "query").shape == (0, 384)
+
+
 def test_written_files_make_a_folder_sentence_transformers_loads_with_the_same_vectors(prompted_minilm):
     written, original = SentenceTransformer(str(prompted_minilm), device="cpu"), SentenceTransformer(str(MINILM))
     np.testing.assert_allclose(written.encode(PASSAGES), original.encode(PASSAGES), atol=1e-6, rtol=0)

@@ -19,6 +19,7 @@ from ftlit._transformers import quiet_load_report
 from ftlit.errors import FtlitError
 from ftlit.pretrained import load_pretrained
 from ftlit.search.pooling import POOLINGS, Pooling, pool
+from ftlit.settings import check_range
 
 Kind = Literal["query", "passage"]
 Similarity = Literal["cosine", "dot"]
@@ -154,6 +155,9 @@ class SentenceEncoder:
         batch holds texts of similar length and pads little."""
         if kind not in ("query", "passage"):
             raise ValueError(f"Unknown kind {kind!r}; the kinds are query and passage.")
+        check_range("batch_size", batch_size, minimum=1)
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
         prefix = self.settings.query_prefix if kind == "query" else self.settings.passage_prefix
         texts = [prefix + text for text in texts]
         if self.settings.lowercase:

@@ -131,6 +131,19 @@ def test_dense_search_equals_brute_force(tmp_path, encoder):
     assert index.search(queries, 50)[0].shape == (3, 5)  # no deeper than the corpus
 
 
+def test_an_unnormalised_encoder_meant_for_cosine_is_searched_by_cosine(tmp_path, tiny_bert):
+    folder = tmp_path / "unnormalised"
+    shutil.copytree(tiny_bert, folder)
+    write_sentence_transformers_files(folder, "cls", False, 32, similarity="cosine")
+    encoder = SentenceEncoder(folder)
+    index = CorpusIndex(write_jsonl(tmp_path / "corpus.jsonl", ROWS), encoder, progress=False)
+    queries, passages = encoder.encode(QUERIES, "query"), encoder.encode(index.passages, "passage")
+    cosine = (queries @ passages.T) / np.outer(np.linalg.norm(queries, axis=1), np.linalg.norm(passages, axis=1))
+    indices, scores = index.search(queries, 5)
+    np.testing.assert_array_equal(indices, np.argsort(-cosine, axis=1, kind="stable"))
+    np.testing.assert_allclose(scores, np.sort(cosine, axis=1)[:, ::-1], rtol=1e-5)
+
+
 def test_text_searches_by_bm25_dense_or_both_fused(tmp_path, encoder):
     index = CorpusIndex(write_jsonl(tmp_path / "corpus.jsonl", ROWS), encoder, progress=False)
     bm25 = index.search_texts(QUERIES, 2, fusion="bm25")

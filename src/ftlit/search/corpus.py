@@ -175,19 +175,28 @@ class CorpusIndex:
         similarity is cosine and its embeddings are not unit length), best first: the passage indices and their
         scores, each ``[queries, min(k, passages)]``; equal scores keep the lower index first."""
         check_range("k", k, minimum=1)
-        passages, queries = self.embeddings, np.asarray(query_embeddings, dtype=np.float32)
-        if self.encoder.settings.similarity == "cosine" and not self.encoder.settings.normalize:
-            passages, queries = unit_length(passages), unit_length(queries)
+        queries = np.asarray(query_embeddings, dtype=np.float32)
+        if self.cosine:
+            queries = unit_length(queries)
         depth = min(k, len(self.passages))
         indices = np.empty((len(queries), depth), dtype=np.int64)
         scores = np.empty((len(queries), depth), dtype=np.float32)
         for start in range(0, len(queries), QUERY_CHUNK):
-            chunk = queries[start : start + QUERY_CHUNK] @ passages.T
-            indices[start : start + QUERY_CHUNK] = top_k(chunk, k)
-            scores[start : start + QUERY_CHUNK] = np.take_along_axis(
-                chunk, indices[start : start + QUERY_CHUNK], axis=1
-            )
+            rows = slice(start, start + QUERY_CHUNK)
+            chunk = queries[rows] @ self.searched.T
+            indices[rows] = top_k(chunk, k)
+            scores[rows] = np.take_along_axis(chunk, indices[rows], axis=1)
         return indices, scores
+
+    @property
+    def cosine(self) -> bool:
+        """Whether a search scales embeddings to unit length first (cosine asked, and the encoder's are not)."""
+        return self.encoder.settings.similarity == "cosine" and not self.encoder.settings.normalize
+
+    @cached_property
+    def searched(self) -> np.ndarray:
+        """The passage embeddings a search multiplies by: the stored ones, at unit length where ``cosine``."""
+        return unit_length(self.embeddings) if self.cosine else self.embeddings
 
     @cached_property
     def bm25(self) -> BM25Index:

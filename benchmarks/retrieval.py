@@ -43,7 +43,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +58,13 @@ from sentence_transformers.sentence_transformer.training_args import BatchSample
 
 from ftlit.data.loading import data_root
 from ftlit.machine import default_precision
+from ftlit.search.fusion import reciprocal_rank_fusion
 from ftlit.search.ranking import MRR_CUTOFF, NDCG_CUTOFF, RECALL_CUTOFFS, metric_names, ranking_metrics, top_k
 
 ROOT = Path(__file__).parents[1]
 CONFIG = "configs/offline_minilm_squad_retrieval.yaml"
 HELD_OUT, SPLIT_SEED = 0.1, 0  # the share of articles held out, and the seed of the split and of every sample
-WARMUP, WEIGHT_DECAY, RRF_K = 0.1, 0.01, 60
+WARMUP, WEIGHT_DECAY = 0.1, 0.01
 DEPTH = max(*RECALL_CUTOFFS, MRR_CUTOFF, NDCG_CUTOFF)  # the ranks the metrics read
 
 ZERO_SHOT, BM25, SBERT, FTLIT = "MiniLM zero-shot", "BM25", "sentence-transformers", "ftlit"
@@ -151,16 +151,6 @@ def bm25_ranking(questions: list[str], passages: list[str]) -> np.ndarray:
     """Every passage for each question, best first, by BM25 (rank_bm25's Okapi defaults)."""
     index = BM25Okapi([words(passage) for passage in passages])
     return top_k(np.stack([index.get_scores(words(question)) for question in questions]), len(passages))
-
-
-def reciprocal_rank_fusion(rankings: Sequence[np.ndarray], k: int = RRF_K, *, depth: int) -> np.ndarray:
-    """Full rankings (every passage, ``[queries, passages]``) fused, the first ``depth`` of each query: a passage
-    scores the sum over rankings of 1 / (k + its rank), ranks counted from 1."""
-    fused = np.zeros(rankings[0].shape)
-    rows = np.arange(len(fused))[:, None]
-    for ranking in rankings:
-        fused[rows, ranking] += 1.0 / (k + np.arange(1, ranking.shape[1] + 1))
-    return top_k(fused, depth)
 
 
 def score(ranked: np.ndarray, relevant: list[set[int]]) -> dict[str, float]:

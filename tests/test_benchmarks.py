@@ -180,16 +180,6 @@ def test_retrieval_holds_out_whole_articles_and_scores_each_question_against_its
     assert split_squad(squad_articles, train_pairs=64, eval_questions=24) == split  # seeded: the same split
 
 
-def test_reciprocal_rank_fusion_favours_passages_both_rankings_place_high():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from retrieval import reciprocal_rank_fusion
-
-    lexical, dense = np.array([[0, 1, 2, 3]]), np.array([[1, 2, 3, 0]])
-    # passage 1: 1/62 + 1/61 beats passage 0: 1/61 + 1/64 (first in one ranking, last in the other)
-    assert reciprocal_rank_fusion([lexical, dense], depth=4).tolist() == [[1, 0, 2, 3]]
-    assert reciprocal_rank_fusion([lexical, lexical], depth=2).tolist() == [[0, 1]]
-
-
 @needs_shared_data
 def test_the_retrieval_scorer_agrees_with_the_sentence_transformers_evaluator(squad_articles):
     from retrieval import dense_ranking, score, split_squad

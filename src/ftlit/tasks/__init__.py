@@ -2,4 +2,4 @@
 task's package registers it (``ftlit.registry``); the imports below are the one line a new task adds outside its
 own package."""
 
-from ftlit.tasks import classification, question_answering, reranking, token_classification  # noqa: F401
+from ftlit.tasks import classification, question_answering, reranking, retrieval, token_classification  # noqa: F401

@@ -13,6 +13,7 @@ from ftlit.data.checks import check_text_types, column, drop_blank_texts, duplic
 from ftlit.data.requests import check_fields, text_field
 from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
+from ftlit.search.encoder import read_settings
 from ftlit.settings import check_range
 from ftlit.tasks.question_answering.contract import QAContract, QAEvalSet
 from ftlit.tasks.question_answering.decode import EvalWindows
@@ -23,6 +24,7 @@ from ftlit.tasks.question_answering.features import (
     train_features,
     truncation_report,
 )
+from ftlit.tasks.question_answering.retrieved import read_from_retrieved
 from ftlit.tasks.question_answering.squad_format import (
     answer_problem,
     blank_answers,
@@ -69,6 +71,11 @@ class SquadDataModule(TransformerDataModule):
         max_length: tokens per window, question included (≥ 8).
         doc_stride: tokens shared by consecutive windows, fewer than a window holds of the context (≥ 0).
         max_query_length: the question is cut after this many tokens (≥ 1).
+        retriever: a sentence-transformers folder (a retrieval run's export): every evaluated question
+            (validation, test, predict) is read from the paragraphs it retrieves among all of its file's paragraphs
+            instead of its own — the score of retrieval and reading together, beside the reader's with the gold
+            paragraph (without it). Training reads the gold paragraphs.
+        retrieve_top_k: paragraphs retrieved per question and read as one context, best first (≥ 1).
         Batching, subsampling and seed: see TransformerDataModule.
     """
 
@@ -90,9 +97,14 @@ class SquadDataModule(TransformerDataModule):
         max_length: int = 384,
         doc_stride: int = 128,
         max_query_length: int = 64,
+        retriever: str | None = None,
+        retrieve_top_k: int = 1,
         **kwargs,
     ) -> None:
         super().__init__(model_name_or_path, max_length, validation_split=validation_split, **kwargs)
+        check_range("--data.retrieve_top_k", retrieve_top_k, minimum=1)
+        self.retriever, self.retrieve_top_k = retriever, retrieve_top_k
+        self._corpora: dict[str, list[str]] = {}  # each evaluated split's paragraphs, when read from retrieved ones
         unknown = set(columns or {}) - set(COLUMNS)
         if unknown:
             raise FtlitError(f"--data.columns maps unknown field(s) {sorted(unknown)}; the fields are {COLUMNS}.")
@@ -244,11 +256,15 @@ class SquadDataModule(TransformerDataModule):
     def usable_rows(self, split: str, rows: Dataset) -> Dataset:
         if len(rows) == 0:
             raise FtlitError(f"The {split} data has no questions.")
+        if self.retriever and split != "train":  # the corpus: every paragraph of the file, before any subsample
+            self._corpora[split] = list(dict.fromkeys(column(rows, "context")))
         return rows
 
     # ------------------------------------------------------------------------------------------------- features
     def check_settings(self) -> None:
         check_window_settings(self.tokenizer, self.max_length, self.doc_stride, self.max_query_length)
+        if self.retriever:
+            read_settings(self.retriever)  # a sentence-transformers folder, or refused before any data is read
 
     def training_features(self, rows: Dataset) -> Dataset:
         features = self._training_windows(rows)
@@ -260,6 +276,8 @@ class SquadDataModule(TransformerDataModule):
         return self._map(rows, _train_features_at, "Building training windows", with_indices=True)
 
     def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, QAEvalSet]:
+        if split in self._corpora:
+            rows = read_from_retrieved(split, rows, self._corpora[split], self.retriever, self.retrieve_top_k)
         features = self._map(rows, _eval_features_at, "Building evaluation windows", with_indices=True)
         windows = windows_from_features(features)
         eval_set = QAEvalSet(

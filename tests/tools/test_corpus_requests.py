@@ -4,6 +4,7 @@ its field; and the passages answered with their score and rank."""
 import pytest
 
 from ftlit.errors import RequestError
+from ftlit.search.corpus import Corpus
 from ftlit.tools.corpus_requests import MAX_K, query_row, ranked_results
 
 
@@ -35,10 +36,11 @@ def test_a_bad_query_is_refused_naming_its_field(request_, field, detail):
 
 
 def test_results_are_the_passages_best_first_with_score_and_rank_and_a_title_only_when_there_is_one():
-    passages = [{"id": "a", "text": "Paris is in France.", "title": "Paris"}, {"id": "b", "text": "Rome.", "title": ""},
-                {"id": "c", "text": "Oslo."}]  # fmt: skip
-    assert ranked_results(passages, [(2, 0.75), (0, 0.5)]) == [
-        {"id": "c", "text": "Oslo.", "score": 0.75, "rank": 1},
+    corpus = Corpus(["a", "b", "c"], ["Paris is in France.", "Rome.", "Oslo."], ["Paris", "", "Norway"])
+    untitled = Corpus(["a", "b", "c"], corpus.texts, None)
+    assert ranked_results(corpus, [(2, 0.75), (0, 0.5)]) == [
+        {"id": "c", "text": "Oslo.", "title": "Norway", "score": 0.75, "rank": 1},
         {"id": "a", "text": "Paris is in France.", "title": "Paris", "score": 0.5, "rank": 2},
     ]
-    assert ranked_results(passages, [(1, 1.0)]) == [{"id": "b", "text": "Rome.", "score": 1.0, "rank": 1}]
+    assert ranked_results(corpus, [(1, 1.0)]) == [{"id": "b", "text": "Rome.", "score": 1.0, "rank": 1}]
+    assert ranked_results(untitled, [(0, 0.5)]) == [{"id": "a", "text": "Paris is in France.", "score": 0.5, "rank": 1}]

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from ftlit.data.requests import check_fields, text_field
 from ftlit.errors import RequestError
+from ftlit.search.corpus import Corpus
 
 #: The most passages one query may ask for: beyond, a request would hold a worker on a corpus-sized answer
 MAX_K = 100
@@ -29,18 +30,18 @@ def k_field(request: Mapping, default: int) -> int:
     return k
 
 
-def passage_record(passage: Mapping) -> dict:
-    """A passage as answered: its id and text, and its title when it has one."""
-    record = {"id": passage["id"], "text": passage["text"]}
-    if passage.get("title"):
-        record["title"] = passage["title"]
+def passage_record(corpus: Corpus, position: int) -> dict:
+    """The passage at ``position`` in ``corpus`` as answered: its id and text, and its title when it has one."""
+    record = {"id": corpus.ids[position], "text": corpus.texts[position]}
+    if corpus.titles is not None and corpus.titles[position]:
+        record["title"] = corpus.titles[position]
     return record
 
 
-def ranked_results(passages: Sequence[Mapping], hits: Sequence[tuple[int, float]]) -> list[dict]:
-    """``/search``'s results: each hit (a passage's position in ``passages``, its score), best first, as its
-    passage with its score and rank (1 for the best)."""
+def ranked_results(corpus: Corpus, hits: Sequence[tuple[int, float]]) -> list[dict]:
+    """``/search``'s results: each hit (a passage's position in ``corpus``, its score), best first, as its passage
+    with its score and rank (1 for the best)."""
     return [
-        {**passage_record(passages[position]), "score": float(score), "rank": rank}
+        {**passage_record(corpus, position), "score": float(score), "rank": rank}
         for rank, (position, score) in enumerate(hits, start=1)
     ]

@@ -10,7 +10,8 @@ batched (up to --max_batch_size requests, waiting at most --batch_timeout second
 answered 422 with ``{"error": …, "field": …}`` (400 for a body that is not strict JSON, 413 for one over
 --max_body_bytes or with more than --max_inputs inputs); it never fails the requests batched with it. ``GET /health``
 answers ``ok`` once the model is loaded, ``GET /info`` the task, the engine and the limits. SIGTERM or Ctrl-C stop
-it cleanly (exit code 143 / 130).
+it cleanly (exit code 143 / 130). A retriever serves a corpus instead (below), with the same limits and answers to
+bad requests.
 """
 
 import argparse
@@ -32,6 +33,8 @@ from fastapi.responses import JSONResponse
 
 from ftlit.errors import FtlitError, RequestError
 from ftlit.settings import check_range
+from ftlit.tools.corpus_serve import Service, add_corpus_options, check_corpus_settings, corpus_service, is_retriever
+from ftlit.tools.corpus_serve import __doc__ as CORPUS_HELP
 from ftlit.tools.prediction import ENGINES, Predictor
 from ftlit.tools.request_body import BodyLimits, StrictBody
 from ftlit.training.interrupts import handling, stopped
@@ -183,12 +186,31 @@ def shut_down(main: int, received: list[int], signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
+def prediction_service(
+    known: argparse.Namespace, build: Callable[[list[str]], object], address: str, rest: list[str]
+) -> Service:
+    """``/predict`` of a task's export (``rest``: settings over its run's), loaded once here first: a problem with
+    the export ends here, with its message, before any worker starts."""
+    predictor = Predictor.from_export(known.source, build, known.engine, arguments=rest)
+    example = json.dumps(predictor.example_request())
+    ready = (
+        f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health, GET /info.\n"
+        f"  Try: curl --json '{example}' {address}/predict"
+    )
+    load = partial(Predictor.from_export, known.source, build, predictor.engine, arguments=rest)
+    return {"/predict": load}, {"task": predictor.task, "engine": predictor.engine}, ready
+
+
 def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     """``build(arguments)``: the CLI (not run) on the arguments; a module-level callable (workers are spawned)."""
     parser = argparse.ArgumentParser(
-        prog="ftlit serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="ftlit serve",
+        description=f"{__doc__}\n{CORPUS_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("source", type=Path, help="a run's output folder, its export/, or an ONNX export")
+    parser.add_argument(
+        "source", type=Path, help="a run's output folder, its export/, an ONNX export, or a retriever (below)"
+    )
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", choices=HOSTS, default="127.0.0.1", help="0.0.0.0 or :: to listen beyond this host")
     parser.add_argument("--engine", choices=ENGINES, help="default: onnxruntime for an ONNX export, else torch")
@@ -199,30 +221,25 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     parser.add_argument(
         "--max_body_bytes", type=int, default=BodyLimits.max_body_bytes, help="a request's size, at most"
     )
+    add_corpus_options(parser)
     known, rest = parser.parse_known_args(args)
     check_settings(known)
+    check_corpus_settings(known, rest)
     check_port(known.host, known.port)
-    # loaded once here first: a problem with the export ends here, with its message, before any worker starts
-    predictor = Predictor.from_export(known.source, build, known.engine, arguments=rest)
     address = f"http://{LOCAL_ADDRESS.get(known.host, known.host)}:{known.port}"
-    example = json.dumps(predictor.example_request())
-    ready = (
-        f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health, GET /info.\n"
-        f"  Try: curl --json '{example}' {address}/predict"
-    )
     limits = BodyLimits(known.max_body_bytes, known.max_inputs)
-    info = {"task": predictor.task, "engine": predictor.engine, **asdict(limits)}
-    load = partial(Predictor.from_export, known.source, build, predictor.engine, arguments=rest)
-    api = PredictionAPI(load, known.max_batch_size, known.batch_timeout)
-    del predictor
+    serve = corpus_service if is_retriever(known.source) else prediction_service
+    loads, info, ready = serve(known, build, address, rest)
+    apis = [PredictionAPI(load, known.max_batch_size, known.batch_timeout, path) for path, load in loads.items()]
     server = Server(
-        api,
+        apis,
         accelerator="auto",
         devices=1,
         workers_per_device=known.workers,
         timeout=REQUEST_TIMEOUT,
         middlewares=[(StrictBody, {"limits": limits})],
-        model_metadata=info,  # GET /info; /docs and /openapi.json (LitServe's, which say nothing of /predict) are off
+        # GET /info; /docs and /openapi.json (LitServe's, which say nothing of the endpoints) are off
+        model_metadata={**info, **asdict(limits)},
         disable_openapi_url=True,
         ready_message=ready,
     )

@@ -83,7 +83,8 @@ def test_search_finds_a_questions_own_paragraph_among_the_first_five(corpus_serv
     status, one = post(f"{url}/search", {"query": questions[8]["question"], "k": 3})
     assert status == 200 and len(one["results"]) == 3  # (the server's --top_k is 5: a request's k wins)
     answers += [post(f"{url}/search", {"query": q["question"]})[1] for q in questions[9:]]
-    found = [q["id"] in [hit["id"] for hit in answer["results"]] for q, answer in zip(questions, answers)]
+    asked = [*questions[:8], *questions[9:]]
+    found = [q["id"] in [hit["id"] for hit in answer["results"]] for q, answer in zip(asked, answers, strict=True)]
     assert sum(found) / len(found) >= 0.5, found
     for answer in answers:
         results = answer["results"]

@@ -104,7 +104,8 @@ class CorpusAnswers:
         spans, answers = iter(spans), []
         for positions in chosen:
             read = [(next(spans), position) for position in positions]
-            # a span over an empty answer (a SQuAD v2 reader's "none here"), then the higher score
+            # a span before an empty answer (a SQuAD v2 reader's "none here"), then the higher score; on a tie the
+            # passage ranked first
             span, position = max(read, key=lambda candidate: (bool(candidate[0]["answer"]), candidate[0]["score"]))
             answers.append(
                 {

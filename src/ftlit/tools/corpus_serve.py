@@ -2,13 +2,14 @@
 [--read 3]]``: questions over a corpus.
 
 RETRIEVER is a sentence-transformers folder (an ftlit retrieval export: ``modules.json`` tells it from a task's
-export). The corpus (JSONL, JSON, Parquet or CSV with a ``text`` column, optional ``id`` and ``title``) is embedded at
-start, or reloaded from the index kept beside it when neither it nor the retriever changed. ``POST /search``
-``{"query": …, "k": 10}`` answers ``{"results": [{"id", "text", "title", "score", "rank"}, …]}``, best first (``rrf``:
-dense and BM25 rankings fused). With ``--reader`` (an ftlit question-answering run or export), ``POST /answer``
-``{"question": …, "k": 10}`` retrieves k passages, reranks them with ``--reranker`` (a cross-encoder) when given,
-reads the best ``--read`` of them and answers the best span: ``{"answer", "score", "passage": {"id", "text",
-"title"}, "start", "end"}`` (character offsets in the passage). Both take one object or a list of them."""
+export). The corpus (JSONL, JSON, Parquet or CSV with a ``text`` column, optional ``id`` and ``title``) is
+embedded at start, or reloaded from the index kept beside it when neither it nor the retriever changed.
+``POST /search`` ``{"query": …, "k": 10}`` answers ``{"results": [{"id", "text", "title", "score", "rank"}, …]}``,
+best first (``rrf``: in the order of dense and BM25 rankings fused), the score the retriever's similarity. With
+``--reader`` (an ftlit question-answering run or export), ``POST /answer`` ``{"question": …, "k": 10}`` retrieves k
+passages, reranks them with ``--reranker`` (a cross-encoder) when given, reads the best ``--read`` of them and
+answers the best span: ``{"answer", "score", "passage": {"id", "text", "title"}, "start", "end"}`` (character
+offsets in the passage's text). Both take one object or a list of them; k is at most 100."""
 
 import argparse
 import json

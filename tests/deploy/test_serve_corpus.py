@@ -1,8 +1,8 @@
 """ftlit serve over a corpus: MiniLM (a sentence-transformers folder, as a retrieval export is) over 200 real SQuAD
-paragraphs finds a question's own paragraph among its first 5 results for most questions; /answer answers a span of a
-passage it returns (from a tiny reader and reranker: poor answers, but spans); bad requests get a 4xx naming the
-field or the limit; /info says what is loaded; SIGTERM stops the server and its workers. What can be refused before
-anything loads is, without loading it."""
+paragraphs finds a question's own paragraph among its first 5 results for at least 80 % of questions; /answer
+answers a span of a passage it returns (from a tiny reader and reranker: poor answers, but spans); bad requests get
+a 4xx naming the field or the limit; /info says what is loaded; SIGTERM stops the server and its workers. What can
+be refused before anything loads is, without loading it."""
 
 import gzip
 import json
@@ -85,7 +85,7 @@ def test_search_finds_a_questions_own_paragraph_among_the_first_five(corpus_serv
     answers += [post(f"{url}/search", {"query": q["question"]})[1] for q in questions[9:]]
     asked = [*questions[:8], *questions[9:]]
     found = [q["id"] in [hit["id"] for hit in answer["results"]] for q, answer in zip(asked, answers, strict=True)]
-    assert sum(found) / len(found) >= 0.5, found
+    assert sum(found) / len(found) >= 0.8, found  # (all 20 are found, 16 first; with rrf 19 first)
     for answer in answers:
         results = answer["results"]
         assert [hit["rank"] for hit in results] == [1, 2, 3, 4, 5]

@@ -153,6 +153,17 @@ def bm25_ranking(questions: list[str], passages: list[str]) -> np.ndarray:
     return top_k(np.stack([index.get_scores(words(question)) for question in questions]), len(passages))
 
 
+def shared_passages(pairs: list[tuple[str, str]], batch_size: int, seed: int) -> tuple[float, float]:
+    """In random batches of ``pairs`` (as ftlit draws them): the share of batches where two queries share their
+    passage, and the share of a query's in-batch negatives that ftlit masks for it on average (what a sampler
+    keeping passages apart, sentence-transformers' NO_DUPLICATES, would replace by other passages)."""
+    order = random.Random(seed).sample(range(len(pairs)), len(pairs))
+    batches = [[pairs[i][1] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
+    masked = [sum(passages.count(p) - 1 for p in passages) for passages in batches if len(passages) > 1]
+    negatives = sum(len(b) * (len(b) - 1) for b in batches if len(b) > 1)
+    return sum(m > 0 for m in masked) / len(masked), sum(masked) / negatives
+
+
 def score(ranked: np.ndarray, relevant: list[set[int]]) -> dict[str, float]:
     """The one scorer of every row: recall@1/5/20, MRR@10 and nDCG@10 of the rankings, rounded."""
     return {name: round(value, 4) for name, value in ranking_metrics(ranked[:, :DEPTH], relevant).items()}
@@ -283,6 +294,9 @@ def main() -> None:
     write_json(files["validation"], split.validation_file)
     print(f"{len(split.pairs)} training pairs; {len(split.questions)} questions scored against "
           f"{len(split.passages)} held-out paragraphs")  # fmt: skip
+    holding, masked = shared_passages(split.pairs, args.batch_size, args.seeds[0])
+    print(f"Batches of {args.batch_size} holding a passage two queries share: {holding:.1%}; in-batch negatives "
+          f"masked for it: {masked:.3%}")  # fmt: skip
 
     def finish(system: str, seed: int | None, ranked: np.ndarray, **extra: object) -> None:
         record = {"system": system, "seed": seed, "budget": plan, **score(ranked, split.relevant), **extra}

@@ -224,3 +224,12 @@ def test_the_retrieval_benchmark_scores_every_system_with_one_scorer(tmp_path):
     assert [row["system"] for row in rows] == list(SYSTEMS)
     if not ftlit_ran:
         assert all(CONFIG in row["note"] for row in rows if row["system"] in (FTLIT, FUSED_FTLIT))
+
+
+def test_the_retrieval_benchmark_counts_the_negatives_masked_for_shared_passages():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from retrieval import shared_passages
+
+    pairs = [("a", "x"), ("b", "x"), ("c", "y"), ("d", "z")]  # a and b share passage x
+    assert shared_passages(pairs, batch_size=4, seed=0) == (1.0, 2 / 12)  # one batch; 2 of 4 × 3 negatives
+    assert shared_passages(pairs[2:], batch_size=2, seed=0) == (0.0, 0.0)

@@ -90,7 +90,8 @@ TOOLS_HELP = (
     "`ftlit compare RUN_DIR... [--output_dir D]` (finished runs side by side) and "
     "`ftlit tune --config X [--tune.n_trials N]` (hyperparameter search over the config's tune: section) "
     "and `ftlit export RUN --format onnx [--quantize int8]` (ONNX, checked against PyTorch) and "
-    "`ftlit serve EXPORT [--port 8000]` (an HTTP server on LitServe) and "
+    "`ftlit serve EXPORT [--port 8000]` (an HTTP server on LitServe; a retriever with --corpus FILE: search and "
+    "answers over a corpus) and "
     "`ftlit mine RETRIEVER --pairs FILE --output OUT.jsonl` (hard negatives for reranking, mined by a retriever)."
 )
 

@@ -6,6 +6,7 @@ That every task's requests are answered as ``ftlit predict`` answers them, from 
 export moved away from its run, is tests/test_tasks.py's."""
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -64,15 +66,13 @@ def assert_same(ours: list[dict], theirs: list[dict], tolerance: float = 1e-5) -
         assert close(mine, reference, tolerance), (mine, reference)
 
 
-@pytest.fixture(scope="module")
-def server(trained_runs):
-    """``ftlit serve`` on the classification run, as a user starts it; stopped by the last test (SIGTERM)."""
-    run, _ = trained_runs["classification"]
+def start_server(args: list[str]) -> tuple[str, subprocess.Popen]:
+    """``ftlit serve *args`` on a free local port, as a user starts it, once it answers /health: its address and
+    process (its output piped; in a session of its own, which ``kill`` ends whole)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ftlit", "serve", str(run), "--port", str(port), "--max_batch_size", "8",
-         "--batch_timeout", "0.05", "--max_inputs", "12", "--max_body_bytes", "300000"], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "ftlit", "serve", *args, "--port", str(port)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -84,11 +84,26 @@ def server(trained_runs):
         except OSError:
             time.sleep(0.5)
     else:
-        process.kill()
+        kill(process)
         pytest.fail(f"ftlit serve did not start: {process.communicate()[0][-3000:]}")
+    return url, process
+
+
+def kill(process: subprocess.Popen) -> None:
+    """SIGKILL to a server started by ``start_server`` and its workers, which a failed test may leave running (and
+    holding its output open)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def server(trained_runs):
+    """``ftlit serve`` on the classification run; stopped by the last test (SIGTERM)."""
+    run, _ = trained_runs["classification"]
+    url, process = start_server([str(run), "--max_batch_size", "8", "--batch_timeout", "0.05", "--max_inputs", "12",
+                                 "--max_body_bytes", "300000"])  # fmt: skip
     yield url, process
-    if process.poll() is None:
-        process.kill()
+    kill(process)
 
 
 @pytest.mark.slow  # starts a server

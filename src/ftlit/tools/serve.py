@@ -10,7 +10,8 @@ batched (up to --max_batch_size requests, waiting at most --batch_timeout second
 answered 422 with ``{"error": …, "field": …}`` (400 for a body that is not strict JSON, 413 for one over
 --max_body_bytes or with more than --max_inputs inputs); it never fails the requests batched with it. ``GET /health``
 answers ``ok`` once the model is loaded, ``GET /info`` the task, the engine and the limits. SIGTERM or Ctrl-C stop
-it cleanly (exit code 143 / 130).
+it cleanly (exit code 143 / 130). A retriever serves a corpus instead (below), with the same limits and answers to
+bad requests.
 """
 
 import argparse
@@ -20,17 +21,20 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import litserve
 from fastapi.responses import JSONResponse
 
 from ftlit.errors import FtlitError, RequestError
 from ftlit.settings import check_range
+from ftlit.tools.corpus_serve import Service, add_corpus_options, check_corpus_settings, corpus_service, is_retriever
+from ftlit.tools.corpus_serve import __doc__ as CORPUS_HELP
 from ftlit.tools.prediction import ENGINES, Predictor
 from ftlit.tools.request_body import BodyLimits, StrictBody
 from ftlit.training.interrupts import handling, stopped
@@ -39,6 +43,14 @@ log = logging.getLogger(__name__)
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
 REQUEST_TIMEOUT = 30  # seconds a request may wait for its answer (LitServe's default), then 504
 LOCAL_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # where this machine reaches a server on every address
+
+
+class Answering(Protocol):
+    """What answers an endpoint's requests: a :class:`Predictor`, or a search over a corpus."""
+
+    def request_row(self, request: Mapping) -> dict: ...
+
+    def predict(self, rows: list[dict]) -> list[dict]: ...
 
 
 @dataclass
@@ -52,7 +64,7 @@ class Request:
     answers: list[dict] = field(default_factory=list)
 
 
-def read_request(body: object, predictor: Predictor) -> Request:
+def read_request(body: object, predictor: Answering) -> Request:
     """A request's body (parsed JSON) → its rows; a problem is kept (named by its field, ``[i].field`` in a list),
     not raised: raised, it would fail every request of the batch."""
     single = not isinstance(body, list)
@@ -72,7 +84,7 @@ def read_request(body: object, predictor: Predictor) -> Request:
     return Request(rows, single)
 
 
-def answer(requests: list[Request], predictor: Predictor) -> None:
+def answer(requests: list[Request], predictor: Answering) -> None:
     """Predict the rows of every readable request in one go. A check that only the data module makes fails that
     go (or anything else does): then each request is answered alone, so that only its own fails."""
     readable = [request for request in requests if request.error is None]
@@ -97,22 +109,17 @@ def answer(requests: list[Request], predictor: Predictor) -> None:
 
 
 class PredictionAPI(litserve.LitAPI):
-    """LitServe's API: each worker loads the export in ``setup``; a batch of requests is predicted together."""
+    """LitServe's API at ``path``: each worker loads what answers (``load(device)``, a module-level callable: the
+    workers are spawned) in ``setup``; a batch of requests is answered together."""
 
     def __init__(
-        self,
-        source: Path,
-        engine: str | None,
-        build: Callable,
-        arguments: list[str],
-        max_batch_size: int,
-        batch_timeout: float,
+        self, load: Callable[[str], Answering], max_batch_size: int, batch_timeout: float, path: str = "/predict"
     ) -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
-        self.source, self.engine, self.build, self.arguments = source, engine, build, arguments
+        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path=path)
+        self.load = load
 
     def setup(self, device: str) -> None:
-        self.predictor = Predictor.from_export(self.source, self.build, self.engine, device, self.arguments)
+        self.predictor = self.load(device)
 
     def decode_request(self, request) -> Request:
         return read_request(request, self.predictor)
@@ -179,12 +186,31 @@ def shut_down(main: int, received: list[int], signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
+def prediction_service(
+    known: argparse.Namespace, build: Callable[[list[str]], object], address: str, rest: list[str]
+) -> Service:
+    """``/predict`` of a task's export (``rest``: settings over its run's), loaded once here first: a problem with
+    the export ends here, with its message, before any worker starts."""
+    predictor = Predictor.from_export(known.source, build, known.engine, arguments=rest)
+    example = json.dumps(predictor.example_request())
+    ready = (
+        f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health, GET /info.\n"
+        f"  Try: curl --json '{example}' {address}/predict"
+    )
+    load = partial(Predictor.from_export, known.source, build, predictor.engine, arguments=rest)
+    return {"/predict": load}, {"task": predictor.task, "engine": predictor.engine}, ready
+
+
 def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     """``build(arguments)``: the CLI (not run) on the arguments; a module-level callable (workers are spawned)."""
     parser = argparse.ArgumentParser(
-        prog="ftlit serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="ftlit serve",
+        description=f"{__doc__}\n{CORPUS_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("source", type=Path, help="a run's output folder, its export/, or an ONNX export")
+    parser.add_argument(
+        "source", type=Path, help="a run's output folder, its export/, an ONNX export, or a retriever (below)"
+    )
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", choices=HOSTS, default="127.0.0.1", help="0.0.0.0 or :: to listen beyond this host")
     parser.add_argument("--engine", choices=ENGINES, help="default: onnxruntime for an ONNX export, else torch")
@@ -195,29 +221,25 @@ def main(args: list[str], build: Callable[[list[str]], object]) -> int:
     parser.add_argument(
         "--max_body_bytes", type=int, default=BodyLimits.max_body_bytes, help="a request's size, at most"
     )
+    add_corpus_options(parser)
     known, rest = parser.parse_known_args(args)
     check_settings(known)
+    check_corpus_settings(known, rest)
     check_port(known.host, known.port)
-    # loaded once here first: a problem with the export ends here, with its message, before any worker starts
-    predictor = Predictor.from_export(known.source, build, known.engine, arguments=rest)
     address = f"http://{LOCAL_ADDRESS.get(known.host, known.host)}:{known.port}"
-    example = json.dumps(predictor.example_request())
-    ready = (
-        f"ftlit serve: {predictor.task} ({predictor.engine}) at {address} — POST /predict, GET /health, GET /info.\n"
-        f"  Try: curl --json '{example}' {address}/predict"
-    )
     limits = BodyLimits(known.max_body_bytes, known.max_inputs)
-    info = {"task": predictor.task, "engine": predictor.engine, **asdict(limits)}
-    api = PredictionAPI(known.source, predictor.engine, build, rest, known.max_batch_size, known.batch_timeout)
-    del predictor
+    serve = corpus_service if is_retriever(known.source) else prediction_service
+    loads, info, ready = serve(known, build, address, rest)
+    apis = [PredictionAPI(load, known.max_batch_size, known.batch_timeout, path) for path, load in loads.items()]
     server = Server(
-        api,
+        apis,
         accelerator="auto",
         devices=1,
         workers_per_device=known.workers,
         timeout=REQUEST_TIMEOUT,
         middlewares=[(StrictBody, {"limits": limits})],
-        model_metadata=info,  # GET /info; /docs and /openapi.json (LitServe's, which say nothing of /predict) are off
+        # GET /info; /docs and /openapi.json (LitServe's, which say nothing of the endpoints) are off
+        model_metadata={**info, **asdict(limits)},
         disable_openapi_url=True,
         ready_message=ready,
     )

@@ -135,3 +135,11 @@ def test_the_export_embeds_in_sentence_transformers_as_ftlit_does(tiny_bert, tmp
     from transformers import AutoModel
 
     assert type(AutoModel.from_pretrained(tmp_path / "export")).__name__ == "BertModel"
+
+
+def test_a_model_that_is_no_encoder_is_refused_before_any_step(tmp_path, tokenizer):
+    from transformers import GPT2Config, GPT2Model
+
+    GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=tokenizer.vocab_size)).save_pretrained(tmp_path)
+    with pytest.raises(FtlitError, match="is a gpt2 model, not an encoder"):
+        RetrievalModule(str(tmp_path)).configure_model()

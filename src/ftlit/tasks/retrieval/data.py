@@ -176,5 +176,4 @@ class RetrievalDataModule(TransformerDataModule):
             f"{len(queries)} queries, {len(passages)} distinct passages; {len(several)} passages are the positive of "
             f"several queries (at most {max(several.values(), default=1)}), never each other's negatives"
         ]
-        counts = {"queries": len(queries), "passages": len(passages)}
-        return SplitStats(len(rows), lengths, counts, label_lines=lines)
+        return SplitStats(len(rows), lengths, {}, label_lines=lines)

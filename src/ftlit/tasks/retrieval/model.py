@@ -6,10 +6,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 
 from ftlit.contract import EvalStage
-from ftlit.search.encoder import write_sentence_transformers_files
+from ftlit.pretrained import load_pretrained
+from ftlit.search.encoder import check_encoder, write_sentence_transformers_files
 from ftlit.search.pooling import pool
 from ftlit.search.ranking import RECALL_CUTOFFS, metric_names, ranking_metrics, top_k
 from ftlit.settings import check_range
@@ -62,6 +63,8 @@ class RetrievalModule(TransformerModule):
         return metric_names()
 
     def load_model(self) -> PreTrainedModel:
+        name = self.hparams.model_name_or_path
+        check_encoder(load_pretrained(AutoConfig.from_pretrained, name, "model config"), name)
         model = super().load_model()
         # the pooler (BERT's next-sentence head) is never used: pooling reads the token states
         self.new_head.weights = [name for name in self.new_head.weights if not name.startswith("pooler.")]

@@ -12,11 +12,11 @@ import pyarrow.compute as pc
 import torch
 from datasets import Dataset
 
-from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
+from ftlit.data.base import SplitStats, map_rows
 from ftlit.data.checks import check_text_types, column, drop_blank_texts, is_blank, rows_named, without_rows
-from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, held_out_groups, pair_rows
+from ftlit.data.pair_files import PairsDataModule
+from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages
 from ftlit.data.requests import check_fields, text_field, words_field
-from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
 from ftlit.tasks.reranking.contract import CandidatesEvalSet, RerankingContract
@@ -28,28 +28,21 @@ log = logging.getLogger(__name__)
 CANDIDATES = "candidates"
 
 
-class RerankingDataModule(TransformerDataModule):
+class RerankingDataModule(PairsDataModule):
     """Reranking data: each row a query, its positive passage and its negatives (hard ones, as ``ftlit mine``
-    writes them), and for evaluation optionally the retriever's ranked ``candidates``.
+    writes them), and for evaluation optionally the retriever's ranked ``candidates``. Training rows need
+    negatives (a SQuAD-format file has none: mine them first with ``ftlit mine``); a validation or test query's
+    candidates are its ``candidates`` (a retriever's ranked list, best first: then the retriever's own metrics are
+    reported too, as ``retriever_*``) or, without them, its positive and negatives; a predict row is a ``query``
+    and its ``candidates``, which are ranked. ``batch_size`` counts queries (each with its group of passages),
+    ``eval_batch_size`` (query, candidate) pairs.
 
     Args:
-        train_file: csv/json/jsonl/parquet rows with ``query``, ``positive`` and ``negatives`` (a list of passages,
-            hardest first), or a SQuAD-format file (which has no negatives: mine them first with ``ftlit mine``).
-        validation_file / test_file: the same; each query's candidates are its ``candidates`` (a retriever's ranked
-            list, best first: then the retriever's own metrics are reported too, as ``retriever_*``) or, without
-            them, its positive and negatives.
-        predict_file: rows with ``query`` and ``candidates``: each row's candidates are ranked.
-        query_column / positive_column: the file's columns of queries and positive passages (a SQuAD-format
-            file's are its questions and their paragraphs).
-        negatives_column: the file's column of hard negatives (a list of passages), or sentence-transformers'
-            layout of one column per negative (``negative``, ``negative_1`` …).
         candidates_column: the file's column of each query's candidates ranked by a retriever, best first.
         negatives_per_query: train on each query's first this many negatives (≥ 1, or null: all of them).
         max_length: tokens per (query, passage) pair (≥ 8).
-        validation_split: without a validation file, the fraction of the training documents held out (whole
-            documents, by title, else by positive passage) (strictly between 0 and 1).
-        Batching, subsampling and seed: see TransformerDataModule; ``batch_size`` counts queries (each with its
-        group of passages), ``eval_batch_size`` (query, candidate) pairs.
+        Files, columns and the held-out validation set: see PairsDataModule.
+        Batching, subsampling and seed: see TransformerDataModule.
     """
 
     column_hint = "Name them with --data.query_column, --data.positive_column and --data.candidates_column."
@@ -57,13 +50,6 @@ class RerankingDataModule(TransformerDataModule):
     def __init__(
         self,
         model_name_or_path: str,
-        train_file: str | None = None,
-        validation_file: str | None = None,
-        test_file: str | None = None,
-        predict_file: str | None = None,
-        query_column: str = "query",
-        positive_column: str = "positive",
-        negatives_column: str = "negatives",
         candidates_column: str = "candidates",
         negatives_per_query: int | None = None,
         max_length: int = 256,
@@ -71,20 +57,13 @@ class RerankingDataModule(TransformerDataModule):
     ) -> None:
         super().__init__(model_name_or_path, max_length, **kwargs)
         check_range("--data.negatives_per_query", negatives_per_query, minimum=1, allow_none=True)
-        self.columns = (query_column, positive_column, negatives_column)
         self.candidates_column = candidates_column
         self.negatives_per_query = negatives_per_query
-        self.set_local_files(
-            {"train": train_file, "validation": validation_file, "test": test_file, "predict": predict_file}
-        )
 
     # ------------------------------------------------------------------------------------------------- rows
-    def read_file(self, path: str) -> Dataset:
-        return load_squad_file(path)  # (a file of rows, or a SQuAD-format file: its questions → their paragraphs)
-
     def adapt_columns(self, rows: Dataset) -> Dataset:
         candidates = column(rows, self.candidates_column) if self.candidates_column in rows.column_names else None
-        paired = pair_rows(rows, *self.columns)
+        paired = super().adapt_columns(rows)
         return paired if candidates is None else paired.add_column(CANDIDATES, candidates)
 
     def required_columns(self, split: str) -> list[str]:
@@ -128,14 +107,6 @@ class RerankingDataModule(TransformerDataModule):
             rows_named(alone),
         )
         return without_rows(rows, alone)
-
-    def hold_out(self, rows: Dataset) -> tuple[Dataset, Dataset]:
-        """Hold out whole documents (by title, else by positive passage), seeded: no held-out query's passage was
-        trained on."""
-        held = held_out_groups(
-            column(rows, "title" if "title" in rows.column_names else POSITIVE), self.validation_split, self.seed
-        )
-        return rows.select(np.flatnonzero(~held)), rows.select(np.flatnonzero(held))
 
     def usable_rows(self, split: str, rows: Dataset) -> Dataset:
         if len(rows) == 0:

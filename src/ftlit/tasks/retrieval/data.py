@@ -8,49 +8,34 @@ from functools import cached_property
 import numpy as np
 from datasets import Dataset
 
-from ftlit.data.base import SplitStats, TransformerDataModule, map_rows
+from ftlit.data.base import SplitStats, map_rows
 from ftlit.data.checks import check_text_types, column, drop_blank_texts
-from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, held_out_groups, pair_rows, passage_numbers
-from ftlit.data.squad_files import load_squad_file
+from ftlit.data.pair_files import PairsDataModule
+from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, passage_numbers
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
 from ftlit.tasks.retrieval.batches import PairCollator
 from ftlit.tasks.retrieval.contract import RetrievalContract, RetrievalEvalSet
 
 
-class RetrievalDataModule(TransformerDataModule):
-    """Query–passage data for a bi-encoder.
+class RetrievalDataModule(PairsDataModule):
+    """Query–passage data for a bi-encoder. Training rows: a query and its positive passage, and optionally hard
+    negatives. Each validation or test split's distinct passages are the corpus its queries are ranked against.
+    A predict file's queries are ranked against all of its passages (its positive and negative columns).
 
     Args:
-        train_file: CSV/TSV/JSON/JSONL/Parquet rows with a query and its positive passage, and optionally hard
-            negatives (a list column, or one column each: ``negative``, ``negative_1`` …); or a SQuAD-format file,
-            read as each question → its own paragraph (gzip allowed).
-        validation_file / test_file: the same; each split's distinct passages are the corpus its queries are
-            ranked against. Without a validation file, whole documents (SQuAD titles, else positive passages) are
-            held out of train (``validation_split``), so no held-out passage was trained on.
-        predict_file: queries, and the passages to rank (its positive and negative columns): each query's best
-            passages among all of the file's.
-        query_column / positive_column / negatives_column: the columns of a table (SQuAD files need none).
         max_length: tokens per passage (≥ 8). max_query_length: tokens per query (≥ 4).
         query_prefix / passage_prefix: text put before every query / passage (E5's ``query: ``), kept in the
             export so that whoever embeds with it adds the same.
+        Files, columns and the held-out validation set: see PairsDataModule.
         Batching, subsampling and seed: see TransformerDataModule. Batches are random here by default
             (``group_by_length`` false): grouped by length, a batch's passages would be alike in length only, which
             makes the in-batch negatives easier to tell apart by it.
     """
 
-    column_hint = "Name yours with --data.query_column / --data.positive_column / --data.negatives_column."
-
     def __init__(
         self,
         model_name_or_path: str,
-        train_file: str | None = None,
-        validation_file: str | None = None,
-        test_file: str | None = None,
-        predict_file: str | None = None,
-        query_column: str = "query",
-        positive_column: str = "positive",
-        negatives_column: str = "negatives",
         max_length: int = 256,
         max_query_length: int = 64,
         query_prefix: str = "",
@@ -60,20 +45,10 @@ class RetrievalDataModule(TransformerDataModule):
     ) -> None:
         check_range("--data.max_query_length", max_query_length, minimum=4)
         super().__init__(model_name_or_path, max_length, group_by_length=group_by_length, **kwargs)
-        self.set_local_files(
-            {"train": train_file, "validation": validation_file, "test": test_file, "predict": predict_file}
-        )
-        self.query_column, self.positive_column, self.negatives_column = query_column, positive_column, negatives_column
         self.max_query_length = max_query_length
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
 
     # ------------------------------------------------------------------------------------------------- rows
-    def read_file(self, path: str) -> Dataset:
-        return load_squad_file(path)  # a table, or the SQuAD layouts read as one row per question
-
-    def adapt_columns(self, rows: Dataset) -> Dataset:
-        return pair_rows(rows, self.query_column, self.positive_column, self.negatives_column)
-
     def required_columns(self, split: str) -> list[str]:
         return [QUERY, POSITIVE]
 
@@ -95,12 +70,6 @@ class RetrievalDataModule(TransformerDataModule):
                     "training row needs as many (a batch stacks them): trim or fill them to one number."
                 )
         return checked
-
-    def hold_out(self, rows: Dataset) -> tuple[Dataset, Dataset]:
-        """Whole documents held out (a SQuAD title, else a positive passage with all its queries)."""
-        groups = column(rows, "title") if "title" in rows.column_names else column(rows, POSITIVE)
-        held = held_out_groups([str(group) for group in groups], self.validation_split, self.seed)
-        return rows.select(np.flatnonzero(~held)), rows.select(np.flatnonzero(held))
 
     # ------------------------------------------------------------------------------------------------- features
     def _encode(self, texts: list[str], kind: str) -> list[list[int]]:

@@ -15,7 +15,9 @@ from ftlit.errors import FtlitError
 from ftlit.registry import tasks
 from ftlit.training.loading import Head, NewHead, check_trained_head, head_of_config, head_of_settings, task_of_head
 
-PAIRS = list(itertools.permutations(tasks(), 2))
+# a task that trains the bare encoder (retrieval: AutoModel) has no head, and any model is its starting point
+HEADED = [name for name, task in tasks().items() if task.model.auto_class.__name__ != "AutoModel"]
+PAIRS = list(itertools.permutations(HEADED, 2))
 SENTIMENT = Head("classification", ("negative", "positive"), 2, "single_label_classification")
 
 
@@ -41,6 +43,7 @@ def test_a_config_names_its_head_by_its_architecture_and_labels():
     assert head_of_config(BertConfig(architectures=["BertModel"])) == Head(None)
     assert head_of_config(BertConfig(architectures=["BertForMaskedLM"])) == Head(None)
     assert head_of_config(BertConfig()) == Head(None)  # (no architectures: nothing known)
+    assert head_of_settings(tasks()["retrieval"].model.auto_class, {}) == Head(None)  # the bare encoder
     assert head_of_config(BertConfig(architectures=["BertForSequenceClassification"], num_labels=3)) == Head(
         "classification", None, 3
     )

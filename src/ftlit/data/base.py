@@ -77,6 +77,9 @@ class TransformerDataModule(BatchLoading):
     hub: tuple[str, str | None] | None = None
     #: The Hub dataset's validation splits (none: one is held out of train)
     hub_validation_splits: tuple[str, ...] = ("validation",)
+    #: Settings that apply to a run's own data files only: evaluating its export anew (``ftlit serve``, the checks
+    #: of ``ftlit export``) leaves them out
+    file_only_settings: tuple[str, ...] = ()
 
     def __init__(
         self,

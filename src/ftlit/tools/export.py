@@ -81,19 +81,26 @@ def check_output(output: Path, export: Path) -> None:
     check_writable(output.parent, f"--output {output}: its folder")
 
 
+def class_of(class_path: str) -> type:
+    """The class a config's ``class_path`` names."""
+    module_name, _, class_name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def evaluation_config(config: dict, export: Path) -> dict:
     """The run's model and data settings for evaluating its export: the model read from ``export``, without the
-    settings that shaped only training (LoRA, class weights …: the export holds what they did)."""
-    model = config["model"]
-    module_name, _, class_name = model["class_path"].rpartition(".")
-    module_class = getattr(importlib.import_module(module_name), class_name)
+    settings that shaped only training (LoRA, class weights …: the export holds what they did), nor those that
+    applied only to the run's own files (QA read from retrieved paragraphs: a served question brings its own)."""
+    model, data = config["model"], config["data"]
     init_args = {
         key: value
         for key, value in model.get("init_args", {}).items()
-        if key not in module_class.training_only_settings
+        if key not in class_of(model["class_path"]).training_only_settings
     }
     init_args["model_name_or_path"] = str(export)
-    data = {**config["data"], "init_args": {**config["data"].get("init_args", {}), "predict_file": None}}
+    file_only = class_of(data["class_path"]).file_only_settings
+    data_args = {key: value for key, value in data.get("init_args", {}).items() if key not in file_only}
+    data = {**data, "init_args": {**data_args, "predict_file": None}}
     return {
         "seed_everything": config.get("seed_everything", 42),
         "model": {**model, "init_args": init_args},

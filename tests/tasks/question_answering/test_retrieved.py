@@ -46,3 +46,16 @@ def test_a_retriever_that_is_no_sentence_embedding_model_is_refused_before_any_d
     dm = SquadDataModule(tiny_bert, dataset=None, validation_file=str(tmp_path / "absent.json"), retriever=tiny_bert)
     with pytest.raises(FtlitError, match="is not a sentence-transformers folder"):
         dm.setup("validate")
+
+
+def test_an_export_is_evaluated_and_served_without_the_retriever_its_run_read_with():
+    from ftlit.tools.export import evaluation_config
+
+    run = {
+        "model": {"class_path": "ftlit.QuestionAnsweringModule", "init_args": {"model_name_or_path": "base"}},
+        "data": {"class_path": "ftlit.SquadDataModule",
+                 "init_args": {"retriever": "runs/retrieval/export", "retrieve_top_k": 2, "max_length": 256}},
+    }  # fmt: skip
+    config = evaluation_config(run, "runs/squad/export")
+    assert config["data"]["init_args"] == {"max_length": 256, "predict_file": None}  # a question's own context
+    assert config["model"]["init_args"]["model_name_or_path"] == "runs/squad/export"

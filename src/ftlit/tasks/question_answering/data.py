@@ -80,6 +80,7 @@ class SquadDataModule(TransformerDataModule):
     """
 
     column_hint = "Map them with --data.columns, e.g. '{question: query}'."
+    file_only_settings = ("retriever", "retrieve_top_k")  # a served question brings its own context
 
     def __init__(
         self,

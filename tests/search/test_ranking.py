@@ -111,3 +111,9 @@ def test_metrics_equal_sentence_transformers_evaluator_on_random_rankings(seed):
     ours = ranking_metrics(top_k(scores, 20), relevant)
     reference = reference_metrics(scores, relevant)
     assert ours == pytest.approx(reference, abs=1e-12)
+
+
+def test_a_ranking_listing_a_passage_twice_is_refused_rather_than_scored_above_one():
+    with pytest.raises(FtlitError, match="lists a passage twice"):
+        ranking_metrics(np.array([[3, 3, 3]]), [{3}])  # would give recall 3.0
+    assert ranking_metrics(np.array([[3, -1, -1]]), [{3}])["recall_at_1"] == 1.0  # -1: no passage at that rank

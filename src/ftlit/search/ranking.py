@@ -43,6 +43,9 @@ def ranking_metrics(ranked: np.ndarray, relevant: Sequence[set[int]]) -> dict[st
     recall = {k: [] for k in RECALL_CUTOFFS}
     reciprocal_ranks, ndcg = [], []
     for ranking, passages in zip(ranked, relevant):
+        listed = [passage for passage in ranking if passage >= 0]  # (-1: no passage at that rank)
+        if len(set(listed)) < len(listed):
+            raise FtlitError(f"A ranking lists a passage twice: {list(ranking)}.")
         hits = np.array([passage in passages for passage in ranking], dtype=bool)
         for k in RECALL_CUTOFFS:
             recall[k].append(hits[:k].sum() / len(passages))

@@ -143,3 +143,27 @@ def test_a_model_that_is_no_encoder_is_refused_before_any_step(tmp_path, tokeniz
     GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=tokenizer.vocab_size)).save_pretrained(tmp_path)
     with pytest.raises(FtlitError, match="is a gpt2 model, not an encoder"):
         RetrievalModule(str(tmp_path)).configure_model()
+
+
+def test_a_query_given_in_several_rows_is_one_query_relevant_to_each_positive(tiny_bert, tmp_path):
+    rows = [{"query": "which rivers", "positive": "the nile"}, {"query": "which rivers", "positive": "the amazon"},
+            {"query": "which castle", "positive": "windsor"}]  # fmt: skip
+    path = write_jsonl(tmp_path / "dev.jsonl", rows)
+    dm = data_module(tiny_bert, validation_file=path)
+    dm.setup("validate")
+    eval_set = dm.contract.eval_sets["validation"]
+    assert eval_set.queries == ["which rivers", "which castle"] and eval_set.relevant == [{0, 1}, {2}]
+
+
+def test_a_batch_of_one_without_hard_negatives_is_refused(tiny_bert, tmp_path):
+    path = write_jsonl(tmp_path / "train.jsonl", [{"query": "q", "positive": "p"}, {"query": "r", "positive": "s"}])
+    with pytest.raises(FtlitError, match="the loss is always 0"):
+        RetrievalDataModule(tiny_bert, max_length=32, batch_size=1, train_file=path, validation_file=path).setup("fit")
+
+
+def test_padded_to_their_maximum_queries_and_passages_keep_their_own_lengths(tiny_bert, tmp_path):
+    path = write_jsonl(tmp_path / "train.jsonl", [{"query": "q", "positive": "p"}, {"query": "r", "positive": "s"}])
+    dm = data_module(tiny_bert, train_file=path, validation_file=path, pad_to_max_length=True)
+    dm.setup("fit")
+    batch = dm.collate([dm.train_features[i] for i in range(2)])
+    assert batch["query_input_ids"].shape == (2, 16) and batch["input_ids"].shape == (2, 32)

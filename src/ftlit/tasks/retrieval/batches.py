@@ -13,15 +13,22 @@ class PairCollator:
     hard negatives), ``query_input_ids``/``query_attention_mask`` and ``passage_keys`` (a number per passage, equal
     for equal texts) for training; ``input_ids``/``attention_mask`` (and ``feature_index``) for evaluation."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int, max_length: int | None) -> None:
-        self.tokenizer, self.pad_to_multiple_of, self.max_length = tokenizer, pad_to_multiple_of, max_length
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        pad_to_multiple_of: int,
+        lengths: tuple[int, int] | None = None,
+    ) -> None:
+        """``lengths``: (passages', queries') lengths to pad every batch to (``--data.pad_to_max_length``); None:
+        each to its batch's longest."""
+        self.tokenizer, self.pad_to_multiple_of, self.lengths = tokenizer, pad_to_multiple_of, lengths
 
-    def _padded(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        padding = "max_length" if self.max_length else "longest"
+    def _padded(self, sequences: list[list[int]], queries: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        length = self.lengths[queries] if self.lengths else None
         batch = self.tokenizer.pad(
             {"input_ids": sequences},
-            padding=padding,
-            max_length=self.max_length,
+            padding="max_length" if length else "longest",
+            max_length=length,
             pad_to_multiple_of=self.pad_to_multiple_of,
             return_tensors="pt",
         )
@@ -32,7 +39,7 @@ class PairCollator:
         batch = {}
         if "query_input_ids" in features[0]:
             batch["query_input_ids"], batch["query_attention_mask"] = self._padded(
-                [feature["query_input_ids"] for feature in features]
+                [feature["query_input_ids"] for feature in features], queries=True
             )
             passages += [ids for feature in features for ids in feature["negative_input_ids"]]
             keys = [feature["passage_keys"] for feature in features]

@@ -63,6 +63,11 @@ class RetrievalDataModule(PairsDataModule):
             checked[split] = drop_blank_texts(rows, [QUERY], source, self.empty_text)
         if "train" in checked:
             counts = Counter(len(negatives) for negatives in column(checked["train"], NEGATIVES))
+            if self.batch_size == 1 and counts.keys() == {0}:
+                raise FtlitError(
+                    "--data.batch_size 1 without hard negatives leaves each query only its own passage to choose: "
+                    "the loss is always 0. Use a larger batch (its other passages are the negatives)."
+                )
             if len(counts) > 1:
                 found = ", ".join(f"{n} in {rows} rows" for n, rows in sorted(counts.items()))
                 raise FtlitError(
@@ -105,12 +110,16 @@ class RetrievalDataModule(PairsDataModule):
         }
 
     def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, RetrievalEvalSet]:
-        queries = column(rows, QUERY)
         positives = column(rows, POSITIVE)
         numbers = passage_numbers([p for pos, negs in zip(positives, column(rows, NEGATIVES)) for p in [pos, *negs]])
         passages = list(numbers)
+        # a query given in several rows is one query, relevant to each of their positives
+        relevant_to = {}
+        for query, positive in zip(column(rows, QUERY), positives):
+            relevant_to.setdefault(query, set()).add(numbers[positive])
+        queries = list(relevant_to)
         features = Dataset.from_dict({"input_ids": self._encode(queries, "query") + self._encode(passages, "passage")})
-        relevant = None if split == "predict" else [{numbers[p]} for p in positives]
+        relevant = None if split == "predict" else list(relevant_to.values())
         eval_set = RetrievalEvalSet(split, len(queries), len(features), queries, passages, relevant)
         return features, eval_set
 
@@ -129,7 +138,9 @@ class RetrievalDataModule(PairsDataModule):
     def collate(self) -> PairCollator:
         """Queries and passages padded each to their own longest (a training batch holds both)."""
         return PairCollator(
-            self.tokenizer, self.pad_to_multiple_of, self.max_length if self.pad_to_max_length else None
+            self.tokenizer,
+            self.pad_to_multiple_of,
+            (self.max_length, self.max_query_length) if self.pad_to_max_length else None,
         )
 
     # ------------------------------------------------------------------------------------------------- inspect

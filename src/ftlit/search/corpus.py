@@ -195,7 +195,8 @@ class CorpusIndex:
     def search_texts(self, queries: Sequence[str], k: int, fusion: Fusion = "dense") -> np.ndarray:
         """Each query's ``k`` best passage indices, best first (``[queries, min(k, passages)]``), found by the
         encoder (``dense``), by BM25 (``bm25``), or by both merged by reciprocal rank fusion (``rrf``, each
-        ranking ``FUSION_DEPTH`` deep at least)."""
+        ranking ``FUSION_DEPTH`` deep at least). BM25 finds only passages that share a word with the query: with
+        ``bm25`` or ``rrf``, a row's positions past what was found hold -1."""
         if fusion not in FUSIONS:
             raise FtlitError(f"Unknown search {fusion!r}; the searches are {', '.join(FUSIONS)}.")
         depth = k if fusion != "rrf" else max(k, FUSION_DEPTH)

@@ -12,6 +12,8 @@ from ftlit.search.ranking import top_k
 # Lowercased runs of Unicode word characters: punctuation never glues to a word ("Paris," matches "paris"), any
 # script splits the same way, and no stemmer or stop-word list ties the index to one language.
 WORD = re.compile(r"\w+")
+#: A ranking's position that holds no passage (BM25: the query shares no word with the rest)
+UNMATCHED = -1
 
 
 def words(text: str) -> list[str]:
@@ -60,8 +62,15 @@ class BM25Index:
 
     def search(self, queries: Sequence[str], k: int) -> np.ndarray:
         """Each query's ``k`` best passages, best first (``[queries, min(k, passages)]``; equal scores keep the
-        lower index first)."""
+        lower index first). A passage that shares no word with the query is not found: the positions past the
+        passages it matches hold -1 (``UNMATCHED``)."""
         ranked = np.empty((len(queries), min(k, self.size)), dtype=np.int64)
         for row, query in enumerate(queries):  # one query at a time: a full score matrix would not fit in memory
-            ranked[row] = top_k(self.scores(query), k)
+            scores, matched = self.scores(query), np.zeros(self.size, dtype=bool)
+            for word in set(words(query)) & self.postings.keys():
+                matched[self.postings[word][0]] = True
+            # (a word in most passages can score below 0: rank every matched passage before the unmatched anyway)
+            scores[~matched] = -np.inf
+            ranked[row] = top_k(scores, k)
+            ranked[row, matched.sum() :] = UNMATCHED
         return ranked

@@ -55,8 +55,9 @@ class CorpusSearch:
             if self.index.cosine:
                 embedded = unit_length(embedded)
             scores = np.einsum("qkd,qd->qk", self.index.searched[positions], embedded)
+        # (-1: no passage, where a fused ranking found fewer than k)
         return [
-            list(zip(found[: row["k"]].tolist(), scored[: row["k"]].tolist()))
+            [(position, score) for position, score in zip(found.tolist(), scored.tolist()) if position >= 0][: row["k"]]
             for row, found, scored in zip(rows, positions, scores)
         ]
 

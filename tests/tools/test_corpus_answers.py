@@ -55,6 +55,11 @@ def test_each_query_gets_its_k_best_scored_by_the_retrievers_similarity(corpus, 
     ]
 
 
+def test_fused_search_builds_its_bm25_index_as_it_loads_not_at_the_first_request(corpus):
+    assert "bm25" in vars(CorpusSearch.load(MINILM, corpus, "rrf", default_k=3).index)
+    assert "bm25" not in vars(CorpusSearch.load(MINILM, corpus, "dense", default_k=3).index)
+
+
 def test_the_reader_reads_the_passages_the_reranker_puts_first(corpus, tiny_bert, tmp_path):
     run, _ = fit_example(tasks()["question_answering"], tiny_bert, tmp_path / "reader")
     reader = Predictor.from_export(run, partial(build_cli, run=False))

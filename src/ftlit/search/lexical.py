@@ -21,15 +21,22 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def bm25_okapi() -> type:
+    """rank_bm25's ``BM25Okapi``; refused, saying what to install, where rank_bm25 is missing (a check that a
+    server runs at start, before it embeds a corpus)."""
+    try:
+        from rank_bm25 import BM25Okapi
+    except ImportError:
+        raise FtlitError("BM25 needs rank_bm25: `pip install 'ftlit[retrieval]'`.") from None
+    return BM25Okapi
+
+
 class BM25Index:
     """BM25 (Okapi: k1 1.5, b 0.75) over ``passages``, tokenized by ``words``: rank_bm25's statistics and scores,
     read through an inverted index (each word → the passages holding it and how often)."""
 
     def __init__(self, passages: Sequence[str]) -> None:
-        try:
-            from rank_bm25 import BM25Okapi
-        except ImportError:
-            raise FtlitError("BM25 needs rank_bm25: `pip install 'ftlit[retrieval]'`.") from None
+        BM25Okapi = bm25_okapi()
         if not len(passages):
             raise FtlitError("BM25 needs at least one passage to index.")
         self.size = len(passages)

@@ -25,6 +25,8 @@ class CorpusSearch:
     def __init__(self, index: CorpusIndex, fusion: str, default_k: int) -> None:
         self.index, self.fusion, self.default_k = index, fusion, default_k
         self.corpus = index.corpus
+        if fusion != "dense":
+            self.index.bm25  # built now, while the service loads, not by the first request  # noqa: B018
 
     @classmethod
     def load(

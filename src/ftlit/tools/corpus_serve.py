@@ -20,6 +20,7 @@ from pathlib import Path
 from ftlit.errors import FtlitError
 from ftlit.search.corpus import read_corpus
 from ftlit.search.encoder import read_settings
+from ftlit.search.lexical import bm25_okapi
 from ftlit.settings import check_range
 from ftlit.tools.corpus_answers import CorpusAnswers, CorpusSearch
 from ftlit.tools.corpus_requests import MAX_K
@@ -73,6 +74,8 @@ def check_corpus_settings(known: argparse.Namespace, rest: list[str]) -> None:
             setattr(known, option, value)
     check_range("--top_k", known.top_k, minimum=1, maximum=MAX_K)
     check_range("--read", known.read, minimum=1, maximum=MAX_K)
+    if known.fusion == "rrf":
+        bm25_okapi()  # rank_bm25 missing ends here, before the corpus is embedded
 
 
 def check_reader(folder: Path) -> None:

@@ -123,9 +123,12 @@ class CorpusAnswers:
 
     def best_passages(self, question: str, found: list[Hit]) -> list[int]:
         """The positions of the ``read`` passages the reader reads: the retriever's best, or the reranker's best of
-        what the retriever found."""
+        what the retriever found (each read with its title, as the retriever read it; the reader reads the text
+        alone, whose character offsets its answer gives)."""
         positions = [position for position, _ in found]
         if self.reranker is not None:
-            scores = self.reranker.scores(question, [self.search.corpus.texts[position] for position in positions])
+            # the reranker reads each passage as the retriever did: its title and text
+            searched = self.search.index.passages
+            scores = self.reranker.scores(question, [searched[position] for position in positions])
             positions = [positions[i] for i in sorted(range(len(positions)), key=lambda i: -scores[i])]
         return positions[: self.read]

@@ -146,6 +146,22 @@ def test_modules_other_than_transformer_pooling_normalize_are_refused(tiny_bert,
 
 
 @pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        ({"0": "Transformer"}, "is no list of modules"),
+        (["Transformer", "Pooling"], "is no list of modules"),
+        ([{"type": "sentence_transformers.models.Transformer"}, {"type": "sentence_transformers.models.Pooling"}],
+         "its Pooling module has no path"),
+    ],
+)
+def test_a_malformed_modules_json_is_refused_naming_the_file(tiny_bert, tmp_path, modules, message):
+    folder = sentence_folder(tiny_bert, tmp_path / "malformed")
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(FtlitError, match=f"modules.json.*{message}"):
+        read_settings(folder)
+
+
+@pytest.mark.parametrize(
     ("pooling", "named"),
     [
         ({"pooling_mode_max_tokens": True}, "max"),

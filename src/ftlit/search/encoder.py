@@ -91,12 +91,16 @@ def read_settings(folder: str | Path) -> EncoderSettings:
             "export or a sentence-transformers model folder."
         )
     modules = read_json(folder / "modules.json", folder)
+    if not isinstance(modules, list) or not all(isinstance(module, dict) for module in modules):
+        raise FtlitError(f"{folder / 'modules.json'} is no list of modules (objects with a type and a path).")
     kinds = [str(module.get("type", "")).rsplit(".", 1)[-1] for module in modules]
     if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
         raise FtlitError(
             f"'{folder}' chains the modules {', '.join(kinds)}; ftlit encodes with a Transformer, a Pooling and "
             "optionally a Normalize only."
         )
+    if not isinstance(modules[1].get("path"), str):
+        raise FtlitError(f"{folder / 'modules.json'}: its Pooling module has no path (the folder of its config).")
     model_folder, pooling_folder = folder / modules[0].get("path", ""), folder / modules[1]["path"]
     pooling = read_json(pooling_folder / "config.json", folder)
     transformer = read_json(model_folder / "sentence_bert_config.json", folder, optional=True)

@@ -194,3 +194,10 @@ def test_a_folder_lacking_encoder_weights_is_refused(tiny_bert, tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 3}))  # the weights hold 2 layers
     with pytest.raises(FtlitError, match="lacks weights of its encoder: encoder.layer.2"):
         SentenceEncoder(folder)
+
+
+def test_without_a_device_the_encoder_runs_where_inference_device_says(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setattr("ftlit.search.encoder.inference_device", lambda: "meta")  # (a device any machine has)
+    encoder = SentenceEncoder(sentence_folder(tiny_bert, tmp_path / "encoder"))
+    assert encoder.device.type == "meta"
+    assert next(encoder.model.parameters()).device.type == "meta"

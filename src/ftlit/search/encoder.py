@@ -17,6 +17,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 
 from ftlit._transformers import quiet_load_report
 from ftlit.errors import FtlitError
+from ftlit.machine import inference_device
 from ftlit.pretrained import load_pretrained, resolve_model_path
 from ftlit.search.pooling import POOLINGS, Pooling, pool
 from ftlit.settings import check_range
@@ -135,9 +136,9 @@ def check_encoder(config: PretrainedConfig, folder: Path) -> None:
 
 class SentenceEncoder:
     """Texts → embeddings (``float32 [texts, dim]``) as the sentence-transformers folder ``folder`` encodes them,
-    on ``device``."""
+    on ``device`` (by default ``inference_device()``'s: the GPU when there is one)."""
 
-    def __init__(self, folder: str | Path, device: str | torch.device = "cpu") -> None:
+    def __init__(self, folder: str | Path, device: str | torch.device | None = None) -> None:
         self.folder = Path(folder)
         self.settings = read_settings(self.folder)
         model_folder = str(self.settings.model_folder)
@@ -149,8 +150,8 @@ class SentenceEncoder:
         missing = [name for name in info["missing_keys"] if not name.startswith("pooler.")]
         if missing:
             raise FtlitError(f"'{model_folder}' lacks weights of its encoder: {', '.join(sorted(missing)[:5])}.")
-        self.model = model.to(device).eval()
-        self.device = torch.device(device)
+        self.device = torch.device(device or inference_device())
+        self.model = model.to(self.device).eval()
         self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, model_folder, "tokenizer")
         self.dimension: int = config.hidden_size
 

@@ -35,10 +35,11 @@ class CorpusSearch:
         corpus: Path,
         fusion: str,
         default_k: int,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = None,
         progress: bool = False,
     ) -> "CorpusSearch":
-        """``retriever``'s encoder over the passages of ``corpus`` (``progress``: a bar while they are embedded)."""
+        """``retriever``'s encoder over the passages of ``corpus``, on ``device`` (by default the encoder's:
+        ``inference_device()``'s; ``progress``: a bar while they are embedded)."""
         return cls(CorpusIndex(corpus, SentenceEncoder(retriever, device), progress=progress), fusion, default_k)
 
     def request_row(self, request: Mapping) -> dict:

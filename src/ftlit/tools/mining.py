@@ -27,7 +27,6 @@ from ftlit.data.loading import expand_data_path
 from ftlit.data.pairs import POSITIVE, QUERY, check_passages, pair_rows, passage_numbers
 from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
-from ftlit.machine import inference_device
 from ftlit.pretrained import resolve_model_path
 from ftlit.search.corpus import dense_search, read_corpus, unit_length
 from ftlit.search.encoder import SentenceEncoder, read_settings
@@ -133,7 +132,7 @@ def main(args: list[str]) -> int:
         corpus = distinct, distinct
     if len(corpus[0]) < 2:
         raise FtlitError(f"The corpus holds {len(corpus[0])} passage(s): there is nothing to mine negatives from.")
-    encoder = SentenceEncoder(retriever, inference_device())
+    encoder = SentenceEncoder(retriever)  # (on inference_device()'s device)
     mined = mine(encoder, pairs, corpus, known.negatives, known.skip, known.candidates, known.batch_size)
     write_json(known.output, mined, lines=True)
     short = sum(len(row["negatives"]) < known.negatives for row in mined)

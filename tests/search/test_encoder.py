@@ -201,3 +201,14 @@ def test_without_a_device_the_encoder_runs_where_inference_device_says(tiny_bert
     encoder = SentenceEncoder(sentence_folder(tiny_bert, tmp_path / "encoder"))
     assert encoder.device.type == "meta"
     assert next(encoder.model.parameters()).device.type == "meta"
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_comparable_vectors_make_the_dot_product_the_folders_similarity(tiny_bert, tmp_path, similarity):
+    folder = tmp_path / similarity
+    shutil.copytree(tiny_bert, folder)
+    write_sentence_transformers_files(folder, "mean", False, 32, similarity=similarity)
+    encoder = SentenceEncoder(folder, "cpu")
+    vectors = np.array([[3.0, 4.0], [0.0, 0.5]], dtype=np.float32)
+    expected = [[0.6, 0.8], [0.0, 1.0]] if similarity == "cosine" else vectors.tolist()
+    np.testing.assert_allclose(encoder.comparable(vectors), expected, rtol=1e-6)

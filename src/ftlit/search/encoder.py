@@ -155,6 +155,14 @@ class SentenceEncoder:
         self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, model_folder, "tokenizer")
         self.dimension: int = config.hidden_size
 
+    def comparable(self, embeddings: np.ndarray) -> np.ndarray:
+        """``embeddings`` (this encoder's, ``[texts, dim]``) ready for a dot product to be the folder's similarity:
+        scaled to unit length where it is cosine and the encoder does not normalise, as they are otherwise."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if self.settings.similarity == "cosine" and not self.settings.normalize:
+            return unit_length(embeddings)
+        return embeddings
+
     def encode(self, texts: Sequence[str], kind: Kind, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """The embeddings of ``texts`` read as ``kind`` (queries or passages: each kind has its own prefix), in the
         order given, ``float32 [texts, dim]``. Texts are encoded ``batch_size`` at a time, longest first, so that a
@@ -184,6 +192,12 @@ class SentenceEncoder:
                 embeddings[rows] = pooled.float().cpu().numpy()
                 bar.update(len(rows))
         return embeddings
+
+
+def unit_length(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (rows) scaled to unit length; a zero vector stays zero."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
 
 
 def write_sentence_transformers_files(

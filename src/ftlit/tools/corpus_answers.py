@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftlit.search.corpus import CorpusIndex, unit_length
+from ftlit.search.corpus import CorpusIndex
 from ftlit.search.encoder import SentenceEncoder
 from ftlit.tools.corpus_requests import passage_record, query_row, ranked_results
 from ftlit.tools.prediction import Predictor
@@ -55,9 +55,8 @@ class CorpusSearch:
             positions, scores = self.index.search(embedded, deepest)
         else:  # (search_texts embeds the queries again: a batch of queries costs little beside the corpus)
             positions = self.index.search_texts(queries, deepest, fusion=self.fusion)
-            if self.index.cosine:
-                embedded = unit_length(embedded)
-            scores = np.einsum("qkd,qd->qk", self.index.searched[positions], embedded)
+            comparable = self.index.encoder.comparable(embedded)
+            scores = np.einsum("qkd,qd->qk", self.index.searched[positions], comparable)
         # (-1: no passage, where a fused ranking found fewer than k)
         return [
             [(position, score) for position, score in zip(found.tolist(), scored.tolist()) if position >= 0][: row["k"]]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ftlit.errors import FtlitError
 from ftlit.pretrained import resolve_model_path
-from ftlit.search.corpus import read_corpus
+from ftlit.search.corpus import FUSIONS, read_corpus
 from ftlit.search.encoder import read_settings
 from ftlit.search.lexical import bm25_okapi
 from ftlit.settings import check_range
@@ -30,7 +30,8 @@ from ftlit.tools.export import find_run
 from ftlit.tools.prediction import Predictor
 from ftlit.tools.reranker import Reranker, check_reranker
 
-FUSIONS = ("dense", "rrf")
+#: The searches a server offers: those with its retriever (BM25 alone would leave it idle)
+SERVED_FUSIONS = tuple(fusion for fusion in FUSIONS if fusion != "bm25")
 #: The options of a server over a corpus, with their defaults (None on the command line: given or not is seen)
 DEFAULTS = {"corpus": None, "fusion": "dense", "top_k": 10, "reader": None, "reranker": None, "read": 3}
 #: What a server is made of: the loader of each endpoint (``load(device)``), what ``GET /info`` says, and the line
@@ -41,7 +42,7 @@ Service = tuple[dict[str, Callable], dict, str]
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     options = parser.add_argument_group("questions over a corpus (SOURCE a sentence-transformers folder)")
     options.add_argument("--corpus", type=Path, help="the passages: JSONL, JSON, Parquet or CSV with a text column")
-    options.add_argument("--fusion", choices=FUSIONS, help="dense (default), or rrf: fused with BM25")
+    options.add_argument("--fusion", choices=SERVED_FUSIONS, help="dense (default), or rrf: fused with BM25")
     options.add_argument("--top_k", type=int, help=f"passages a query gets unless it says k (default 10, ≤ {MAX_K})")
     options.add_argument("--reader", type=Path, help="a question-answering run or export: serves POST /answer")
     options.add_argument("--reranker", type=Path, help="a cross-encoder reordering /answer's passages")

@@ -135,7 +135,7 @@ def main(args: list[str]) -> int:
     write_json(known.output, mined, lines=True)
     short = sum(len(row["negatives"]) < known.negatives for row in mined)
     print(
-        f"Mined {len(mined)} queries against {len(corpus)} passages into {known.output}"
+        f"Mined {len(mined)} queries against {len(corpus[0])} passages into {known.output}"
         + (f" ({short} with fewer than {known.negatives} negatives: the corpus ran out)." if short else ".")
     )
     return 0

@@ -178,7 +178,7 @@ def test_what_cannot_be_served_is_refused_before_anything_loads(tiny_bert, tmp_p
     served = (MINILM, "--corpus", str(corpus))
     none = str(tmp_path / "none")
     cases = {
-        (MINILM,): "is a retriever: give the passages to search with --corpus FILE.",
+        (MINILM,): "is a retriever, which serves only over a corpus: give the passages to search with --corpus FILE.",
         (classifier, "--corpus", str(corpus)): f"--corpus: {classifier} is no sentence-transformers folder",
         (classifier, "--reader", classifier): f"--reader: {classifier} is no sentence-transformers folder",
         (*served, "--reranker", classifier): "--reranker reorders the passages /answer reads: give --reader too.",

@@ -146,6 +146,22 @@ def test_modules_other_than_transformer_pooling_normalize_are_refused(tiny_bert,
 
 
 @pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        ({"0": "Transformer"}, "is no list of modules"),
+        (["Transformer", "Pooling"], "is no list of modules"),
+        ([{"type": "sentence_transformers.models.Transformer"}, {"type": "sentence_transformers.models.Pooling"}],
+         "its Pooling module has no path"),
+    ],
+)
+def test_a_malformed_modules_json_is_refused_naming_the_file(tiny_bert, tmp_path, modules, message):
+    folder = sentence_folder(tiny_bert, tmp_path / "malformed")
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(FtlitError, match=f"modules.json.*{message}"):
+        read_settings(folder)
+
+
+@pytest.mark.parametrize(
     ("pooling", "named"),
     [
         ({"pooling_mode_max_tokens": True}, "max"),
@@ -178,3 +194,21 @@ def test_a_folder_lacking_encoder_weights_is_refused(tiny_bert, tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 3}))  # the weights hold 2 layers
     with pytest.raises(FtlitError, match="lacks weights of its encoder: encoder.layer.2"):
         SentenceEncoder(folder)
+
+
+def test_without_a_device_the_encoder_runs_where_inference_device_says(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setattr("ftlit.search.encoder.inference_device", lambda: "meta")  # (a device any machine has)
+    encoder = SentenceEncoder(sentence_folder(tiny_bert, tmp_path / "encoder"))
+    assert encoder.device.type == "meta"
+    assert next(encoder.model.parameters()).device.type == "meta"
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_comparable_vectors_make_the_dot_product_the_folders_similarity(tiny_bert, tmp_path, similarity):
+    folder = tmp_path / similarity
+    shutil.copytree(tiny_bert, folder)
+    write_sentence_transformers_files(folder, "mean", False, 32, similarity=similarity)
+    encoder = SentenceEncoder(folder, "cpu")
+    vectors = np.array([[3.0, 4.0], [0.0, 0.5]], dtype=np.float32)
+    expected = [[0.6, 0.8], [0.0, 1.0]] if similarity == "cosine" else vectors.tolist()
+    np.testing.assert_allclose(encoder.comparable(vectors), expected, rtol=1e-6)

@@ -52,3 +52,13 @@ def test_bad_input_is_refused():
         reciprocal_rank_fusion([ranking], depth=0)
     with pytest.raises(FtlitError, match="k"):
         reciprocal_rank_fusion([ranking], k=-1, depth=5)
+
+
+def test_positions_holding_no_passage_get_no_credit():
+    dense, bm25 = np.array([[3, 2, 1, 0]]), np.array([[-1, -1, -1, -1]])
+    assert reciprocal_rank_fusion([dense, bm25], depth=4).tolist() == [[3, 2, 1, 0]]
+
+
+def test_a_row_found_shorter_than_its_width_ends_in_no_passage():
+    found, none = np.array([[4, -1, -1]]), np.array([[-1, -1, -1]])
+    assert reciprocal_rank_fusion([found, none], depth=3).tolist() == [[4, -1, -1]]

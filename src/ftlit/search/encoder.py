@@ -17,6 +17,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 
 from ftlit._transformers import quiet_load_report
 from ftlit.errors import FtlitError
+from ftlit.machine import inference_device
 from ftlit.pretrained import load_pretrained, resolve_model_path
 from ftlit.search.pooling import POOLINGS, Pooling, pool
 from ftlit.settings import check_range
@@ -91,12 +92,16 @@ def read_settings(folder: str | Path) -> EncoderSettings:
             "export or a sentence-transformers model folder."
         )
     modules = read_json(folder / "modules.json", folder)
+    if not isinstance(modules, list) or not all(isinstance(module, dict) for module in modules):
+        raise FtlitError(f"{folder / 'modules.json'} is no list of modules (objects with a type and a path).")
     kinds = [str(module.get("type", "")).rsplit(".", 1)[-1] for module in modules]
     if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
         raise FtlitError(
             f"'{folder}' chains the modules {', '.join(kinds)}; ftlit encodes with a Transformer, a Pooling and "
             "optionally a Normalize only."
         )
+    if not isinstance(modules[1].get("path"), str):
+        raise FtlitError(f"{folder / 'modules.json'}: its Pooling module has no path (the folder of its config).")
     model_folder, pooling_folder = folder / modules[0].get("path", ""), folder / modules[1]["path"]
     pooling = read_json(pooling_folder / "config.json", folder)
     transformer = read_json(model_folder / "sentence_bert_config.json", folder, optional=True)
@@ -131,9 +136,9 @@ def check_encoder(config: PretrainedConfig, folder: Path) -> None:
 
 class SentenceEncoder:
     """Texts → embeddings (``float32 [texts, dim]``) as the sentence-transformers folder ``folder`` encodes them,
-    on ``device``."""
+    on ``device`` (by default ``inference_device()``'s: the GPU when there is one)."""
 
-    def __init__(self, folder: str | Path, device: str | torch.device = "cpu") -> None:
+    def __init__(self, folder: str | Path, device: str | torch.device | None = None) -> None:
         self.folder = Path(folder)
         self.settings = read_settings(self.folder)
         model_folder = str(self.settings.model_folder)
@@ -145,10 +150,18 @@ class SentenceEncoder:
         missing = [name for name in info["missing_keys"] if not name.startswith("pooler.")]
         if missing:
             raise FtlitError(f"'{model_folder}' lacks weights of its encoder: {', '.join(sorted(missing)[:5])}.")
-        self.model = model.to(device).eval()
-        self.device = torch.device(device)
+        self.device = torch.device(device or inference_device())
+        self.model = model.to(self.device).eval()
         self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, model_folder, "tokenizer")
         self.dimension: int = config.hidden_size
+
+    def comparable(self, embeddings: np.ndarray) -> np.ndarray:
+        """``embeddings`` (this encoder's, ``[texts, dim]``) ready for a dot product to be the folder's similarity:
+        scaled to unit length where it is cosine and the encoder does not normalise, as they are otherwise."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if self.settings.similarity == "cosine" and not self.settings.normalize:
+            return unit_length(embeddings)
+        return embeddings
 
     def encode(self, texts: Sequence[str], kind: Kind, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """The embeddings of ``texts`` read as ``kind`` (queries or passages: each kind has its own prefix), in the
@@ -179,6 +192,12 @@ class SentenceEncoder:
                 embeddings[rows] = pooled.float().cpu().numpy()
                 bar.update(len(rows))
         return embeddings
+
+
+def unit_length(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (rows) scaled to unit length; a zero vector stays zero."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
 
 
 def write_sentence_transformers_files(

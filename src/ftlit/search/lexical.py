@@ -12,6 +12,8 @@ from ftlit.search.ranking import top_k
 # Lowercased runs of Unicode word characters: punctuation never glues to a word ("Paris," matches "paris"), any
 # script splits the same way, and no stemmer or stop-word list ties the index to one language.
 WORD = re.compile(r"\w+")
+#: A ranking's position that holds no passage (BM25: the query shares no word with the rest)
+UNMATCHED = -1
 
 
 def words(text: str) -> list[str]:
@@ -19,15 +21,22 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def bm25_okapi() -> type:
+    """rank_bm25's ``BM25Okapi``; refused, saying what to install, where rank_bm25 is missing (a check that a
+    server runs at start, before it embeds a corpus)."""
+    try:
+        from rank_bm25 import BM25Okapi
+    except ImportError:
+        raise FtlitError("BM25 needs rank_bm25: `pip install 'ftlit[retrieval]'`.") from None
+    return BM25Okapi
+
+
 class BM25Index:
     """BM25 (Okapi: k1 1.5, b 0.75) over ``passages``, tokenized by ``words``: rank_bm25's statistics and scores,
     read through an inverted index (each word → the passages holding it and how often)."""
 
     def __init__(self, passages: Sequence[str]) -> None:
-        try:
-            from rank_bm25 import BM25Okapi
-        except ImportError:
-            raise FtlitError("BM25 needs rank_bm25: `pip install 'ftlit[retrieval]'`.") from None
+        BM25Okapi = bm25_okapi()
         if not len(passages):
             raise FtlitError("BM25 needs at least one passage to index.")
         self.size = len(passages)
@@ -60,8 +69,15 @@ class BM25Index:
 
     def search(self, queries: Sequence[str], k: int) -> np.ndarray:
         """Each query's ``k`` best passages, best first (``[queries, min(k, passages)]``; equal scores keep the
-        lower index first)."""
+        lower index first). A passage that shares no word with the query is not found: the positions past the
+        passages it matches hold -1 (``UNMATCHED``)."""
         ranked = np.empty((len(queries), min(k, self.size)), dtype=np.int64)
         for row, query in enumerate(queries):  # one query at a time: a full score matrix would not fit in memory
-            ranked[row] = top_k(self.scores(query), k)
+            scores, matched = self.scores(query), np.zeros(self.size, dtype=bool)
+            for word in set(words(query)) & self.postings.keys():
+                matched[self.postings[word][0]] = True
+            # (a word in most passages can score below 0: rank every matched passage before the unmatched anyway)
+            scores[~matched] = -np.inf
+            ranked[row] = top_k(scores, k)
+            ranked[row, matched.sum() :] = UNMATCHED
         return ranked

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftlit.search.corpus import CorpusIndex, unit_length
+from ftlit.search.corpus import CorpusIndex
 from ftlit.search.encoder import SentenceEncoder
 from ftlit.tools.corpus_requests import passage_record, query_row, ranked_results
 from ftlit.tools.prediction import Predictor
@@ -25,6 +25,8 @@ class CorpusSearch:
     def __init__(self, index: CorpusIndex, fusion: str, default_k: int) -> None:
         self.index, self.fusion, self.default_k = index, fusion, default_k
         self.corpus = index.corpus
+        if fusion != "dense":
+            self.index.bm25  # built now, while the service loads, not by the first request  # noqa: B018
 
     @classmethod
     def load(
@@ -33,10 +35,11 @@ class CorpusSearch:
         corpus: Path,
         fusion: str,
         default_k: int,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = None,
         progress: bool = False,
     ) -> "CorpusSearch":
-        """``retriever``'s encoder over the passages of ``corpus`` (``progress``: a bar while they are embedded)."""
+        """``retriever``'s encoder over the passages of ``corpus``, on ``device`` (by default the encoder's:
+        ``inference_device()``'s; ``progress``: a bar while they are embedded)."""
         return cls(CorpusIndex(corpus, SentenceEncoder(retriever, device), progress=progress), fusion, default_k)
 
     def request_row(self, request: Mapping) -> dict:
@@ -52,11 +55,11 @@ class CorpusSearch:
             positions, scores = self.index.search(embedded, deepest)
         else:  # (search_texts embeds the queries again: a batch of queries costs little beside the corpus)
             positions = self.index.search_texts(queries, deepest, fusion=self.fusion)
-            if self.index.cosine:
-                embedded = unit_length(embedded)
-            scores = np.einsum("qkd,qd->qk", self.index.searched[positions], embedded)
+            comparable = self.index.encoder.comparable(embedded)
+            scores = np.einsum("qkd,qd->qk", self.index.searched[positions], comparable)
+        # (-1: no passage, where a fused ranking found fewer than k)
         return [
-            list(zip(found[: row["k"]].tolist(), scored[: row["k"]].tolist()))
+            [(position, score) for position, score in zip(found.tolist(), scored.tolist()) if position >= 0][: row["k"]]
             for row, found, scored in zip(rows, positions, scores)
         ]
 
@@ -120,9 +123,12 @@ class CorpusAnswers:
 
     def best_passages(self, question: str, found: list[Hit]) -> list[int]:
         """The positions of the ``read`` passages the reader reads: the retriever's best, or the reranker's best of
-        what the retriever found."""
+        what the retriever found (each read with its title, as the retriever read it; the reader reads the text
+        alone, whose character offsets its answer gives)."""
         positions = [position for position, _ in found]
         if self.reranker is not None:
-            scores = self.reranker.scores(question, [self.search.corpus.texts[position] for position in positions])
+            # the reranker reads each passage as the retriever did: its title and text
+            searched = self.search.index.passages
+            scores = self.reranker.scores(question, [searched[position] for position in positions])
             positions = [positions[i] for i in sorted(range(len(positions)), key=lambda i: -scores[i])]
         return positions[: self.read]

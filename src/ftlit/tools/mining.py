@@ -27,9 +27,8 @@ from ftlit.data.loading import expand_data_path
 from ftlit.data.pairs import POSITIVE, QUERY, check_passages, pair_rows, passage_numbers
 from ftlit.data.squad_files import load_squad_file
 from ftlit.errors import FtlitError
-from ftlit.machine import inference_device
 from ftlit.pretrained import resolve_model_path
-from ftlit.search.corpus import dense_search, read_corpus, unit_length
+from ftlit.search.corpus import dense_search, read_corpus
 from ftlit.search.encoder import SentenceEncoder, read_settings
 from ftlit.settings import check_range
 from ftlit.training.outputs import check_writable, write_json
@@ -55,7 +54,7 @@ def read_pairs(path: str) -> Dataset:
     return drop_blank_texts(rows, [QUERY], source, "error")
 
 
-def check_output(output: Path, inputs: Sequence[str]) -> None:
+def check_output_file(output: Path, inputs: Sequence[str]) -> None:
     """The output is a file that can be written and is none of the inputs (which it would overwrite)."""
     if output.is_dir():
         raise FtlitError(f"--output {output} is a folder: name the JSON-lines file to write.")
@@ -69,9 +68,7 @@ def rank_corpus(encoder: SentenceEncoder, queries: list[str], corpus: list[str],
     """Each query's ``depth`` best passages of ``corpus`` (numbers, best first), by the retriever's similarity."""
     passages = encoder.encode(corpus, kind="passage", batch_size=batch_size, progress=True)
     questions = encoder.encode(queries, kind="query", batch_size=batch_size, progress=True)
-    if encoder.settings.similarity == "cosine" and not encoder.settings.normalize:  # (else the dot product is it)
-        passages, questions = unit_length(passages), unit_length(questions)
-    return dense_search(questions, passages, depth)[0]
+    return dense_search(encoder.comparable(questions), encoder.comparable(passages), depth)[0]
 
 
 def mine(
@@ -123,7 +120,7 @@ def main(args: list[str]) -> int:
     retriever = resolve_model_path(known.retriever)
     read_settings(retriever)
     pairs_file, corpus_file = expand_data_path(known.pairs), known.corpus and expand_data_path(known.corpus)
-    check_output(known.output, [pairs_file, *([corpus_file] if corpus_file else [])])
+    check_output_file(known.output, [pairs_file, *([corpus_file] if corpus_file else [])])
     pairs = read_pairs(pairs_file)
     if corpus_file:
         read = read_corpus(corpus_file)
@@ -133,12 +130,12 @@ def main(args: list[str]) -> int:
         corpus = distinct, distinct
     if len(corpus[0]) < 2:
         raise FtlitError(f"The corpus holds {len(corpus[0])} passage(s): there is nothing to mine negatives from.")
-    encoder = SentenceEncoder(retriever, inference_device())
+    encoder = SentenceEncoder(retriever)  # (on inference_device()'s device)
     mined = mine(encoder, pairs, corpus, known.negatives, known.skip, known.candidates, known.batch_size)
     write_json(known.output, mined, lines=True)
     short = sum(len(row["negatives"]) < known.negatives for row in mined)
     print(
-        f"Mined {len(mined)} queries against {len(corpus)} passages into {known.output}"
+        f"Mined {len(mined)} queries against {len(corpus[0])} passages into {known.output}"
         + (f" ({short} with fewer than {known.negatives} negatives: the corpus ran out)." if short else ".")
     )
     return 0

@@ -24,9 +24,7 @@ def retrieved_contexts(
     """The ``depth`` best passages of each question (indices, best first), by the encoder's own similarity."""
     queries = encoder.encode(list(questions), kind="query")
     corpus = encoder.encode(list(passages), kind="passage", progress=True)
-    if encoder.settings.similarity == "cosine" and not encoder.settings.normalize:
-        queries, corpus = (v / np.linalg.norm(v, axis=1, keepdims=True).clip(1e-12) for v in (queries, corpus))
-    return top_k(queries @ corpus.T, depth)
+    return top_k(encoder.comparable(queries) @ encoder.comparable(corpus).T, depth)
 
 
 def read_from_retrieved(split: str, rows: Dataset, passages: list[str], retriever: str, depth: int) -> Dataset:

@@ -24,3 +24,6 @@ def test_training_ranks_the_positive_above_the_retrievers_order(tiny_bert, tmp_p
     assert first["val/mrr_at_10"] < metrics["mrr_at_10"]
     assert metrics["mrr_at_10"] > metrics["retriever_mrr_at_10"] + 0.04
     assert metrics["recall_at_1"] > metrics["retriever_recall_at_1"]
+    # the export says where its pairs were cut, so that ftlit serve's reranker cuts them there too
+    exported = json.loads((tmp_path / "run" / "export" / "config.json").read_text())
+    assert exported["ftlit_inference"] == {"max_length": 32}  # (the example files' --data.max_length)

@@ -66,6 +66,10 @@ class RerankingModule(TransformerModule):
         model.config.ftlit_task = "reranking"  # (in the export's config: see AutoModelForReranking)
         return model
 
+    def inference_settings(self) -> dict:
+        # read by the server's reranker: pairs cut where this run cut them
+        return {"max_length": self.contract.max_length}
+
     def _scores(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One relevance score per pair of the batch (the head's one logit)."""
         return self.model(**batch).logits[:, 0].float()

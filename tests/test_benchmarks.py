@@ -160,6 +160,7 @@ def squad_articles() -> list[dict]:
 
 
 @needs_shared_data
+@pytest.mark.slow  # reads real data or loads a reader: seconds
 def test_retrieval_holds_out_whole_articles_and_scores_each_question_against_its_own_paragraph(squad_articles):
     from retrieval import split_squad
 
@@ -181,6 +182,7 @@ def test_retrieval_holds_out_whole_articles_and_scores_each_question_against_its
 
 
 @needs_shared_data
+@pytest.mark.slow  # reads real data or loads a reader: seconds
 def test_the_retrieval_scorer_agrees_with_the_sentence_transformers_evaluator(squad_articles):
     from retrieval import dense_ranking, score, split_squad
     from sentence_transformers import SentenceTransformer

@@ -138,6 +138,7 @@ def test_the_task_pages_have_config_tables_and_the_docs_have_commands():
     assert len([line for page in PAGES for line in commands(page)]) >= 10
 
 
+@pytest.mark.slow  # parses some 60 commands: a quarter of a minute
 def test_every_ftlit_command_parses():
     lines = sorted({line for page in PAGES for line in commands(page)})  # each distinct command once
     assert unparsed(lines) == []

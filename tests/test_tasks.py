@@ -169,6 +169,7 @@ class DummyDataModule(ClassificationDataModule):
     pass
 
 
+@pytest.mark.slow  # fits a task of its own
 def test_a_task_registered_from_its_own_package_is_covered_by_the_registry_wide_checks(
     tiny_bert, tmp_path, monkeypatch
 ):

@@ -72,6 +72,7 @@ def test_without_rank_bm25_the_error_says_what_to_install(monkeypatch):
 
 
 @needs_shared_data
+@pytest.mark.slow  # reads real data or loads a reader: seconds
 def test_scores_equal_rank_bm25_on_squad_paragraphs():
     with gzip.open(SHARED_DATA / "squad" / "train-v1.1.reconstructed.json.gz", "rt") as file:
         articles = json.load(file)["data"][:40]

@@ -62,6 +62,7 @@ def test_fused_search_builds_its_bm25_index_as_it_loads_not_at_the_first_request
     assert "bm25" not in vars(CorpusSearch.load(MINILM, corpus, "dense", default_k=3).index)
 
 
+@pytest.mark.slow  # reads real data or loads a reader: seconds
 def test_the_reader_reads_the_passages_the_reranker_puts_first(corpus, tiny_bert, tmp_path):
     run, _ = fit_example(tasks()["question_answering"], tiny_bert, tmp_path / "reader")
     reader = Predictor.from_export(run, partial(build_cli, run=False))

@@ -93,6 +93,11 @@ def held_out_groups(groups: Sequence[str], fraction: float, seed: int) -> np.nda
     return np.array([group in held for group in groups], dtype=bool)
 
 
+def row_passages(rows: Dataset) -> list[list[str]]:
+    """Each row's passages: its positive, then its hard negatives."""
+    return [[positive, *negatives] for positive, negatives in zip(column(rows, POSITIVE), column(rows, NEGATIVES))]
+
+
 def passage_numbers(texts: Sequence[str]) -> dict[str, int]:
     """A number for each distinct passage text, in order of first appearance."""
     return {text: i for i, text in enumerate(dict.fromkeys(texts))}

@@ -11,7 +11,7 @@ from datasets import Dataset
 from ftlit.data.base import SplitStats, map_rows
 from ftlit.data.checks import check_text_types, column, drop_blank_texts
 from ftlit.data.pair_files import PairsDataModule
-from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, passage_numbers
+from ftlit.data.pairs import NEGATIVES, POSITIVE, QUERY, check_passages, passage_numbers, row_passages
 from ftlit.errors import FtlitError
 from ftlit.settings import check_range
 from ftlit.tasks.retrieval.batches import PairCollator
@@ -86,9 +86,7 @@ class RetrievalDataModule(PairsDataModule):
         return self.tokenizer([prefix + text for text in texts], truncation=True, max_length=length)["input_ids"]
 
     def training_features(self, rows: Dataset) -> Dataset:
-        passages = [
-            [positive, *negatives] for positive, negatives in zip(column(rows, POSITIVE), column(rows, NEGATIVES))
-        ]
+        passages = row_passages(rows)
         numbers = passage_numbers([text for texts in passages for text in texts])
         rows = rows.add_column("passage_keys", [[numbers[text] for text in texts] for texts in passages])
         return map_rows(
@@ -111,7 +109,7 @@ class RetrievalDataModule(PairsDataModule):
 
     def evaluation_features(self, split: str, rows: Dataset) -> tuple[Dataset, RetrievalEvalSet]:
         positives = column(rows, POSITIVE)
-        numbers = passage_numbers([p for pos, negs in zip(positives, column(rows, NEGATIVES)) for p in [pos, *negs]])
+        numbers = passage_numbers([text for texts in row_passages(rows) for text in texts])
         passages = list(numbers)
         # a query given in several rows is one query, relevant to each of their positives
         relevant_to = {}
@@ -148,7 +146,7 @@ class RetrievalDataModule(PairsDataModule):
         """Query and passage lengths, passages shared by several queries (not negatives of each other)."""
         rows = self.rows[split]
         queries, positives = column(rows, QUERY), column(rows, POSITIVE)
-        passages = list(dict.fromkeys([*positives, *(p for negs in column(rows, NEGATIVES) for p in negs)]))
+        passages = list(passage_numbers([text for texts in row_passages(rows) for text in texts]))
         lengths = np.array([len(ids) for ids in self.tokenizer([*queries, *passages], verbose=False)["input_ids"]])
         shared = Counter(positives)
         several = {text: n for text, n in shared.items() if n > 1}
